@@ -1,0 +1,199 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+if TYPE_CHECKING:
+    from django.db.models.fields.related_descriptors import RelatedManager
+
+
+class SiteSettings(models.Model):
+    """The one row of settings editors change in the admin."""
+
+    site_name = models.CharField(max_length=100, default="Euro Prospects")
+    default_disclaimer = models.TextField(
+        blank=True,
+        default=(
+            "The views expressed in this article are the author's own and do not necessarily "
+            "reflect the editorial position of Euro Prospects."
+        ),
+        help_text="Shown under every article that has no disclaimer of its own.",
+    )
+    newsletter_sender_name = models.CharField(max_length=100, default="Euro Prospects")
+    newsletter_sender_email = models.EmailField(
+        default="newsletter@localhost", help_text="The From address of every newsletter email."
+    )
+
+    class Meta:
+        verbose_name = "site settings"
+        verbose_name_plural = "site settings"
+
+    def __str__(self) -> str:
+        return "Site settings"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        self.pk = 1
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    @classmethod
+    def load(cls) -> SiteSettings:
+        obj, _ = cls.objects.get_or_create(pk=1)
+        return obj
+
+
+class Topic(models.Model):
+    name = models.CharField(max_length=80, unique=True)
+    slug = models.SlugField(max_length=80, unique=True)
+    description = models.TextField(blank=True, help_text="One or two sentences shown on the topic page.")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("articles:topic", kwargs={"slug": self.slug})
+
+
+class Author(models.Model):
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=120, unique=True)
+    role = models.CharField(
+        max_length=120, blank=True, help_text='Shown beside the byline, e.g. "Ukraine Correspondent".'
+    )
+    bio = models.TextField(blank=True, help_text="A short biography shown on the author page.")
+    photo = models.ImageField(upload_to="authors/", blank=True)
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="author_profile",
+        help_text="The staff account of this author, if they write in the admin.",
+    )
+    email = models.EmailField(blank=True, db_index=True, help_text="Private: never shown on the site.")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("articles:author", kwargs={"slug": self.slug})
+
+
+class ArticleQuerySet(models.QuerySet["Article"]):
+    def published(self) -> ArticleQuerySet:
+        return self.filter(status=Article.Status.PUBLISHED, published_at__lte=timezone.now())
+
+    def due_for_publishing(self) -> ArticleQuerySet:
+        return self.filter(status=Article.Status.SCHEDULED, publish_at__lte=timezone.now())
+
+
+class Article(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        IN_REVIEW = "in_review", "In review"
+        APPROVED = "approved", "Approved"
+        SCHEDULED = "scheduled", "Scheduled"
+        PUBLISHED = "published", "Published"
+        UNPUBLISHED = "unpublished", "Unpublished"
+
+    title = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=200, unique=True, help_text="The last part of the article's address.")
+    standfirst = models.TextField(blank=True, help_text="A one-paragraph summary shown under the title.")
+    body = models.TextField(blank=True, help_text="The article text. Stored as sanitised HTML.")
+    hero_image = models.ImageField(upload_to="articles/%Y/%m/", blank=True)
+    hero_image_alt = models.CharField(
+        max_length=250, blank=True, help_text="Describes the image for readers who cannot see it."
+    )
+    hero_image_credit = models.CharField(max_length=200, blank=True, help_text='Shown as "Image credit: …".')
+    authors: models.ManyToManyField[Author, ArticleAuthor] = models.ManyToManyField(
+        Author, through="ArticleAuthor", related_name="articles", blank=True
+    )
+    editor = models.ForeignKey(
+        Author,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="edited_articles",
+        help_text='Shown as "Edited/Reviewed by".',
+    )
+    topics: models.ManyToManyField[Topic, ArticleTopic] = models.ManyToManyField(
+        Topic, through="ArticleTopic", related_name="articles", blank=True
+    )
+    disclaimer = models.TextField(blank=True, help_text="Leave blank to show the site's default disclaimer.")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    publish_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a scheduled article goes live.", db_index=True
+    )
+    published_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    reading_minutes = models.PositiveSmallIntegerField(default=1, editable=False)
+    meta_title = models.CharField(
+        max_length=200, blank=True, help_text="Title for search engines; blank uses the title."
+    )
+    meta_description = models.CharField(
+        max_length=300, blank=True, help_text="Description for search engines; blank uses the standfirst."
+    )
+    canonical_url = models.URLField(blank=True, help_text="Only when the piece first appeared elsewhere.")
+    is_featured = models.BooleanField(default=False, help_text="Show at the top of the home page.")
+    send_to_subscribers = models.BooleanField(
+        default=True, help_text="Email this article to subscribers when it is published."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = ArticleQuerySet.as_manager()
+
+    if TYPE_CHECKING:
+        article_authors: RelatedManager[ArticleAuthor]
+        article_topics: RelatedManager[ArticleTopic]
+
+    class Meta:
+        ordering = ["-published_at", "-created_at"]
+        indexes = [models.Index(fields=["status", "-published_at"], name="article_status_published")]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("articles:detail", kwargs={"slug": self.slug})
+
+
+class ArticleAuthor(models.Model):
+    """An article's authors in byline order: position 0 is the byline."""
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="article_authors")
+    author = models.ForeignKey(Author, on_delete=models.CASCADE, related_name="+")
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [models.UniqueConstraint(fields=["article", "author"], name="article_author_once")]
+
+    def __str__(self) -> str:
+        return f"{self.author} on {self.article}"
+
+
+class ArticleTopic(models.Model):
+    """An article's topics in order: position 0 is the primary topic."""
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="article_topics")
+    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="+")
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [models.UniqueConstraint(fields=["article", "topic"], name="article_topic_once")]
+
+    def __str__(self) -> str:
+        return f"{self.topic} on {self.article}"

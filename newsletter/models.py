@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from django.db import models
+from django.db.models.functions import Lower
+
+from articles.models import Topic
+
+
+class SubscriberQuerySet(models.QuerySet["Subscriber"]):
+    def confirmed(self) -> SubscriberQuerySet:
+        return self.filter(status=Subscriber.Status.CONFIRMED)
+
+    def wanting(self, topics: list[Topic] | models.QuerySet[Topic]) -> SubscriberQuerySet:
+        """Subscribers who take every topic, or chose at least one of ``topics``."""
+        return self.filter(models.Q(all_topics=True) | models.Q(topics__in=topics)).distinct()
+
+
+class Subscriber(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending confirmation"
+        CONFIRMED = "confirmed", "Confirmed"
+        UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+        BOUNCED = "bounced", "Bounced"
+        COMPLAINED = "complained", "Complained"
+
+    class Source(models.TextChoices):
+        FORM = "form", "Sign-up form"
+        API = "api", "API"
+        IMPORT = "import", "Import"
+        ADMIN = "admin", "Admin"
+
+    class Cadence(models.TextChoices):
+        IMMEDIATE = "immediate", "Every article as it is published"
+        WEEKLY = "weekly", "A weekly digest"
+
+    email = models.EmailField(max_length=254, help_text="Stored normalised; unique whatever its case.")
+    name = models.CharField(max_length=120, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
+    all_topics = models.BooleanField(default=True, help_text="Receive every topic; otherwise only the chosen ones.")
+    topics = models.ManyToManyField(Topic, blank=True, related_name="subscribers")
+    cadence = models.CharField(max_length=20, choices=Cadence.choices, default=Cadence.IMMEDIATE)
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.FORM)
+    consent_at = models.DateTimeField(null=True, blank=True)
+    consent_source = models.CharField(max_length=200, blank=True, help_text="The form or list the consent came from.")
+    consent_ip = models.GenericIPAddressField(null=True, blank=True)
+    consent_user_agent = models.CharField(max_length=500, blank=True)
+    consent_version = models.CharField(max_length=40, blank=True, help_text="Version of the consent wording shown.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    unsubscribe_reason = models.CharField(max_length=200, blank=True)
+
+    objects = SubscriberQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(Lower("email"), name="subscriber_email_ci_unique")]
+
+    def __str__(self) -> str:
+        return self.email

@@ -1,0 +1,107 @@
+"""Fixtures shared by every test: real services where the behaviour matters."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from euro_prospects.celery import app as celery_app
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def database_url(settings_dict: dict[str, Any]) -> str:
+    """The DATABASE_URL that reaches the database this test run uses."""
+    engine = settings_dict["ENGINE"]
+    if engine.endswith("sqlite3"):
+        return f"sqlite:///{settings_dict['NAME']}"
+    if engine.endswith("postgresql"):
+        user = settings_dict.get("USER") or ""
+        password = settings_dict.get("PASSWORD") or ""
+        auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+        host = settings_dict.get("HOST") or "127.0.0.1"
+        port = settings_dict.get("PORT") or 5432
+        return f"postgres://{auth}{host}:{port}/{settings_dict['NAME']}"
+    raise RuntimeError(f"no DATABASE_URL for engine {engine}")
+
+
+class WorkerProcess:
+    """A real `celery worker` process consuming from the real Redis broker."""
+
+    def __init__(self, concurrency: int = 1, extra_env: dict[str, str] | None = None) -> None:
+        self.name = f"test-{uuid.uuid4().hex[:8]}@localhost"
+        self.concurrency = concurrency
+        self.extra_env = extra_env or {}
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = ROOT / "var" / f"worker-{self.name.split('@')[0]}.log"
+
+    def start(self, timeout: float = 30.0) -> WorkerProcess:
+        env = os.environ | {
+            "DATABASE_URL": database_url(connection.settings_dict),
+            "CELERY_BROKER_URL": celery_app.conf.broker_url,
+            "PYTHONUNBUFFERED": "1",
+        }
+        env.update(self.extra_env)
+        self.log_path.parent.mkdir(exist_ok=True)
+        self.log_file = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "celery", "-A", "euro_prospects", "worker",
+                "--hostname", self.name, "--concurrency", str(self.concurrency),
+                "--without-gossip", "--without-mingle", "--loglevel", "INFO",
+                "--include", "tests.celery_probe",
+            ],
+            cwd=ROOT, env=env, stdout=self.log_file, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited early:\n{self.log_path.read_text()}")
+            if celery_app.control.ping(destination=[self.name], timeout=0.5):
+                return self
+        self.stop()
+        raise RuntimeError(f"worker did not answer within {timeout}s:\n{self.log_path.read_text()}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log_file.close()
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db: None) -> Iterator[WorkerProcess]:
+    """Start a Celery worker process on the test database and the real broker.
+
+    Tests using it commit their data (transactional_db) so the worker sees it.
+    """
+    celery_app.control.purge()
+    worker = WorkerProcess().start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+
+
+def wait_until(predicate: Any, timeout: float = 20.0, interval: float = 0.1) -> Any:
+    """Poll ``predicate`` until it returns something truthy, or fail the test."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(interval)
+    pytest.fail(f"condition not met within {timeout}s")

@@ -1,0 +1,27 @@
+from io import StringIO
+
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+from articles.models import Article, Topic
+
+
+def test_demo_data_loads_twice_without_duplicates(db):
+    call_command("load_demo", stdout=StringIO())
+    call_command("load_demo", stdout=StringIO())
+    assert Article.objects.published().count() == 3
+    assert Topic.objects.count() == 4
+    assert get_user_model().objects.get(username="editor").is_staff
+
+
+def test_home_page_lists_demo_articles(client, db):
+    call_command("load_demo", stdout=StringIO())
+    response = client.get("/")
+    assert response.status_code == 200
+    assert "A slow road to the single grid" in response.content.decode()
+
+
+def test_demo_editor_can_log_in_to_the_admin(client, db):
+    call_command("load_demo", stdout=StringIO())
+    assert client.login(username="editor", password="demo-editor-password")
+    assert client.get("/admin/").status_code == 200

@@ -1,0 +1,30 @@
+import pytest
+
+from euro_prospects.celery import app as celery_app
+
+pytestmark = pytest.mark.integration
+
+
+def test_healthz_names_the_worker_as_down_when_none_runs(client, db):
+    celery_app.control.purge()
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["down"] == ["worker"]
+    assert body["checks"]["database"]["ok"] is True
+    assert body["checks"]["broker"]["ok"] is True
+
+
+def test_healthz_is_ok_with_a_live_worker(client, celery_worker_process):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert celery_worker_process.name in body["checks"]["worker"]["workers"]
+
+
+def test_healthz_names_the_broker_when_redis_is_unreachable(client, db, monkeypatch):
+    monkeypatch.setattr(celery_app.conf, "broker_url", "redis://127.0.0.1:1/0")
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert "broker" in response.json()["down"]
