@@ -2,10 +2,12 @@
 
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from kombu import Connection
 
 from euro_prospects.celery import app as celery_app
 
@@ -24,7 +26,7 @@ def check_database() -> str | None:
 
 def check_broker() -> str | None:
     try:
-        with celery_app.connection_for_write() as conn:
+        with Connection(settings.CELERY_BROKER_URL, connect_timeout=BROKER_TIMEOUT_SECONDS) as conn:
             conn.ensure_connection(max_retries=1, timeout=BROKER_TIMEOUT_SECONDS)
     except Exception as exc:
         return f"{type(exc).__name__}: {exc}"

@@ -220,6 +220,10 @@ globals().update(email_settings(EMAIL_URL))
 DEFAULT_FROM_EMAIL = os.getenv("DEFAULT_FROM_EMAIL", "Euro Prospects <newsletter@localhost>")
 SERVER_EMAIL = os.getenv("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
 
+# Newsletter
+NEWSLETTER_CONFIRM_MAX_AGE = envint("NEWSLETTER_CONFIRM_MAX_AGE", str(7 * 24 * 3600))
+NEWSLETTER_UNSUBSCRIBE_MAILTO = os.getenv("NEWSLETTER_UNSUBSCRIBE_MAILTO", "unsubscribe@localhost")
+
 # Celery: broker on Redis. Tasks are idempotent (they take ids and re-read rows),
 # so they acknowledge late and go back to the queue when a worker dies.
 CELERY_BROKER_URL = os.getenv("CELERY_BROKER_URL", REDIS_URL)

@@ -15,6 +15,7 @@ import pytest
 from django.db import connection
 
 from euro_prospects.celery import app as celery_app
+from tests.smtp import SMTPServer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -105,3 +106,24 @@ def wait_until(predicate: Any, timeout: float = 20.0, interval: float = 0.1) -> 
             return result
         time.sleep(interval)
     pytest.fail(f"condition not met within {timeout}s")
+
+
+@pytest.fixture
+def smtp_server(settings: Any) -> Iterator[SMTPServer]:
+    """A real SMTP server on loopback; Django's mail goes to it in this process.
+
+    Pass ``smtp_server.url`` as EMAIL_URL to worker processes
+    (``WorkerProcess(extra_env={"EMAIL_URL": smtp_server.url})``).
+    """
+    server = SMTPServer().start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = server.port
+    settings.EMAIL_HOST_USER = ""
+    settings.EMAIL_HOST_PASSWORD = ""
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_USE_SSL = False
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -23,8 +23,8 @@ def test_healthz_is_ok_with_a_live_worker(client, celery_worker_process):
     assert celery_worker_process.name in body["checks"]["worker"]["workers"]
 
 
-def test_healthz_names_the_broker_when_redis_is_unreachable(client, db, monkeypatch):
-    monkeypatch.setattr(celery_app.conf, "broker_url", "redis://127.0.0.1:1/0")
+def test_healthz_names_the_broker_when_redis_is_unreachable(client, db, settings):
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
     response = client.get("/healthz")
     assert response.status_code == 503
     assert "broker" in response.json()["down"]

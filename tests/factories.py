@@ -1,0 +1,70 @@
+"""factory_boy factories for the models every test area shares. Invented data only."""
+
+import factory
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from articles.models import Article, ArticleAuthor, ArticleTopic, Author, Topic
+from newsletter.models import Subscriber
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda user: f"{user.username}@example.org")
+    is_staff = True
+
+
+class TopicFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Topic
+        django_get_or_create = ("slug",)
+
+    name = factory.Sequence(lambda n: f"Topic {n}")
+    slug = factory.Sequence(lambda n: f"topic-{n}")
+
+
+class AuthorFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Author
+
+    name = factory.Sequence(lambda n: f"Writer Number{n}")
+    slug = factory.Sequence(lambda n: f"writer-{n}")
+    role = "Correspondent"
+
+
+class ArticleFactory(factory.django.DjangoModelFactory):
+    """A published article; pass ``authors=[...]`` and ``topics=[...]`` in order."""
+
+    class Meta:
+        model = Article
+        skip_postgeneration_save = True
+
+    title = factory.Sequence(lambda n: f"Article number {n}")
+    slug = factory.Sequence(lambda n: f"article-{n}")
+    standfirst = "A short summary of the piece."
+    body = "<p>Some words about the subject of the piece.</p>"
+    status = Article.Status.PUBLISHED
+    published_at = factory.LazyFunction(timezone.now)
+
+    @factory.post_generation
+    def authors(self, create: bool, extracted: list[Author] | None, **kwargs: object) -> None:
+        for position, author in enumerate(extracted or []):
+            ArticleAuthor.objects.create(article=self, author=author, position=position)
+
+    @factory.post_generation
+    def topics(self, create: bool, extracted: list[Topic] | None, **kwargs: object) -> None:
+        for position, topic in enumerate(extracted or []):
+            ArticleTopic.objects.create(article=self, topic=topic, position=position)
+
+
+class SubscriberFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Subscriber
+
+    email = factory.Sequence(lambda n: f"reader{n}@example.org")
+    status = Subscriber.Status.CONFIRMED
+    confirmed_at = factory.LazyFunction(timezone.now)

@@ -1,0 +1,86 @@
+"""A real SMTP server for tests (aiosmtpd on loopback) that records what it
+receives and can answer 4xx/5xx for chosen recipients or drop the connection."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import socket
+import threading
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ReceivedMessage:
+    mail_from: str
+    recipients: list[str]
+    data: bytes
+
+    def parsed(self) -> EmailMessage:
+        message = email.message_from_bytes(self.data, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        return message
+
+
+@dataclass
+class RecordingHandler:
+    messages: list[ReceivedMessage] = field(default_factory=list)
+    # address (lower case) -> reply, e.g. "450 4.2.1 Mailbox busy" or "550 5.1.1 No such user"
+    rcpt_faults: dict[str, str] = field(default_factory=dict)
+    # drop the connection instead of accepting the message once this many were accepted
+    drop_after: int | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any) -> str:
+        fault = self.rcpt_faults.get(address.lower())
+        if fault:
+            return fault
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self.lock:
+            if self.drop_after is not None and len(self.messages) >= self.drop_after:
+                self.drop_after = None  # drop once, then accept again
+                server.transport.close()
+                return "421 4.3.0 Connection dropped by test"
+            self.messages.append(ReceivedMessage(envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        return "250 Message accepted for delivery"
+
+    def recipients(self) -> list[str]:
+        with self.lock:
+            return [rcpt.lower() for message in self.messages for rcpt in message.recipients]
+
+    def to(self, address: str) -> list[EmailMessage]:
+        """Every message received for ``address``, parsed."""
+        with self.lock:
+            found = [m for m in self.messages if address.lower() in (r.lower() for r in m.recipients)]
+        return [message.parsed() for message in found]
+
+
+class SMTPServer:
+    def __init__(self) -> None:
+        self.handler = RecordingHandler()
+        self.port = free_port()
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def start(self) -> SMTPServer:
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        self.controller.stop()

@@ -1,0 +1,25 @@
+from datetime import timedelta
+
+from django.utils import timezone
+
+from articles.models import Article
+from newsletter.models import Subscriber
+from tests.factories import ArticleFactory, SubscriberFactory, TopicFactory
+
+
+def test_published_leaves_out_drafts_and_future_dates(db):
+    live = ArticleFactory()
+    ArticleFactory(status=Article.Status.DRAFT, published_at=None)
+    ArticleFactory(published_at=timezone.now() + timedelta(hours=1))
+    assert list(Article.objects.published()) == [live]
+
+
+def test_wanting_finds_all_topic_readers_and_those_who_chose_the_topic(db):
+    energy, economy = TopicFactory(), TopicFactory()
+    everything = SubscriberFactory(all_topics=True)
+    energy_only = SubscriberFactory(all_topics=False)
+    energy_only.topics.set([energy])
+    economy_only = SubscriberFactory(all_topics=False)
+    economy_only.topics.set([economy])
+    wanting = set(Subscriber.objects.confirmed().wanting([energy]))
+    assert wanting == {everything, energy_only}
