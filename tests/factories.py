@@ -1,4 +1,9 @@
-"""factory_boy factories for the models every test area shares. Invented data only."""
+"""factory_boy factories for the models every test area shares. Invented data only.
+
+Call `Factory.create(...)` (not `Factory(...)`): it is typed as returning the model.
+"""
+
+from typing import Any
 
 import factory
 from django.contrib.auth import get_user_model
@@ -8,7 +13,7 @@ from articles.models import Article, ArticleAuthor, ArticleTopic, Author, Topic
 from newsletter.models import Subscriber
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(factory.django.DjangoModelFactory[Any]):
     class Meta:
         model = get_user_model()
         django_get_or_create = ("username",)
@@ -18,7 +23,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     is_staff = True
 
 
-class TopicFactory(factory.django.DjangoModelFactory):
+class TopicFactory(factory.django.DjangoModelFactory[Topic]):
     class Meta:
         model = Topic
         django_get_or_create = ("slug",)
@@ -27,7 +32,7 @@ class TopicFactory(factory.django.DjangoModelFactory):
     slug = factory.Sequence(lambda n: f"topic-{n}")
 
 
-class AuthorFactory(factory.django.DjangoModelFactory):
+class AuthorFactory(factory.django.DjangoModelFactory[Author]):
     class Meta:
         model = Author
 
@@ -36,7 +41,7 @@ class AuthorFactory(factory.django.DjangoModelFactory):
     role = "Correspondent"
 
 
-class ArticleFactory(factory.django.DjangoModelFactory):
+class ArticleFactory(factory.django.DjangoModelFactory[Article]):
     """A published article; pass ``authors=[...]`` and ``topics=[...]`` in order."""
 
     class Meta:
@@ -51,17 +56,17 @@ class ArticleFactory(factory.django.DjangoModelFactory):
     published_at = factory.LazyFunction(timezone.now)
 
     @factory.post_generation
-    def authors(self, create: bool, extracted: list[Author] | None, **kwargs: object) -> None:
+    def authors(self: Article, create: bool, extracted: list[Author] | None, **kwargs: object) -> None:
         for position, author in enumerate(extracted or []):
             ArticleAuthor.objects.create(article=self, author=author, position=position)
 
     @factory.post_generation
-    def topics(self, create: bool, extracted: list[Topic] | None, **kwargs: object) -> None:
+    def topics(self: Article, create: bool, extracted: list[Topic] | None, **kwargs: object) -> None:
         for position, topic in enumerate(extracted or []):
             ArticleTopic.objects.create(article=self, topic=topic, position=position)
 
 
-class SubscriberFactory(factory.django.DjangoModelFactory):
+class SubscriberFactory(factory.django.DjangoModelFactory[Subscriber]):
     class Meta:
         model = Subscriber
 
