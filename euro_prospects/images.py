@@ -14,6 +14,8 @@ Use ``validate_image_upload`` as a form/model field validator and
     instance.image = reencode_image(form.cleaned_data["image"])
 """
 
+from __future__ import annotations
+
 import io
 import os
 import warnings
