@@ -70,7 +70,7 @@ def _open_checked(data: bytes) -> Image.Image:
     width, height = image.size
     if width * height > settings.IMAGE_MAX_PIXELS:
         raise ValidationError(
-            f"The image is {width}×{height} pixels, more than the {settings.IMAGE_MAX_PIXELS:,} allowed.",
+            f"The image is {width}x{height} pixels, more than the {settings.IMAGE_MAX_PIXELS:,} allowed.",
             code="image_too_many_pixels",
         )
     return image

@@ -73,7 +73,7 @@ class CodeForm(forms.Form):
 
 
 def _confirmed_device(request: HttpRequest) -> TOTPDevice | None:
-    return TOTPDevice.objects.filter(user=request.user, confirmed=True).first()  # type: ignore[misc]
+    return TOTPDevice.objects.filter(user=request.user, confirmed=True).first()
 
 
 def _context(request: HttpRequest, **extra: object) -> dict[str, object]:
@@ -100,7 +100,7 @@ def verify(request: HttpRequest) -> HttpResponse:
 def setup(request: HttpRequest) -> HttpResponse:
     if _confirmed_device(request) is not None:
         return redirect("two_factor:verify")
-    device, _ = TOTPDevice.objects.get_or_create(user=request.user, confirmed=False, defaults={"name": "Authenticator"})  # type: ignore[misc]
+    device, _ = TOTPDevice.objects.get_or_create(user=request.user, confirmed=False, defaults={"name": "Authenticator"})
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         if device.verify_token(form.cleaned_data["code"]):

@@ -11,7 +11,12 @@ from newsletter.tokens import BadToken, make_token, read_token
 
 @pytest.mark.parametrize(
     ("made_for", "used_for"),
-    [("unsubscribe", "confirm"), ("confirm", "unsubscribe"), ("preferences", "unsubscribe"), ("unsubscribe", "preferences")],
+    [
+        ("unsubscribe", "confirm"),
+        ("confirm", "unsubscribe"),
+        ("preferences", "unsubscribe"),
+        ("unsubscribe", "preferences"),
+    ],
 )
 def test_it_refuses_a_token_made_for_another_purpose(made_for, used_for):
     token = make_token(42, made_for)
@@ -43,7 +48,7 @@ def test_old_unsubscribe_tokens_keep_working():
 
 def test_it_rejects_a_tampered_token():
     token = make_token(5, "unsubscribe")
-    value, rest = token.split(":", 1)
+    value = token.split(":", 1)[0]
     with pytest.raises(BadToken):
         read_token(token.replace(value, value[:-1] + ("A" if value[-1] != "A" else "B"), 1), "unsubscribe")
     with pytest.raises(BadToken):
