@@ -6,6 +6,7 @@ start-up with a message naming the variable to set. README.md lists them all.
 """
 
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -367,7 +368,7 @@ METRICS_PATH = os.getenv("METRICS_PATH", "metrics").strip().strip("/")
 METRICS_TOKEN = os.getenv("METRICS_TOKEN", "")
 METRICS_QUEUES = envlist("METRICS_QUEUES", "celery")
 # Load balancers and Prometheus probe these over plain HTTP on the inside.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", rf"^{METRICS_PATH}$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", rf"^{re.escape(METRICS_PATH)}$"]
 
 # Error reports go to Sentry when SENTRY_DSN is set, and nowhere otherwise.
 SENTRY_DSN = os.getenv("SENTRY_DSN", "")
