@@ -261,3 +261,15 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# Articles CMS: revisions (django-simple-history), the admin's rich-text editor,
+# the contributor form's limits and the scheduled-publishing beat entry.
+INSTALLED_APPS += ["simple_history", "django_prose_editor"]
+MIDDLEWARE += ["simple_history.middleware.HistoryRequestMiddleware"]
+WRITE_RATE_LIMIT = envint("WRITE_RATE_LIMIT", "5")
+WRITE_RATE_WINDOW = envint("WRITE_RATE_WINDOW", "3600")
+CELERY_BEAT_SCHEDULE["articles-publish-due"] = {
+    "task": "articles.tasks.publish_due_articles",
+    "schedule": 30.0,
+    "options": {"expires": 25},
+}
