@@ -68,14 +68,7 @@ WORKFLOW_BUTTONS = [
 ]
 
 
-class ArticleForm(forms.ModelForm):  # type: ignore[type-arg]
-    class Meta:
-        model = Article
-        fields = "__all__"
-        widgets = {"body": AdminProseEditorWidget(config=PROSE_EDITOR_CONFIG, preset="configurable")}
-
-
-class ArticlePartInline(admin.TabularInline):  # type: ignore[type-arg]
+class ArticlePartInline(admin.TabularInline):
     """Authors and topics of an article are part of it: whoever may edit the article may edit them."""
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -106,12 +99,12 @@ class ArticleTopicInline(ArticlePartInline):
     verbose_name_plural = "Topics (position 0 is the primary topic)"
 
 
-class ArticleTransitionInline(admin.TabularInline):  # type: ignore[type-arg]
+class ArticleTransitionInline(admin.TabularInline):
     model = ArticleTransition
     extra = 0
     can_delete = False
     fields = ["at", "from_status", "to_status", "by", "note"]
-    readonly_fields = fields
+    readonly_fields = ["at", "from_status", "to_status", "by", "note"]
     verbose_name_plural = "Workflow log"
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -162,8 +155,7 @@ def _workflow_action(action: str, description: str) -> Any:
 
 
 @admin.register(Article)
-class ArticleAdmin(SimpleHistoryAdmin):  # type: ignore[misc]
-    form = ArticleForm
+class ArticleAdmin(SimpleHistoryAdmin):
     change_form_template = "admin/articles/article/change_form.html"
     list_display = ["title", "status", "byline", "primary_topic", "publish_at", "published_at", "updated_at"]
     list_filter = ["status", "topics", "authors", "is_featured"]
@@ -183,11 +175,17 @@ class ArticleAdmin(SimpleHistoryAdmin):  # type: ignore[misc]
         ("Search engines", {"fields": ["meta_title", "meta_description", "canonical_url"], "classes": ["collapse"]}),
     ]
 
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "body":
+            kwargs["widget"] = AdminProseEditorWidget(config=PROSE_EDITOR_CONFIG, preset="configurable")
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[Article]:
         queryset = super().get_queryset(request).prefetch_related("article_authors__author", "article_topics__topic")
         if services.is_editor(request.user):
             return queryset
-        return queryset.filter(Q(created_by=request.user.pk) | Q(article_authors__author__user=request.user.pk)).distinct()
+        own = Q(created_by=request.user.pk) | Q(article_authors__author__user=request.user.pk)
+        return queryset.filter(own).distinct()
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         readonly = ["status", "published_at", "reading_minutes", "preview_link"]
@@ -228,7 +226,7 @@ class ArticleAdmin(SimpleHistoryAdmin):  # type: ignore[misc]
         url = reverse("articles:preview", kwargs={"slug": article.slug})
         return format_html('<a href="{}" target="_blank" rel="noopener">Preview the public page</a>', url)
 
-    def save_model(self, request: HttpRequest, obj: Article, form: forms.ModelForm, change: bool) -> None:  # type: ignore[type-arg]
+    def save_model(self, request: HttpRequest, obj: Article, form: forms.ModelForm, change: bool) -> None:
         if not change:
             obj.created_by = request.user  # type: ignore[assignment]
             obj.status = Article.Status.DRAFT
@@ -239,11 +237,13 @@ class ArticleAdmin(SimpleHistoryAdmin):  # type: ignore[misc]
                 obj.status, obj.published_at = current["status"], current["published_at"]
         super().save_model(request, obj, form, change)
         if not change:
-            ArticleTransition.objects.create(article=obj, from_status="", to_status=obj.status, by=request.user)
+            ArticleTransition.objects.create(
+                article=obj, from_status="", to_status=obj.status, by=services.user_or_none(request.user)
+            )
         if "hero_image" in form.changed_data:
             services.refresh_renditions(article=obj)
 
-    def save_related(self, request: HttpRequest, form: forms.ModelForm, formsets: Any, change: bool) -> None:  # type: ignore[type-arg]
+    def save_related(self, request: HttpRequest, form: forms.ModelForm, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
         article = form.instance
         # A correspondent writing their own piece is its byline unless they chose otherwise.
@@ -274,7 +274,7 @@ class ArticleAdmin(SimpleHistoryAdmin):  # type: ignore[misc]
 
 
 @admin.register(ArticleInReview)
-class ReviewQueueAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ReviewQueueAdmin(admin.ModelAdmin):
     """Articles waiting for an editor, oldest submission first; each links to its article page."""
 
     list_display = ["title_link", "byline", "submitted", "updated_at"]
@@ -323,7 +323,7 @@ class ReviewQueueAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(Author)
-class AuthorAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class AuthorAdmin(admin.ModelAdmin):
     list_display = ["name", "role", "email", "user"]
     search_fields = ["name", "role", "email"]
     prepopulated_fields = {"slug": ["name"]}
@@ -331,14 +331,14 @@ class AuthorAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(Topic)
-class TopicAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class TopicAdmin(admin.ModelAdmin):
     list_display = ["name", "slug"]
     search_fields = ["name"]
     prepopulated_fields = {"slug": ["name"]}
 
 
 @admin.register(SiteSettings)
-class SiteSettingsAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class SiteSettingsAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return not SiteSettings.objects.exists()
 
@@ -348,4 +348,3 @@ class SiteSettingsAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
         settings_row = SiteSettings.load()
         return HttpResponseRedirect(reverse("admin:articles_sitesettings_change", args=[settings_row.pk]))
-

@@ -51,7 +51,11 @@ class WriteForm(forms.Form):
         label="I wrote this piece, I agree to the terms for contributors and to being contacted about it.",
     )
     # A field people never see (the `hidden` attribute); form-filling bots do.
-    website = forms.CharField(required=False, label="Leave this empty", widget=forms.TextInput(attrs={"tabindex": "-1", "autocomplete": "off"}))
+    website = forms.CharField(
+        required=False,
+        label="Leave this empty",
+        widget=forms.TextInput(attrs={"tabindex": "-1", "autocomplete": "off"}),
+    )
 
     def clean_topics(self) -> list[Topic]:
         topics = list(self.cleaned_data["topics"])

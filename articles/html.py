@@ -29,7 +29,7 @@ ALLOWED_ATTRIBUTES = {
 ALLOWED_URL_SCHEMES = {"http", "https", "mailto", "tel"}
 
 WORDS_PER_MINUTE = 230
-_WORD = re.compile(r"\w+(?:['’-]\w+)*")
+_WORD = re.compile(r"\w+(?:['\u2019-]\w+)*")
 _IMAGE = re.compile(r"<img\b", re.IGNORECASE)
 
 

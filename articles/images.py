@@ -18,7 +18,7 @@ ALLOWED_FORMATS = {"JPEG", "PNG", "WEBP"}
 RENDITIONS = {"page": (1600, 82), "email": (600, 80)}
 
 
-def validate_hero_image(upload: File) -> None:  # type: ignore[type-arg]
+def validate_hero_image(upload: File) -> None:
     """Refuse anything that is not a JPEG, PNG or WebP of a sensible size."""
     if upload.size is not None and upload.size > MAX_UPLOAD_BYTES:
         raise ValidationError("The image is larger than 10 MB; please upload a smaller file.", code="too_large")
@@ -39,21 +39,21 @@ def validate_hero_image(upload: File) -> None:  # type: ignore[type-arg]
         raise ValidationError("Please upload a JPEG, PNG or WebP image.", code="bad_format")
     if width < MIN_WIDTH or height < MIN_HEIGHT:
         raise ValidationError(
-            f"The image is {width} × {height} pixels; it must be at least {MIN_WIDTH} × {MIN_HEIGHT}.",
+            f"The image is {width} x {height} pixels; it must be at least {MIN_WIDTH} x {MIN_HEIGHT}.",
             code="too_small",
         )
 
 
-def rendition(source: File, max_width: int, quality: int) -> ContentFile[bytes]:  # type: ignore[type-arg]
+def rendition(source: File, max_width: int, quality: int) -> ContentFile:
     """A JPEG copy of ``source`` no wider than ``max_width``."""
     source.seek(0)
-    with Image.open(source) as image:
-        image = image.convert("RGB")
-        if image.width > max_width:
-            height = round(image.height * max_width / image.width)
-            image = image.resize((max_width, height), Image.Resampling.LANCZOS)
-        buffer = BytesIO()
-        image.save(buffer, "JPEG", quality=quality, optimize=True, progressive=True)
+    with Image.open(source) as original:
+        image = original.convert("RGB")
+    if image.width > max_width:
+        height = round(image.height * max_width / image.width)
+        image = image.resize((max_width, height), Image.Resampling.LANCZOS)
+    buffer = BytesIO()
+    image.save(buffer, "JPEG", quality=quality, optimize=True, progressive=True)
     return ContentFile(buffer.getvalue())
 
 

@@ -117,7 +117,7 @@ class Article(models.Model):
         upload_to="articles/%Y/%m/",
         blank=True,
         validators=[validate_hero_image],
-        help_text="JPEG, PNG or WebP, at least 1200 × 630 pixels, at most 10 MB. Alt text and credit are required.",
+        help_text="JPEG, PNG or WebP, at least 1200 x 630 pixels, at most 10 MB. Alt text and credit are required.",
     )
     hero_image_page = models.ImageField(
         upload_to="articles/renditions/",
@@ -232,6 +232,9 @@ class Article(models.Model):
             kwargs["update_fields"] = {*update_fields, "reading_minutes"}
         super().save(*args, **kwargs)
 
+    def get_absolute_url(self) -> str:
+        return reverse("articles:detail", kwargs={"slug": self.slug})
+
 
 class ArticleInReview(Article):
     """The review queue in the admin: articles waiting for an editor."""
@@ -265,9 +268,6 @@ class ArticleTransition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.article_id}: {self.from_status or 'new'} → {self.to_status}"
-
-    def get_absolute_url(self) -> str:
-        return reverse("articles:detail", kwargs={"slug": self.slug})
 
 
 class ArticleAuthor(models.Model):

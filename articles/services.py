@@ -28,9 +28,9 @@ from articles.models import Article, ArticleAuthor, ArticleTopic, ArticleTransit
 from articles.signals import article_published
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+    from django.contrib.auth.models import AbstractUser, AnonymousUser
 
-    User = AbstractBaseUser | AnonymousUser
+    User = AbstractUser | AnonymousUser
 
 logger = logging.getLogger(__name__)
 Status = Article.Status
@@ -150,13 +150,13 @@ def _transition(*, article: Article, by: User | None, action: str, note: str = "
     locked._change_reason = f"{VERBS[action].capitalize()}"  # type: ignore[attr-defined]
     locked.save()
     ArticleTransition.objects.create(
-        article=locked, from_status=from_status, to_status=target, by=_user_or_none(by), note=note
+        article=locked, from_status=from_status, to_status=target, by=user_or_none(by), note=note
     )
     article.refresh_from_db()
     return article
 
 
-def _user_or_none(user: User | None) -> Any:
+def user_or_none(user: User | None) -> Any:
     return user if user is not None and user.is_authenticated else None
 
 
@@ -264,16 +264,16 @@ def create_draft(
         raise ValueError("An article needs a title.")
     fields.pop("status", None)
     fields.setdefault("slug", unique_slug(fields["title"]))
-    article = Article(status=Status.DRAFT, created_by=_user_or_none(by), **fields)
+    article = Article(status=Status.DRAFT, created_by=user_or_none(by), **fields)
     article.full_clean()
-    article._history_user = _user_or_none(by)  # type: ignore[attr-defined]
+    article._history_user = user_or_none(by)  # type: ignore[attr-defined]
     article.save()
     if authors is None and by is not None:
         profile = Author.objects.filter(user_id=by.pk).first()
         authors = [profile] if profile else []
     set_authors(article=article, authors=authors or [])
     set_topics(article=article, topics=topics or [])
-    ArticleTransition.objects.create(article=article, from_status="", to_status=Status.DRAFT, by=_user_or_none(by))
+    ArticleTransition.objects.create(article=article, from_status="", to_status=Status.DRAFT, by=user_or_none(by))
     refresh_renditions(article=article)
     return article
 
@@ -298,7 +298,7 @@ def update_article(
     # An unchanged image was checked when it was uploaded; the constraints still apply.
     locked.full_clean(exclude=None if image_changed else ["hero_image"])
     locked.validate_constraints()
-    locked._history_user = _user_or_none(by)  # type: ignore[attr-defined]
+    locked._history_user = user_or_none(by)  # type: ignore[attr-defined]
     locked.save()
     if authors is not None:
         set_authors(article=locked, authors=authors)
@@ -314,14 +314,16 @@ def refresh_renditions(*, article: Article) -> Article:
     """Make the page and email renditions of the hero image (or clear them when there is none)."""
     if not article.hero_image:
         if article.hero_image_page or article.hero_image_email:
-            article.hero_image_page = article.hero_image_email = ""  # type: ignore[assignment]
+            article.hero_image_page = article.hero_image_email = ""
             article.skip_history_when_saving = True  # type: ignore[attr-defined]
             article.save(update_fields=["hero_image_page", "hero_image_email"])
             del article.skip_history_when_saving  # type: ignore[attr-defined]
         return article
     for name, (width, quality) in RENDITIONS.items():
         field = getattr(article, f"hero_image_{name}")
-        field.save(rendition_name(article.hero_image.name, name), rendition(article.hero_image, width, quality), save=False)
+        field.save(
+            rendition_name(article.hero_image.name, name), rendition(article.hero_image, width, quality), save=False
+        )
     article.skip_history_when_saving = True  # type: ignore[attr-defined]
     article.save(update_fields=["hero_image_page", "hero_image_email"])
     del article.skip_history_when_saving  # type: ignore[attr-defined]

@@ -123,7 +123,8 @@ class Command(BaseCommand):
 
         user_model = get_user_model()
         editor, created = user_model.objects.get_or_create(
-            username=DEMO_EDITOR_USERNAME, defaults={"is_staff": True, "is_superuser": True, "email": "editor@example.org"}
+            username=DEMO_EDITOR_USERNAME,
+            defaults={"is_staff": True, "is_superuser": True, "email": "editor@example.org"},
         )
         if created:
             editor.set_password(DEMO_EDITOR_PASSWORD)
