@@ -1,31 +1,9 @@
-"""Create the Editors and Authors groups with their permissions.
-
-Editors do everything, including publish, schedule and unpublish. Authors
-create and edit their own articles until they are published and submit them
-for review; they never publish. The services and the admin enforce the
-"own articles" part; the groups give the permissions.
-"""
+"""Create the Editors and Authors groups with their permissions (see articles/roles.py)."""
 
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-EDITOR_PERMISSIONS = {
-    "articles": [
-        "add_article", "change_article", "delete_article", "view_article",
-        "submit_article", "approve_article", "schedule_article", "publish_article", "unpublish_article",
-        "view_articleinreview", "change_articleinreview",
-        "add_author", "change_author", "delete_author", "view_author",
-        "add_topic", "change_topic", "delete_topic", "view_topic",
-        "change_sitesettings", "view_sitesettings",
-        "view_historicalarticle", "view_articletransition",
-    ],
-}
-AUTHOR_PERMISSIONS = {
-    "articles": [
-        "add_article", "change_article", "view_article", "submit_article",
-        "view_author", "view_topic",
-    ],
-}
+from articles.roles import ensure_groups
 
 
 def create_groups(apps, schema_editor):
@@ -34,14 +12,7 @@ def create_groups(apps, schema_editor):
         app_config.models_module = True
         create_permissions(app_config, apps=apps, verbosity=0)
         app_config.models_module = None
-
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for name, wanted in (("Editors", EDITOR_PERMISSIONS), ("Authors", AUTHOR_PERMISSIONS)):
-        group, _ = Group.objects.get_or_create(name=name)
-        for app_label, codenames in wanted.items():
-            permissions = Permission.objects.filter(content_type__app_label=app_label, codename__in=codenames)
-            group.permissions.add(*permissions)
+    ensure_groups(apps.get_model("auth", "Group"), apps.get_model("auth", "Permission"))
 
 
 def remove_groups(apps, schema_editor):
