@@ -7,7 +7,7 @@ from articles.models import Topic
 
 MAX_BODY_CHARS = 40_000
 MAX_TOPICS = 3
-_TAG = re.compile(r"<\s*/?\s*[a-zA-Z!?]|&#|javascript:", re.IGNORECASE)
+_TAG = re.compile(r"</?[a-zA-Z!?]|&#|javascript:", re.IGNORECASE)
 
 
 def no_html(value: str) -> None:
