@@ -52,8 +52,10 @@ PROSE_EDITOR_CONFIG = {
         "Image": True,
         "Caption": True,
         "Table": True,
+        "TableRow": True,
+        "TableHeader": True,
+        "TableCell": True,
         "HTML": True,
-        "Typographic": True,
     }
 }
 
@@ -178,6 +180,8 @@ class ArticleAdmin(SimpleHistoryAdmin):
     def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "body":
             kwargs["widget"] = AdminProseEditorWidget(config=PROSE_EDITOR_CONFIG, preset="configurable")
+        if db_field.name == "canonical_url":
+            kwargs["assume_scheme"] = "https"
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Article]:
