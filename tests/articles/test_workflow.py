@@ -87,7 +87,9 @@ def test_publishing_sets_the_date_and_sends_one_signal_after_commit(
     assert Article.objects.published().filter(pk=article.pk).exists()
 
 
-def test_no_signal_before_the_transaction_commits(coras_draft, eva, published_signals, django_capture_on_commit_callbacks):
+def test_no_signal_before_the_transaction_commits(
+    coras_draft, eva, published_signals, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         services.publish_article(article=coras_draft, by=eva)
     assert published_signals == []

@@ -13,8 +13,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from articles import roles
 from articles.models import Article, ArticleAuthor, ArticleTopic, Author, SiteSettings, Topic
-from articles.roles import AUTHORS, EDITORS, ensure_groups
 
 DEMO_EDITOR_USERNAME = "editor"
 DEMO_EDITOR_PASSWORD = "demo-editor-password"
@@ -122,7 +122,7 @@ class Command(BaseCommand):
                 for position, slug in enumerate(data["topics"]):
                     ArticleTopic.objects.create(article=article, topic=topics[slug], position=position)
 
-        ensure_groups()
+        roles.ensure_groups()
         user_model = get_user_model()
         editor, created = user_model.objects.get_or_create(
             username=DEMO_EDITOR_USERNAME,
@@ -131,7 +131,7 @@ class Command(BaseCommand):
         if created:
             editor.set_password(DEMO_EDITOR_PASSWORD)
             editor.save()
-        editor.groups.add(Group.objects.get(name=EDITORS))
+        editor.groups.add(Group.objects.get(name=roles.EDITORS))
         if not Author.objects.filter(user=editor).exists():
             Author.objects.filter(slug="ilse-moravec", user__isnull=True).update(user=editor)
 
@@ -142,7 +142,7 @@ class Command(BaseCommand):
         if created:
             correspondent.set_password(DEMO_CORRESPONDENT_PASSWORD)
             correspondent.save()
-        correspondent.groups.add(Group.objects.get(name=AUTHORS))
+        correspondent.groups.add(Group.objects.get(name=roles.AUTHORS))
         if not Author.objects.filter(user=correspondent).exists():
             Author.objects.filter(slug="mara-velden", user__isnull=True).update(user=correspondent)
         self.stdout.write(
