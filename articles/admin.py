@@ -218,6 +218,11 @@ class ArticleAdmin(SimpleHistoryAdmin):
         first = next(iter(article.article_authors.all()), None)
         return first.author.name if first else "—"
 
+    def view_on_site(self, article: Article) -> str:
+        if article.status == Article.Status.PUBLISHED:
+            return article.get_absolute_url()
+        return reverse("articles:preview", kwargs={"slug": article.slug})
+
     @admin.display(description="primary topic")
     def primary_topic(self, article: Article) -> str:
         first = next(iter(article.article_topics.all()), None)

@@ -239,3 +239,9 @@ def test_topics_keep_their_order_in_the_admin(client, eva):
     TopicFactory.create(name="Energy", slug="energy")
     client.force_login(eva)
     assert client.get("/admin/articles/topic/").status_code == 200
+
+
+def test_view_on_site_opens_the_preview_until_published(client, eva, coras_draft):
+    client.force_login(eva)
+    page = client.get(change_url(coras_draft)).content.decode()
+    assert f"/articles/{coras_draft.slug}/preview/" in page
