@@ -131,6 +131,8 @@ INSTALLED_APPS = [
     "axes",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    "simple_history",
+    "django_prose_editor",
     "articles",
     "newsletter",
 ]
@@ -149,6 +151,7 @@ MIDDLEWARE = [
     "euro_prospects.twofactor.StaffTwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "simple_history.middleware.HistoryRequestMiddleware",
     # Last, as django-axes asks: it turns a lockout into the lockout response.
     "axes.middleware.AxesMiddleware",
 ]
@@ -380,3 +383,11 @@ if SENTRY_DSN:
         environment=os.getenv("SENTRY_ENVIRONMENT", "development" if DEBUG else "production"),
         traces_sample_rate=envfloat("SENTRY_TRACES_SAMPLE_RATE", "0"),
     )
+# Articles CMS: the contributor form's limits and the scheduled-publishing beat entry.
+WRITE_RATE_LIMIT = envint("WRITE_RATE_LIMIT", "5")
+WRITE_RATE_WINDOW = envint("WRITE_RATE_WINDOW", "3600")
+CELERY_BEAT_SCHEDULE["articles-publish-due"] = {
+    "task": "articles.tasks.publish_due_articles",
+    "schedule": 30.0,
+    "options": {"expires": 25},
+}
