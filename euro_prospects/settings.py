@@ -383,6 +383,7 @@ if SENTRY_DSN:
         environment=os.getenv("SENTRY_ENVIRONMENT", "development" if DEBUG else "production"),
         traces_sample_rate=envfloat("SENTRY_TRACES_SAMPLE_RATE", "0"),
     )
+
 # Articles CMS: the contributor form's limits and the scheduled-publishing beat entry.
 WRITE_RATE_LIMIT = envint("WRITE_RATE_LIMIT", "5")
 WRITE_RATE_WINDOW = envint("WRITE_RATE_WINDOW", "3600")
