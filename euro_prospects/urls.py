@@ -4,11 +4,13 @@ from django.contrib import admin
 from django.urls import include, path
 
 from euro_prospects.health import healthz
+from newsletter.views import api_subscribe
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("newsletter/", include("newsletter.urls")),
+    path("api/v1/subscribers/", api_subscribe, name="api-subscribe"),
     path("", include("articles.urls")),
 ]
 
