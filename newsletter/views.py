@@ -15,8 +15,8 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from euro_prospects.ratelimit import hit
 from euro_prospects.celery import enqueue_on_commit
+from euro_prospects.ratelimit import hit
 from newsletter import services
 from newsletter.forms import PreferencesForm, PrivacyRequestForm, SubscribeForm
 from newsletter.models import Subscriber
