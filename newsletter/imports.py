@@ -60,7 +60,7 @@ ProgressCallback = Callable[[ImportReport], None]
 
 
 def _rows(file: TextIO) -> Iterator[tuple[int, dict[str, str | None]]]:
-    reader = csv.DictReader(file)
+    reader = csv.DictReader(file, strict=True)
     try:
         header = [name.strip().lower() for name in (reader.fieldnames or [])]
         if "email" not in header:
