@@ -1,7 +1,6 @@
-from anymail.webhooks.postmark import PostmarkTrackingWebhookView
 from django.urls import URLPattern, path
 
-from newsletter import views
+from newsletter import views, webhooks
 
 app_name = "newsletter"
 
@@ -14,9 +13,5 @@ urlpatterns: list[URLPattern] = [
     path("preferences/<str:token>/erase/", views.preferences_erase, name="preferences_erase"),
     path("privacy/", views.privacy_request, name="privacy"),
     # Bounces and complaints from Postmark (django-anymail, HTTP basic auth: ANYMAIL_WEBHOOK_SECRET).
-    path(
-        "webhooks/postmark/tracking/",
-        PostmarkTrackingWebhookView.as_view(),
-        name="postmark_tracking_webhook",
-    ),
+    path("webhooks/postmark/tracking/", webhooks.postmark_tracking, name="postmark_tracking_webhook"),
 ]

@@ -11,6 +11,10 @@ import logging
 from typing import Any
 
 from anymail.signals import AnymailTrackingEvent, EventType
+from anymail.webhooks.postmark import PostmarkTrackingWebhookView
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
 
 from newsletter import services
 from newsletter.models import Subscriber
@@ -43,3 +47,16 @@ def handle_tracking_event(sender: Any, event: AnymailTrackingEvent, esp_name: st
     else:
         services.suppress_subscriber(subscriber=subscriber, status=Subscriber.Status.BOUNCED, reason=reason)
     logger.info("tracking event %s for subscriber %s", event.event_type, subscriber.pk)
+
+
+_postmark_tracking_view = PostmarkTrackingWebhookView.as_view()
+
+
+@csrf_exempt
+def postmark_tracking(request: HttpRequest) -> HttpResponse:
+    """Anymail's Postmark tracking webhook, refused unless ANYMAIL_WEBHOOK_SECRET is set:
+    unauthenticated, anyone could suppress any address with a forged bounce."""
+    if not settings.ANYMAIL.get("WEBHOOK_SECRET"):
+        return HttpResponse("Webhooks are off: set ANYMAIL_WEBHOOK_SECRET.", status=403, content_type="text/plain")
+    response: HttpResponse = _postmark_tracking_view(request)
+    return response

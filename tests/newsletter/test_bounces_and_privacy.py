@@ -94,6 +94,15 @@ def test_the_webhook_refuses_requests_without_the_secret(client, db, webhook_sec
     assert reader.status == Subscriber.Status.CONFIRMED
 
 
+def test_the_webhook_is_off_until_a_secret_is_configured(client, db, settings):
+    settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": None}
+    reader = SubscriberFactory.create(email="forged@example.org")
+    response = client.post(WEBHOOK, json.dumps(postmark_bounce("forged@example.org")), content_type="application/json")
+    assert response.status_code == 403
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.CONFIRMED
+
+
 def test_an_editor_can_undo_a_suppression(client, db, webhook_secret):
     reader = SubscriberFactory.create(email="back@example.org")
     post_webhook(client, postmark_bounce("back@example.org"))
