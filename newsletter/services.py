@@ -66,8 +66,9 @@ def normalise_email(email: str) -> str:
     return normalised
 
 
-def _clean_user_agent(user_agent: str) -> str:
-    return user_agent.replace("\x00", "")[:500]
+def _clean(text: str, max_length: int) -> str:
+    """Free text from outside (headers, webhooks, form extras) made storable: PostgreSQL refuses NUL."""
+    return text.replace("\x00", "")[:max_length]
 
 
 def subscribe(
@@ -97,12 +98,12 @@ def subscribe(
         if subscriber is None:
             subscriber = Subscriber(email=email, source=source)
         subscriber.status = Subscriber.Status.PENDING
-        subscriber.name = (name or subscriber.name)[:120]
+        subscriber.name = _clean(name or subscriber.name, 120)
         subscriber.consent_at = now
-        subscriber.consent_source = (consent_source or source)[:200]
+        subscriber.consent_source = _clean(consent_source or source, 200)
         subscriber.consent_ip = ip
-        subscriber.consent_user_agent = _clean_user_agent(user_agent)
-        subscriber.consent_version = (consent_version or settings.NEWSLETTER_CONSENT_VERSION)[:40]
+        subscriber.consent_user_agent = _clean(user_agent, 500)
+        subscriber.consent_version = _clean(consent_version or settings.NEWSLETTER_CONSENT_VERSION, 40)
         chosen = list(topics) if topics is not None else None
         if chosen is not None:
             subscriber.all_topics = not chosen
@@ -148,7 +149,7 @@ def unsubscribe(*, subscriber: Subscriber, reason: str) -> Subscriber:
         if subscriber.status not in SUPPRESSED:
             subscriber.status = Subscriber.Status.UNSUBSCRIBED
         subscriber.unsubscribed_at = timezone.now()
-        subscriber.unsubscribe_reason = reason[:200]
+        subscriber.unsubscribe_reason = _clean(reason, 200)
         subscriber.save()
     return subscriber
 
@@ -169,7 +170,7 @@ def update_preferences(
         if cadence is not None:
             subscriber.cadence = cadence
         if name is not None:
-            subscriber.name = name[:120]
+            subscriber.name = _clean(name, 120)
         subscriber.save()
         subscriber.topics.set([] if subscriber.all_topics else chosen)
     return subscriber
@@ -186,7 +187,7 @@ def suppress_subscriber(*, subscriber: Subscriber, status: str, reason: str) -> 
             return subscriber
         subscriber.status = status
         subscriber.suppressed_at = timezone.now()
-        subscriber.suppression_reason = reason[:300]
+        subscriber.suppression_reason = _clean(reason, 300)
         subscriber.save()
     return subscriber
 
@@ -273,7 +274,7 @@ def erase_subscriber(*, subscriber: Subscriber, reason: str = "erasure requested
     """Delete the reader's row; keep only a hash so no import adds the address again."""
     with transaction.atomic():
         suppression, _ = Suppression.objects.get_or_create(
-            email_hash=email_hash(subscriber.email), defaults={"reason": reason[:200]}
+            email_hash=email_hash(subscriber.email), defaults={"reason": _clean(reason, 200)}
         )
         Subscriber.objects.filter(pk=subscriber.pk).delete()
     return suppression

@@ -4,6 +4,7 @@ the email, choose topics, unsubscribe in one click."""
 import shutil
 
 import pytest
+from django.db import connections
 
 from newsletter.models import Subscriber
 from tests.conftest import WorkerProcess, wait_until
@@ -36,6 +37,9 @@ def browser_page(monkeypatch):
             yield browser.new_page()
         finally:
             browser.close()
+            # Inside Playwright's event loop Django's connections are per context:
+            # close the one the test's reads opened, or it outlives the test database.
+            connections.close_all()
 
 
 def test_a_new_reader_subscribes_confirms_chooses_topics_and_unsubscribes(live_server, smtp_server, browser_page):

@@ -18,7 +18,9 @@ RUNS = settings(
 text = st.text(max_size=400)
 form_values = st.one_of(text, st.lists(text, max_size=3), st.emails().map(str))
 form_data = st.dictionaries(
-    st.sampled_from(["email", "name", "website", "topics", "all_topics", "cadence", "reason", "List-Unsubscribe"]),
+    st.sampled_from(
+        ["email", "name", "website", "topics", "all_topics", "cadence", "reason", "List-Unsubscribe", "form_name"]
+    ),
     form_values,
     max_size=6,
 )

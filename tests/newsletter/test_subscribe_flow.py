@@ -250,3 +250,14 @@ def test_the_api_refuses_malformed_json(client, db, body):
     response = client.post("/api/v1/subscribers/", body, content_type="application/json")
     assert response.status_code == 400
     assert response.json()["detail"]
+
+
+def test_nul_characters_in_free_text_fields_are_not_a_server_error(client, db):
+    reader = SubscriberFactory.create()
+    response = client.post(SUBSCRIBE, {"email": "nul@example.org", "form_name": "home\x00box"}, HTTP_USER_AGENT="ua")
+    assert response.status_code == 200
+    assert Subscriber.objects.get(email="nul@example.org").consent_source == "homebox"
+    url = reverse("newsletter:unsubscribe", args=[make_token(reader.pk, "unsubscribe")])
+    assert client.post(url, {"reason": "too\x00many"}).status_code == 200
+    reader.refresh_from_db()
+    assert reader.unsubscribe_reason == "toomany"
