@@ -5,6 +5,7 @@ from django.urls import include, path
 
 from euro_prospects.health import healthz
 from euro_prospects.metrics import metrics_view
+from newsletter.views import api_subscribe
 
 urlpatterns = [
     path(f"{settings.ADMIN_URL}two-factor/", include("euro_prospects.twofactor")),
@@ -12,6 +13,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path(settings.METRICS_PATH, metrics_view, name="metrics"),
     path("newsletter/", include("newsletter.urls")),
+    path("api/v1/subscribers/", api_subscribe, name="api-subscribe"),
     path("", include("articles.urls")),
 ]
 
