@@ -1,6 +1,8 @@
 from django.urls import path
 
 from articles import views
+from articles.cache import cache_public_page
+from articles.feeds import LatestArticlesAtomFeed, LatestArticlesFeed
 
 app_name = "articles"
 
@@ -9,4 +11,7 @@ urlpatterns = [
     path("articles/<slug:slug>/", views.article_detail, name="detail"),
     path("topics/<slug:slug>/", views.topic_detail, name="topic"),
     path("authors/<slug:slug>/", views.author_detail, name="author"),
+    path("search/", views.search, name="search"),
+    path("feed/", cache_public_page(LatestArticlesFeed()), name="feed"),
+    path("feed/atom/", cache_public_page(LatestArticlesAtomFeed()), name="feed-atom"),
 ]

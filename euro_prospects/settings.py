@@ -125,6 +125,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.contrib.sitemaps",
     "articles",
     "newsletter",
 ]
@@ -153,6 +154,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "articles.context_processors.site_navigation",
             ],
         },
     },
@@ -186,6 +188,12 @@ CACHES = {
         "TIMEOUT": envint("CACHE_TIMEOUT", "300"),
     }
 }
+
+# Public pages for anonymous readers are cached whole in Redis (articles/cache.py)
+# and invalidated on every change; browsers may keep them PAGE_BROWSER_MAX_AGE seconds.
+PAGE_CACHE_ENABLED = envbool("PAGE_CACHE", "true")
+PAGE_CACHE_TIMEOUT = envint("PAGE_CACHE_TIMEOUT", "600")
+PAGE_BROWSER_MAX_AGE = envint("PAGE_BROWSER_MAX_AGE", "60")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
