@@ -19,6 +19,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.template.response import SimpleTemplateResponse
 from django.utils.cache import get_conditional_response, patch_cache_control
 from django.utils.http import http_date
 
@@ -87,6 +88,8 @@ def cache_public_page(view: View) -> View:
             response = HttpResponse(content, content_type=content_type)
             return _with_validators(request, response, etag, last_modified)
         response = view(request, *args, **kwargs)
+        if isinstance(response, SimpleTemplateResponse):
+            response.render()
         if not isinstance(response, HttpResponse) or response.status_code != 200 or response.cookies:
             return response
         if request.META.get("CSRF_COOKIE_NEEDS_UPDATE") or getattr(request, "session", None) and request.session.accessed:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from django.db import connection
 from django.db.models import Max, Prefetch, Q, QuerySet
-from django.utils.html import escape
+from django.utils.html import escape, strip_tags
 from django.utils.safestring import SafeString, mark_safe
 
 from articles.models import Article, ArticleAuthor, ArticleTopic, Author, Topic
@@ -163,9 +163,22 @@ def search_results(articles: Iterable[Article], query: str) -> list[SearchResult
         if headline is not None:
             snippet = _highlight(headline)
         else:
-            snippet = _highlight(_mark_words(article.standfirst, words))
+            snippet = _highlight(_mark_words(_fallback_excerpt(article, words), words))
         results.append(SearchResult(article=article, snippet=snippet))
     return results
+
+
+def _fallback_excerpt(article: Article, words: list[str], before: int = 100, after: int = 200) -> str:
+    """About thirty words of standfirst and body around the first match."""
+    text = " ".join(f"{article.standfirst} {strip_tags(article.body)}".split())
+    lowered = text.lower()
+    hits = [position for position in (lowered.find(word) for word in words) if position != -1]
+    start = max(min(hits, default=0) - before, 0)
+    stop = start + before + after
+    if start > 0:
+        start = text.find(" ", start) + 1
+    excerpt = text[start:stop].rsplit(" ", 1)[0] if stop < len(text) else text[start:]
+    return ("… " if start > 0 else "") + excerpt + (" …" if stop < len(text) else "")
 
 
 def _mark_words(text: str, words: list[str]) -> str:

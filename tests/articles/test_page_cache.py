@@ -1,0 +1,104 @@
+from articles.models import Article, SiteSettings
+from tests.factories import ArticleFactory, AuthorFactory, TopicFactory
+
+
+def test_second_anonymous_visit_is_served_from_the_cache_without_queries(client, db, django_assert_num_queries):
+    article = ArticleFactory.create(topics=[TopicFactory.create()], authors=[AuthorFactory.create()])
+    first = client.get(article.get_absolute_url())
+    with django_assert_num_queries(0):
+        second = client.get(article.get_absolute_url())
+    assert second.content == first.content
+    assert second["ETag"] == first["ETag"]
+
+
+def test_article_page_changes_right_after_an_edit(client, db, django_capture_on_commit_callbacks):
+    article = ArticleFactory.create(title="Ports reopen")
+    assert "Ports reopen" in client.get(article.get_absolute_url()).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        article.title = "Ports reopen after the strike"
+        article.save()
+    assert "Ports reopen after the strike" in client.get(article.get_absolute_url()).content.decode()
+    assert "Ports reopen after the strike" in client.get("/").content.decode()
+
+
+def test_publishing_shows_the_article_at_once_and_unpublishing_hides_it(
+    client, db, django_capture_on_commit_callbacks
+):
+    topic = TopicFactory.create()
+    article = ArticleFactory.create(title="Quiet piece", status=Article.Status.APPROVED, topics=[topic])
+    assert "Quiet piece" not in client.get("/").content.decode()
+    assert "Quiet piece" not in client.get(topic.get_absolute_url()).content.decode()
+    assert client.get(article.get_absolute_url()).status_code == 404
+
+    with django_capture_on_commit_callbacks(execute=True):
+        article.status = Article.Status.PUBLISHED
+        article.save()
+    assert "Quiet piece" in client.get("/").content.decode()
+    assert "Quiet piece" in client.get(topic.get_absolute_url()).content.decode()
+    assert client.get(article.get_absolute_url()).status_code == 200
+
+    with django_capture_on_commit_callbacks(execute=True):
+        article.status = Article.Status.UNPUBLISHED
+        article.save()
+    assert "Quiet piece" not in client.get("/").content.decode()
+    assert client.get(article.get_absolute_url()).status_code == 404
+
+
+def test_renaming_an_author_or_changing_topics_or_the_disclaimer_shows_at_once(
+    client, db, django_capture_on_commit_callbacks
+):
+    author = AuthorFactory.create(name="Ida Holm")
+    article = ArticleFactory.create(authors=[author])
+    url = article.get_absolute_url()
+    assert "Ida Holm" in client.get(url).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        author.name = "Ida Holm-Berg"
+        author.save()
+    assert "Ida Holm-Berg" in client.get(url).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        article.topics.add(TopicFactory.create(name="Fisheries"), through_defaults={"position": 0})
+    assert "Fisheries" in client.get(url).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        site = SiteSettings.load()
+        site.default_disclaimer = "A brand new disclaimer."
+        site.save()
+    assert "A brand new disclaimer." in client.get(url).content.decode()
+
+
+def test_an_edit_inside_a_transaction_that_rolls_back_keeps_the_cached_page(client, db):
+    article = ArticleFactory.create(title="Steady")
+    first = client.get(article.get_absolute_url())
+    article.title = "Never committed"
+    article.save()  # the test transaction never commits: no invalidation
+    assert client.get(article.get_absolute_url()).content == first.content
+
+
+def test_pages_carry_validators_and_answer_not_modified(client, db):
+    article = ArticleFactory.create()
+    response = client.get(article.get_absolute_url())
+    assert response["ETag"].startswith('"')
+    assert response["Last-Modified"].endswith("GMT")
+    assert "public" in response["Cache-Control"] and "max-age=60" in response["Cache-Control"]
+    again = client.get(article.get_absolute_url(), headers={"If-None-Match": response["ETag"]})
+    assert again.status_code == 304
+    assert again.content == b""
+    since = client.get(article.get_absolute_url(), headers={"If-Modified-Since": response["Last-Modified"]})
+    assert since.status_code == 304
+
+
+def test_pages_with_a_session_cookie_are_neither_served_from_nor_stored_in_the_cache(client, db):
+    article = ArticleFactory.create(title="Original")
+    client.get(article.get_absolute_url())  # cached for anonymous readers
+    Article.objects.filter(pk=article.pk).update(title="Changed quietly")
+    client.cookies["sessionid"] = "whatever"
+    assert "Changed quietly" in client.get(article.get_absolute_url()).content.decode()
+    del client.cookies["sessionid"]
+    assert "Original" in client.get(article.get_absolute_url()).content.decode()
+
+
+def test_cache_can_be_switched_off(client, db, settings):
+    settings.PAGE_CACHE_ENABLED = False
+    article = ArticleFactory.create(title="Original")
+    client.get(article.get_absolute_url())
+    Article.objects.filter(pk=article.pk).update(title="Changed quietly")
+    assert "Changed quietly" in client.get(article.get_absolute_url()).content.decode()
