@@ -15,32 +15,69 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+import redis
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.template.response import SimpleTemplateResponse
 from django.utils.cache import get_conditional_response, patch_cache_control
 from django.utils.http import http_date
 
-GENERATION_KEY = "public-pages:generation"
-
 View = Callable[..., HttpResponseBase]
+
+_client: redis.Redis | None = None
+
+
+def redis_client() -> redis.Redis:
+    """One Redis client per process for the page cache.
+
+    The page cache talks to Redis directly: Django's cache API builds a new
+    client object on every call, which costs more than the lookup itself.
+    """
+    global _client  # noqa: PLW0603
+    if _client is None:
+        _client = redis.Redis.from_url(settings.REDIS_URL)
+    return _client
+
+
+def _key(name: str) -> str:
+    return f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:public-pages:{name}"
 
 
 def current_generation() -> str:
-    generation = cache.get(GENERATION_KEY)
+    client = redis_client()
+    generation = client.get(_key("generation"))
     if generation is None:
-        generation = str(time.time_ns())
-        # add() so two processes starting at once agree on one value.
-        if not cache.add(GENERATION_KEY, generation, timeout=None):
-            generation = cache.get(GENERATION_KEY, generation)
-    return str(generation)
+        # SET NX so two processes starting at once agree on one value.
+        client.set(_key("generation"), str(time.time_ns()), nx=True)
+        generation = client.get(_key("generation")) or b"0"
+    return generation.decode()
+
+
+# One round trip for a cache hit: read the generation, then the page stored under it.
+_LOOKUP = """
+local generation = redis.call('GET', KEYS[1])
+if not generation then return false end
+return {generation, redis.call('HGETALL', ARGV[1] .. generation .. ':' .. ARGV[2])}
+"""
+_lookup_script: Any = None
+
+
+def lookup_page(path: str) -> tuple[str, dict[bytes, bytes]]:
+    """The current generation, and the page stored for ``path`` under it (empty when none)."""
+    global _lookup_script  # noqa: PLW0603
+    if _lookup_script is None:
+        _lookup_script = redis_client().register_script(_LOOKUP)
+    found = _lookup_script(keys=[_key("generation")], args=[_key("page:"), path])
+    if not found:
+        return current_generation(), {}
+    generation, flat = found
+    return generation.decode(), dict(zip(flat[::2], flat[1::2], strict=True))
 
 
 def bump_generation() -> None:
     """Make every cached public page stale, now."""
-    cache.set(GENERATION_KEY, str(time.time_ns()), timeout=None)
+    redis_client().set(_key("generation"), str(time.time_ns()))
 
 
 def bump_generation_on_commit(**kwargs: Any) -> None:
@@ -81,12 +118,11 @@ def cache_public_page(view: View) -> View:
             response = view(request, *args, **kwargs)
             patch_cache_control(response, private=True, no_cache=True)
             return response
-        key = f"public-page:{current_generation()}:{request.get_full_path()}"
-        stored = cache.get(key)
-        if stored is not None:
-            content, content_type, etag, last_modified = stored
-            response = HttpResponse(content, content_type=content_type)
-            return _with_validators(request, response, etag, last_modified)
+        path = request.get_full_path()
+        generation, stored = lookup_page(path)
+        if stored:
+            response = HttpResponse(stored[b"content"], content_type=stored[b"content_type"].decode())
+            return _with_validators(request, response, stored[b"etag"].decode(), float(stored[b"last_modified"]))
         response = view(request, *args, **kwargs)
         if isinstance(response, SimpleTemplateResponse):
             response.render()
@@ -97,7 +133,17 @@ def cache_public_page(view: View) -> View:
             return response
         etag = '"' + hashlib.md5(response.content, usedforsecurity=False).hexdigest() + '"'
         last_modified = time.time()
-        cache.set(key, (response.content, response["Content-Type"], etag, last_modified), settings.PAGE_CACHE_TIMEOUT)
+        key = _key(f"page:{generation}:{path}")
+        entry = {
+            "content": response.content,
+            "content_type": response["Content-Type"],
+            "etag": etag,
+            "last_modified": repr(last_modified),
+        }
+        with redis_client().pipeline() as pipe:
+            pipe.hset(key, mapping=entry)  # type: ignore[arg-type]
+            pipe.expire(key, settings.PAGE_CACHE_TIMEOUT)
+            pipe.execute()
         return _with_validators(request, response, etag, last_modified)
 
     return wrapper
