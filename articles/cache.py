@@ -34,7 +34,7 @@ def redis_client() -> redis.Redis:
     The page cache talks to Redis directly: Django's cache API builds a new
     client object on every call, which costs more than the lookup itself.
     """
-    global _client  # noqa: PLW0603
+    global _client
     if _client is None:
         _client = redis.Redis.from_url(settings.REDIS_URL)
     return _client
@@ -51,7 +51,7 @@ def current_generation() -> str:
         # SET NX so two processes starting at once agree on one value.
         client.set(_key("generation"), str(time.time_ns()), nx=True)
         generation = client.get(_key("generation")) or b"0"
-    return generation.decode()
+    return generation.decode() if isinstance(generation, bytes) else str(generation)
 
 
 # One round trip for a cache hit: read the generation, then the page stored under it.
@@ -65,7 +65,7 @@ _lookup_script: Any = None
 
 def lookup_page(path: str) -> tuple[str, dict[bytes, bytes]]:
     """The current generation, and the page stored for ``path`` under it (empty when none)."""
-    global _lookup_script  # noqa: PLW0603
+    global _lookup_script
     if _lookup_script is None:
         _lookup_script = redis_client().register_script(_LOOKUP)
     found = _lookup_script(keys=[_key("generation")], args=[_key("page:"), path])
@@ -128,7 +128,9 @@ def cache_public_page(view: View) -> View:
             response.render()
         if not isinstance(response, HttpResponse) or response.status_code != 200 or response.cookies:
             return response
-        if request.META.get("CSRF_COOKIE_NEEDS_UPDATE") or getattr(request, "session", None) and request.session.accessed:
+        if request.META.get("CSRF_COOKIE_NEEDS_UPDATE") or (
+            getattr(request, "session", None) and request.session.accessed
+        ):
             # The page holds a CSRF token or read the session: it is personal.
             return response
         etag = '"' + hashlib.md5(response.content, usedforsecurity=False).hexdigest() + '"'

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import connection
 from django.db.models import Max, Prefetch, Q, QuerySet
@@ -26,7 +27,7 @@ _MATCH_START = "\x02"
 _MATCH_STOP = "\x03"
 
 
-def credits_prefetches() -> list[Prefetch[ArticleAuthor] | Prefetch[ArticleTopic]]:
+def credits_prefetches() -> list[Any]:
     return [
         Prefetch("article_authors", queryset=ArticleAuthor.objects.select_related("author").order_by("position")),
         Prefetch("article_topics", queryset=ArticleTopic.objects.select_related("topic").order_by("position")),
@@ -40,11 +41,7 @@ def published_articles() -> QuerySet[Article]:
 def article_for_page(slug: str) -> Article | None:
     """One published article with editor, authors and topics: three queries."""
     return (
-        published_articles()
-        .select_related("editor")
-        .prefetch_related(*credits_prefetches())
-        .filter(slug=slug)
-        .first()
+        published_articles().select_related("editor").prefetch_related(*credits_prefetches()).filter(slug=slug).first()
     )
 
 

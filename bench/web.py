@@ -40,18 +40,22 @@ TARGET_CACHED, TARGET_UNCACHED_ARTICLE = 0.70, 0.25
 
 def env(**extra: str) -> dict[str, str]:
     static_root = str(Path(tempfile.gettempdir()) / "ep-bench-static")
-    return os.environ | {
-        "DJANGO_SETTINGS_MODULE": "bench.settings",
-        "DATABASE_URL": DATABASE_URL,
-        "REDIS_URL": REDIS_URL,
-        "DEBUG": "false",
-        "SECRET_KEY": "bench-" + "k" * 60,
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "EMAIL_URL": "console://",
-        "STATIC_ROOT": static_root,
-        "LOG_LEVEL": "WARNING",
-        "PYTHONPATH": str(ROOT),
-    } | extra
+    return (
+        os.environ
+        | {
+            "DJANGO_SETTINGS_MODULE": "bench.settings",
+            "DATABASE_URL": DATABASE_URL,
+            "REDIS_URL": REDIS_URL,
+            "DEBUG": "false",
+            "SECRET_KEY": "bench-" + "k" * 60,
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "EMAIL_URL": "console://",
+            "STATIC_ROOT": static_root,
+            "LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(ROOT),
+        }
+        | extra
+    )
 
 
 def need_wrk() -> str:
@@ -59,7 +63,9 @@ def need_wrk() -> str:
     if found:
         return found
     print("wrk is missing: installing the Debian package", file=sys.stderr)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, env=os.environ | {"DEBIAN_FRONTEND": "noninteractive"})
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "wrk"], check=True, env=os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
+    )
     return shutil.which("wrk") or sys.exit("wrk is not installed: apt-get install -y wrk")
 
 
@@ -85,8 +91,10 @@ from django.utils import timezone
 from articles.models import Article, ArticleAuthor, ArticleTopic, Author, SiteSettings, Topic
 random.seed(7)
 SiteSettings.load()
-topics = [Topic.objects.create(name=f"Topic {{n}}", slug=f"topic-{{n}}", description="An invented beat.") for n in range(12)]
-authors = [Author.objects.create(name=f"Writer {{n}}", slug=f"writer-{{n}}", role="Correspondent", bio="Invented.") for n in range(40)]
+topics = [Topic.objects.create(name=f"Topic {{n}}", slug=f"topic-{{n}}", description="An invented beat.")
+          for n in range(12)]
+authors = [Author.objects.create(name=f"Writer {{n}}", slug=f"writer-{{n}}", role="Correspondent", bio="Invented.")
+           for n in range(40)]
 paragraph = ("<p>Negotiators met again in a small room that has seen more drafts than decisions. The questions were "
              "familiar ones: who pays, who decides, and how quickly a promise can become a rule that applies.</p>")
 body = "<h2>Where things stand</h2>" + paragraph * 5 + "<h2>What comes next</h2>" + paragraph * 4
@@ -126,7 +134,7 @@ def start_server(port: int, page_cache: bool) -> subprocess.Popen[bytes]:
 
 
 def fetch(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=10) as response:
+    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (http on loopback)
         assert response.status == 200, url
         return response.read()
 
@@ -191,7 +199,9 @@ def main() -> None:
     uncached_ok = article_uncached["of_ceiling"] >= TARGET_UNCACHED_ARTICLE  # type: ignore[operator]
     print(f"\ncached pages >= {TARGET_CACHED:.0%} of ceiling: {'yes' if cached_ok else 'NO'}; "
           f"uncached article >= {TARGET_UNCACHED_ARTICLE:.0%}: {'yes' if uncached_ok else 'NO'}")  # fmt: skip
-    print(json.dumps({"bench": "web", "rows": rows, "cached_target_met": cached_ok, "uncached_target_met": uncached_ok}))
+    print(
+        json.dumps({"bench": "web", "rows": rows, "cached_target_met": cached_ok, "uncached_target_met": uncached_ok})
+    )
 
 
 if __name__ == "__main__":

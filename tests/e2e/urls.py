@@ -9,7 +9,7 @@ from euro_prospects.urls import urlpatterns as project_urlpatterns
 
 
 def media(request: HttpRequest, path: str) -> HttpResponse:
-    return serve(request, path, document_root=settings.MEDIA_ROOT)  # type: ignore[return-value]
+    return serve(request, path, document_root=str(settings.MEDIA_ROOT))  # type: ignore[return-value]
 
 
 urlpatterns = [re_path(r"^media/(?P<path>.*)$", media), *project_urlpatterns]
