@@ -7,6 +7,7 @@ whole page of articles, however many authors and topics they have).
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,7 @@ SEARCH_PAGE_SIZE = 20
 # text, then turn them into <mark>, so nothing from the body reaches the page raw.
 _MATCH_START = "\x02"
 _MATCH_STOP = "\x03"
+_TAG = re.compile(r"<")
 
 
 def credits_prefetches() -> list[Any]:
@@ -116,6 +118,7 @@ def search_articles(query: str) -> QuerySet[Article]:
     if connection.vendor == "postgresql":
         from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank, SearchVector
         from django.db.models import F, Func, TextField, Value
+        from django.db.models.functions import Concat
 
         plain_body = Func(
             F("body"), Value("<[^>]+>"), Value(" "), Value("g"), function="regexp_replace", output_field=TextField()
@@ -132,7 +135,7 @@ def search_articles(query: str) -> QuerySet[Article]:
             .filter(rank__gt=0)
             .annotate(
                 headline=SearchHeadline(
-                    plain_body,
+                    Concat(F("standfirst"), Value(" "), plain_body, output_field=TextField()),
                     search_query,
                     config="english",
                     start_sel=_MATCH_START,
@@ -167,7 +170,8 @@ def search_results(articles: Iterable[Article], query: str) -> list[SearchResult
 
 def _fallback_excerpt(article: Article, words: list[str], before: int = 100, after: int = 200) -> str:
     """About thirty words of standfirst and body around the first match."""
-    text = " ".join(f"{article.standfirst} {strip_tags(article.body)}".split())
+    body = html.unescape(strip_tags(_TAG.sub(" <", article.body)))
+    text = " ".join(f"{article.standfirst} {body}".split())
     lowered = text.lower()
     hits = [position for position in (lowered.find(word) for word in words) if position != -1]
     start = max(min(hits, default=0) - before, 0)
