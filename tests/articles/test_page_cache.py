@@ -101,3 +101,31 @@ def test_cache_can_be_switched_off(client, db, settings):
     client.get(article.get_absolute_url())
     Article.objects.filter(pk=article.pk).update(title="Changed quietly")
     assert "Changed quietly" in client.get(article.get_absolute_url()).content.decode()
+
+
+def test_a_change_announced_by_another_process_reaches_this_one(client, db):
+    from articles import cache
+    from tests.conftest import wait_until
+
+    article = ArticleFactory.create(title="Old title")
+    cache.watcher.known()
+    wait_until(lambda: cache.watcher.listening, timeout=10)
+    client.get(article.get_absolute_url())
+    assert "Old title" in client.get(article.get_absolute_url()).content.decode()
+    Article.objects.filter(pk=article.pk).update(title="New title")
+    # What another web process does on commit: a new generation, announced on the channel.
+    redis = cache.redis_client()
+    redis.set(cache._key("generation"), "from-another-process")
+    redis.publish(cache._key("changed"), "1")
+    wait_until(lambda: "New title" in client.get(article.get_absolute_url()).content.decode(), timeout=10)
+
+
+def test_without_the_subscription_every_hit_reads_the_generation_from_redis(client, db, monkeypatch):
+    from articles import cache
+
+    monkeypatch.setattr(cache.watcher, "listening", False)
+    article = ArticleFactory.create(title="Old title")
+    client.get(article.get_absolute_url())
+    Article.objects.filter(pk=article.pk).update(title="New title")
+    cache.redis_client().set(cache._key("generation"), "from-another-process")  # no announcement
+    assert "New title" in client.get(article.get_absolute_url()).content.decode()
