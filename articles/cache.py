@@ -248,3 +248,24 @@ def cache_public_page(view: View) -> View:
         return _with_validators(request, response, etag, last_modified)
 
     return wrapper
+
+
+_memo: dict[str, tuple[str, Any]] = {}
+
+
+def per_generation(name: str, load: Callable[[], Any]) -> Any:
+    """``load()``, remembered in this process until the public pages change.
+
+    For the small site-wide reads every page repeats (site settings, the topic
+    menu). Only used while the watcher vouches for the generation; otherwise
+    ``load()`` runs every time.
+    """
+    generation, _ = watcher.known()
+    if generation is None:
+        return load()
+    remembered = _memo.get(name)
+    if remembered is not None and remembered[0] == generation:
+        return remembered[1]
+    value = load()
+    _memo[name] = (generation, value)
+    return value

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_safe
 
 from articles import selectors
-from articles.cache import cache_public_page
+from articles.cache import cache_public_page, per_generation
 from articles.models import Article, Author, SiteSettings, Topic
 from articles.structured_data import news_article_json_ld
 
@@ -48,7 +48,7 @@ def article_page_context(article: Article) -> dict[str, Any]:
 
     The staff preview calls this too, so it must work for an unpublished article.
     """
-    site = SiteSettings.load()
+    site: SiteSettings = per_generation("site-settings", SiteSettings.load)
     canonical = article.canonical_url or absolute(article.get_absolute_url())
     return {
         "article": article,
