@@ -9,8 +9,11 @@ machine), all in the same run. Prints a table and, last, one JSON line.
 
 Environment: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/ep_bench_web,
 dropped and re-created), BENCH_REDIS_URL (default redis://127.0.0.1:6379/14),
-BENCH_PORTS (default 8104,8114), BENCH_DURATION (seconds per run, default 10),
-BENCH_CONNECTIONS (default 8).
+BENCH_PORTS (default 8104,8114), BENCH_DURATION (seconds per wrk run, default 4),
+BENCH_ROUNDS (default 3), BENCH_CONNECTIONS (default 8).
+
+The machine is shared and noisy, so ceiling, cached and uncached runs are
+interleaved in ROUNDS rounds and each figure is the median over the rounds.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,7 +36,8 @@ PYTHON = sys.executable
 DATABASE_URL = os.getenv("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ep_bench_web")
 REDIS_URL = os.getenv("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 PORTS = [int(port) for port in os.getenv("BENCH_PORTS", "8104,8114").split(",")]
-DURATION = int(os.getenv("BENCH_DURATION", "10"))
+DURATION = int(os.getenv("BENCH_DURATION", "4"))
+ROUNDS = int(os.getenv("BENCH_ROUNDS", "3"))
 CONNECTIONS = int(os.getenv("BENCH_CONNECTIONS", "8"))
 ARTICLES = 1000
 TARGET_CACHED, TARGET_UNCACHED_ARTICLE = 0.70, 0.25
@@ -158,6 +163,10 @@ def run_wrk(wrk: str, url: str) -> dict[str, float]:
     return {"rps": rps, "p50_ms": latency["50"], "p99_ms": latency["99"]}
 
 
+def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+
+
 def main() -> None:
     wrk = need_wrk()
     print(f"Loading {ARTICLES} articles into {DATABASE_URL} ...", file=sys.stderr)
@@ -176,9 +185,16 @@ def main() -> None:
             ceiling_url = f"http://127.0.0.1:{cached_port}/bench/bytes/{size}/"
             assert len(fetch(ceiling_url)) == size
             print(f"Measuring {name} ({size} bytes) ...", file=sys.stderr)
-            ceiling = run_wrk(wrk, ceiling_url)
-            cached = run_wrk(wrk, f"http://127.0.0.1:{cached_port}{path}")
-            uncached = run_wrk(wrk, f"http://127.0.0.1:{uncached_port}{path}")
+            urls = {
+                "ceiling": ceiling_url,
+                "cached": f"http://127.0.0.1:{cached_port}{path}",
+                "uncached": f"http://127.0.0.1:{uncached_port}{path}",
+            }
+            runs: dict[str, list[dict[str, float]]] = {mode: [] for mode in urls}
+            for _ in range(ROUNDS):
+                for mode, url in urls.items():
+                    runs[mode].append(run_wrk(wrk, url))
+            ceiling, cached, uncached = (median_of(runs[mode]) for mode in urls)
             for mode, figures in (("ceiling", ceiling), ("cached", cached), ("uncached", uncached)):
                 rows.append({"page": name, "mode": mode, "bytes": size, **figures,
                              "of_ceiling": figures["rps"] / ceiling["rps"]})  # fmt: skip
@@ -187,7 +203,11 @@ def main() -> None:
             server.terminate()
             server.wait(timeout=15)
 
-    print(f"\nwrk -t2 -c{CONNECTIONS} -d{DURATION}s, gunicorn with 2 sync workers, {ARTICLES} articles on PostgreSQL\n")
+    print(
+        f"\nwrk -t2 -c{CONNECTIONS} -d{DURATION}s, median of {ROUNDS} interleaved rounds; "
+        f"gunicorn, 2 sync workers, DEBUG off; {ARTICLES} articles on PostgreSQL; "
+        f"load average {os.getloadavg()[0]:.1f}\n"
+    )
     print(f"{'page':<8} {'mode':<9} {'bytes':>7} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'of ceiling':>11}")
     for row in rows:
         print(
