@@ -149,12 +149,13 @@ def lookup_page(path: str) -> tuple[str, dict[bytes, bytes]]:
     vouches for the generation; one otherwise.
     """
     global _lookup_script
+    stored: dict[bytes, bytes]
     generation, changes_seen = watcher.known()
     if generation is not None:
         local = _local_pages.get(path)
         if local is not None and local[0] == generation:
             return local
-        stored = redis_client().hgetall(_key(f"page:{generation}:{path}"))
+        stored = redis_client().hgetall(_key(f"page:{generation}:{path}"))  # type: ignore[assignment]
     else:
         if _lookup_script is None:
             _lookup_script = redis_client().register_script(_LOOKUP)
@@ -162,7 +163,7 @@ def lookup_page(path: str) -> tuple[str, dict[bytes, bytes]]:
         if not found:
             return current_generation(), {}
         raw_generation, flat = found
-        generation = raw_generation.decode()
+        generation = str(raw_generation.decode())
         stored = dict(zip(flat[::2], flat[1::2], strict=True))
         watcher.remember(generation, changes_seen)
     if stored:
@@ -182,7 +183,8 @@ def bump_generation_on_commit(**kwargs: Any) -> None:
     """Signal receiver: invalidate the public pages once the change is committed."""
     if kwargs.get("raw"):  # loaddata
         return
-    transaction.on_commit(bump_generation)
+    # robust: the change is committed already; a Redis hiccup must not turn the save into an error.
+    transaction.on_commit(bump_generation, robust=True)
 
 
 def is_cacheable_request(request: HttpRequest) -> bool:
@@ -217,7 +219,11 @@ def cache_public_page(view: View) -> View:
             patch_cache_control(response, private=True, no_cache=True)
             return response
         path = request.get_full_path()
-        generation, stored = lookup_page(path)
+        try:
+            generation, stored = lookup_page(path)
+        except redis.RedisError:
+            logger.warning("page cache: Redis unavailable, serving %s uncached", path, exc_info=True)
+            return view(request, *args, **kwargs)
         if stored:
             response = HttpResponse(stored[b"content"], content_type=stored[b"content_type"].decode())
             return _with_validators(request, response, stored[b"etag"].decode(), float(stored[b"last_modified"]))
@@ -240,10 +246,13 @@ def cache_public_page(view: View) -> View:
             b"etag": etag.encode(),
             b"last_modified": repr(last_modified).encode(),
         }
-        with redis_client().pipeline() as pipe:
-            pipe.hset(key, mapping=entry)  # type: ignore[arg-type]
-            pipe.expire(key, settings.PAGE_CACHE_TIMEOUT)
-            pipe.execute()
+        try:
+            with redis_client().pipeline() as pipe:
+                pipe.hset(key, mapping=entry)  # type: ignore[arg-type]
+                pipe.expire(key, settings.PAGE_CACHE_TIMEOUT)
+                pipe.execute()
+        except redis.RedisError:
+            logger.warning("page cache: could not store %s", path, exc_info=True)
         _remember_locally(path, generation, entry)
         return _with_validators(request, response, etag, last_modified)
 

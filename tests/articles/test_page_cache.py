@@ -129,3 +129,17 @@ def test_without_the_subscription_every_hit_reads_the_generation_from_redis(clie
     Article.objects.filter(pk=article.pk).update(title="New title")
     cache.redis_client().set(cache._key("generation"), "from-another-process")  # no announcement
     assert "New title" in client.get(article.get_absolute_url()).content.decode()
+
+
+def test_pages_are_still_served_when_redis_is_unreachable(client, db, monkeypatch):
+    import redis
+
+    from articles import cache
+
+    article = ArticleFactory.create(title="Still readable")
+    monkeypatch.setattr(cache.watcher, "listening", False)
+    monkeypatch.setattr(cache, "_client", redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2))
+    monkeypatch.setattr(cache, "_lookup_script", None)
+    response = client.get(article.get_absolute_url())
+    assert response.status_code == 200
+    assert "Still readable" in response.content.decode()
