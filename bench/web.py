@@ -194,6 +194,7 @@ def main() -> None:
             for _ in range(ROUNDS):
                 for mode, url in urls.items():
                     runs[mode].append(run_wrk(wrk, url))
+                    time.sleep(1.5)  # let the slow uncached server drain before the next run
             ceiling, cached, uncached = (median_of(runs[mode]) for mode in urls)
             for mode, figures in (("ceiling", ceiling), ("cached", cached), ("uncached", uncached)):
                 rows.append({"page": name, "mode": mode, "bytes": size, **figures,
