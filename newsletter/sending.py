@@ -278,6 +278,10 @@ class SMTPTransport:
             raise TransientSendError(f"cannot connect: {exc!r}", connection_lost=True) from exc
         self.smtp = self.backend.connection
         assert self.smtp is not None
+        try:
+            self.smtp.ehlo_or_helo_if_needed()
+        except (OSError, smtplib.SMTPException) as exc:
+            raise TransientSendError(f"no greeting: {exc!r}", connection_lost=True) from exc
         self.pipelining = self.smtp.has_extn("pipelining")
 
     def close(self) -> None:
@@ -637,8 +641,9 @@ def retry_failed_deliveries(*, campaign: Campaign) -> int:
         count = campaign.deliveries.filter(
             status=Delivery.Status.FAILED, subscriber__status=Subscriber.Status.CONFIRMED
         ).update(status=Delivery.Status.PENDING, attempts=0, next_attempt_at=None, updated_at=now)
-        if count and campaign.status == Campaign.Status.FINISHED:
-            Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.SENDING, finished_at=None)
         if count:
+            Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.FINISHED).update(
+                status=Campaign.Status.SENDING, finished_at=None
+            )
             transaction.on_commit(lambda: launch_batches(campaign_id=campaign.pk))
     return count
