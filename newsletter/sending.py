@@ -184,7 +184,6 @@ def record_sent(recipient: Recipient, claimed_by: str, provider_message_id: str)
         sent_at=now,
         attempts=F("attempts") + 1,
         provider_message_id=provider_message_id[:255],
-        last_error="",
     )
 
 
@@ -425,12 +424,12 @@ class RateLimiter:
 
 # --- The batch -------------------------------------------------------------------
 
-_rendered: dict[tuple[int, str], CampaignEmail] = {}
+_rendered: dict[tuple[int, datetime, str, datetime], CampaignEmail] = {}
 
 
 def campaign_email(campaign: Campaign) -> CampaignEmail:
     """The campaign's rendered email, rendered once per worker process."""
-    key = (campaign.pk, campaign.subject)
+    key = (campaign.pk, campaign.created_at, campaign.subject, campaign.article.updated_at)
     if key not in _rendered:
         _rendered.clear()
         _rendered[key] = render_campaign_email(campaign)

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.django_db
 def _no_broker(monkeypatch):
     """Batches are run by hand here; the chain's enqueueing is tested with real workers."""
     monkeypatch.setattr(sending, "launch_batches", lambda *, campaign_id: None)
+    sending._rendered.clear()  # settings change between tests; production renders once per campaign
 
 
 def send_everything(campaign: Campaign) -> None:
