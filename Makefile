@@ -54,3 +54,10 @@ ci:
 
 clean:
 	rm -rf $(VENV) var staticfiles .mypy_cache .ruff_cache .pytest_cache
+
+# Sending benchmark (needs PostgreSQL, Redis and Postfix's smtp-sink/smtp-source; see README).
+BENCH_SEND_ARGS ?=
+.PHONY: bench-send
+bench-send: install
+	@mkdir -p var
+	$(BIN)/python bench/send.py $(BENCH_SEND_ARGS)

@@ -277,6 +277,9 @@ class SMTPTransport:
             raise TransientSendError(f"cannot connect: {exc!r}", connection_lost=True) from exc
         self.smtp = self.backend.connection
         assert self.smtp is not None
+        if self.smtp.sock is not None:
+            # Without it a message's last TCP segment waits for the server's delayed ACK (~40 ms).
+            self.smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             self.smtp.ehlo_or_helo_if_needed()
         except (OSError, smtplib.SMTPException) as exc:

@@ -125,7 +125,7 @@ def test_a_killed_worker_costs_at_most_one_duplicate_and_the_send_completes_by_i
 
     rescuer = worker(slow_smtp, beat=True).start()
     try:
-        wait_until(campaign_finished, timeout=60)
+        wait_until(campaign_finished, timeout=90)
     finally:
         rescuer.stop()
 
