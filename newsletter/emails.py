@@ -52,7 +52,7 @@ def article_email_context(article: Article) -> dict[str, Any]:
     topics = [link.topic for link in article.article_topics.select_related("topic")]
     article_url = f"{settings.SITE_URL}{article.get_absolute_url()}"
     excerpt_only = settings.NEWSLETTER_EMAIL_EXCERPT
-    body = article.body
+    body: str = article.body
     if excerpt_only:
         body = Truncator(strip_tags(body)).words(settings.NEWSLETTER_EMAIL_EXCERPT_WORDS)
     published = timezone.localtime(article.published_at) if article.published_at else None
@@ -160,7 +160,7 @@ class CampaignEmail:
         head = (
             f"To: {to}\r\nMessage-ID: {self.message_id(recipient)}\r\n"
             f"List-Unsubscribe: <{unsubscribe_url}>, <{mailto}>\r\n"
-        ).encode("utf-8")
+        ).encode()
         part = 'Content-Type: text/{}; charset="utf-8"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
         return b"".join(
             [
@@ -194,9 +194,8 @@ def render_campaign_email(campaign: Campaign) -> CampaignEmail:
     article = campaign.article
     site = SiteSettings.load()
     context = article_email_context(article)
-    html = render_to_string("newsletter/campaign_email.html", context)
+    html = css_inline.inline(render_to_string("newsletter/campaign_email.html", context)).replace("\r\n", "\n")
     text = render_to_string("newsletter/campaign_email.txt", context)
-    html = css_inline.inline(html).replace("\r\n", "\n")
     sender_address = site.newsletter_sender_email
     domain = sender_address.rpartition("@")[2] or "localhost"
     return CampaignEmail(

@@ -10,6 +10,7 @@ does not wait for the broker's visibility timeout.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -197,9 +198,7 @@ def record_transient_failure(recipient: Recipient, claimed_by: str, error: str, 
     attempts = attempts_before + 1
     now = timezone.now()
     if attempts >= settings.NEWSLETTER_MAX_ATTEMPTS:
-        _update_claimed(
-            recipient, claimed_by, status=Delivery.Status.FAILED, attempts=attempts, last_error=error[:500]
-        )
+        _update_claimed(recipient, claimed_by, status=Delivery.Status.FAILED, attempts=attempts, last_error=error[:500])
         return
     _update_claimed(
         recipient,
@@ -229,9 +228,9 @@ def release(claimed_by: str, ids: list[int]) -> None:
     """Give claimed rows we did not try back to pending (no attempt is counted)."""
     if ids:
         with_database_retry(
-            lambda: Delivery.objects.filter(
-                pk__in=ids, claimed_by=claimed_by, status=Delivery.Status.SENDING
-            ).update(status=Delivery.Status.PENDING, claimed_by="", claimed_at=None, updated_at=timezone.now())
+            lambda: Delivery.objects.filter(pk__in=ids, claimed_by=claimed_by, status=Delivery.Status.SENDING).update(
+                status=Delivery.Status.PENDING, claimed_by="", claimed_at=None, updated_at=timezone.now()
+            )
         )
 
 
@@ -276,7 +275,8 @@ class SMTPTransport:
         except (OSError, smtplib.SMTPException) as exc:
             raise TransientSendError(f"cannot connect: {exc!r}", connection_lost=True) from exc
         self.smtp = self.backend.connection
-        assert self.smtp is not None
+        if self.smtp is None:
+            raise TransientSendError("no connection", connection_lost=True)
         if self.smtp.sock is not None:
             # Without it a message's last TCP segment waits for the server's delayed ACK (~40 ms).
             self.smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -287,13 +287,10 @@ class SMTPTransport:
         self.pipelining = self.smtp.has_extn("pipelining")
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # the connection may already be gone
             self.backend.close()
-        except Exception:  # noqa: BLE001, S110 - the connection may already be gone
-            pass
 
     def send(self, email: CampaignEmail, recipient: Recipient) -> str:
-        assert self.smtp is not None
         try:
             sender = email.sender_address.encode("ascii")
             to = recipient.email.encode("ascii")
@@ -308,7 +305,8 @@ class SMTPTransport:
 
     def _transaction(self, sender: bytes, to: bytes, data: bytes) -> None:
         smtp = self.smtp
-        assert smtp is not None
+        if smtp is None:
+            raise TransientSendError("not connected", connection_lost=True)
         if self.pipelining:
             smtp.send(b"MAIL FROM:<" + sender + b">\r\nRCPT TO:<" + to + b">\r\nDATA\r\n")
             replies = [smtp.getreply(), smtp.getreply(), smtp.getreply()]
@@ -320,7 +318,11 @@ class SMTPTransport:
                 replies.append(smtp.docmd("DATA"))
         stages = ["MAIL", "RCPT", "DATA"]
         failure = next(
-            (_smtp_error(code, reply, stages[i]) for i, (code, reply) in enumerate(replies[:2]) if code not in (250, 251)),
+            (
+                _smtp_error(code, reply, stages[i])
+                for i, (code, reply) in enumerate(replies[:2])
+                if code not in (250, 251)
+            ),
             None,
         )
         data_code = replies[2][0] if len(replies) == 3 else 0
@@ -345,20 +347,18 @@ class BackendTransport:
     def open(self) -> None:
         try:
             self.backend.open()
-        except Exception as exc:  # noqa: BLE001 - any backend error on connect is worth a retry
+        except Exception as exc:
             raise TransientSendError(f"cannot connect: {exc!r}", connection_lost=True) from exc
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # the connection may already be gone
             self.backend.close()
-        except Exception:  # noqa: BLE001, S110
-            pass
 
     def send(self, email: CampaignEmail, recipient: Recipient) -> str:
         message = email.as_message(recipient, connection=self.backend)
         try:
             self.backend.send_messages([message])
-        except Exception as exc:  # noqa: BLE001 - classified below
+        except Exception as exc:
             raise _classify_backend_error(exc) from exc
         status = getattr(message, "anymail_status", None)
         if status is not None:

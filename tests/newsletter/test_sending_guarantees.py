@@ -116,9 +116,7 @@ def test_a_killed_worker_costs_at_most_one_duplicate_and_the_send_completes_by_i
     finally:
         doomed.stop()
     accepted_before_kill = set(slow_smtp.handler.recipients())
-    recorded_before_kill = set(
-        Delivery.objects.filter(status=Delivery.Status.SENT).values_list("email", flat=True)
-    )
+    recorded_before_kill = set(Delivery.objects.filter(status=Delivery.Status.SENT).values_list("email", flat=True))
     unrecorded = accepted_before_kill - recorded_before_kill
     assert len(unrecorded) <= 1
     assert len(accepted_before_kill) < len(readers)  # it really died in the middle
@@ -152,7 +150,8 @@ def private_redis() -> Iterator[Any]:
                 [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
                 stdout=subprocess.DEVNULL,
             )
-            wait_until(lambda: subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True).returncode == 0)
+            ping = ["redis-cli", "-p", str(port), "ping"]
+            wait_until(lambda: subprocess.run(ping, capture_output=True).returncode == 0)
 
         def kill(self) -> None:
             assert self.process is not None
@@ -172,15 +171,18 @@ def test_restarting_redis_in_the_middle_of_a_send_causes_no_duplicates(slow_smtp
     readers = [SubscriberFactory.create() for _ in range(300)]
     article = ArticleFactory.create()
     sender = worker(slow_smtp, beat=True, CELERY_BROKER_URL=private_redis.url, REDIS_URL=private_redis.url)
+
     # WorkerProcess.start pings through the test's own broker; this worker listens on the private one.
-    monkeypatch.setattr(
-        celery_app.control, "ping", lambda destination, timeout: time.sleep(timeout) or "ready." in sender.log_path.read_text()
-    )
+    def ready(destination: list[str], timeout: float) -> bool:
+        time.sleep(timeout)
+        return "ready." in sender.log_path.read_text()
+
+    monkeypatch.setattr(celery_app.control, "ping", ready)
     sender.start()
     monkeypatch.undo()
     try:
         with celery_app.connection_for_write(private_redis.url) as conn:
-            start_campaign.apply_async((article.pk,), connection=conn)
+            start_campaign.apply_async((article.pk,), connection=conn)  # type: ignore[call-arg]
         wait_until(lambda: len(slow_smtp.handler.recipients()) >= 60, timeout=60)
         private_redis.kill()  # every queued task is lost with it: no persistence
         time.sleep(2)
