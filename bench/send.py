@@ -35,6 +35,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/6")
     parser.add_argument("--naive-count", type=int, default=3000)
     parser.add_argument("--source-count", type=int, default=20000)
+    parser.add_argument(
+        "--synchronous-commit",
+        choices=["true", "false"],
+        default="false",
+        help="NEWSLETTER_LEDGER_SYNCHRONOUS_COMMIT for the workers (README: Sending newsletters)",
+    )
     return parser.parse_args()
 
 
@@ -133,6 +139,7 @@ def main() -> None:
             "CELERY_BROKER_URL": args.redis,
             "EMAIL_URL": f"smtp://127.0.0.1:{args.smtp_port}",
             "LOG_LEVEL": "INFO",
+            "NEWSLETTER_LEDGER_SYNCHRONOUS_COMMIT": args.synchronous_commit,
             "DJANGO_SETTINGS_MODULE": "euro_prospects.settings",
         }
     )
@@ -225,6 +232,7 @@ def main() -> None:
     results["vs_naive"] = results["engine_per_s"] / results["naive_per_s"]
     rows = [
         ("subscribers", f"{args.subscribers:,}"),
+        ("ledger synchronous_commit", args.synchronous_commit),
         ("message size (bytes)", f"{results['message_bytes']:,}"),
         ("publish signal + enqueue (ms)", f"{results['publish_ms']:.2f}"),
         ("planning (s)", f"{results['planning_s']:.2f}"),
@@ -240,6 +248,7 @@ def main() -> None:
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value:>12}")
+    results["synchronous_commit"] = args.synchronous_commit
     print(json.dumps({"bench": "send", **{k: round(v, 3) if isinstance(v, float) else v for k, v in results.items()}}))
 
 

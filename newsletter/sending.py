@@ -499,6 +499,11 @@ def send_campaign_batch(*, campaign_id: int) -> BatchResult:
         finish_if_done(campaign_id=campaign_id)
         return result
     started = time.monotonic()
+    if not settings.NEWSLETTER_LEDGER_SYNCHRONOUS_COMMIT and connection.vendor == "postgresql":
+        # Commits still reach PostgreSQL before the next message is sent (a dead worker loses
+        # nothing); only a crash of the PostgreSQL server itself could lose the last ~0.5 s.
+        with connection.cursor() as cursor:
+            cursor.execute("SET synchronous_commit TO off")
     attempts = dict(Delivery.objects.filter(claimed_by=claimed_by).values_list("id", "attempts"))
     email = campaign_email(campaign)
     limiter = RateLimiter()
