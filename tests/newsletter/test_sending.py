@@ -326,3 +326,23 @@ def test_retrying_failed_deliveries_sends_them_again(smtp_server, settings):
     assert smtp_server.handler.recipients() == [reader.email]
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.FINISHED
+
+
+def test_any_django_backend_works_by_configuration(settings):
+    """Providers behind django-anymail go through the same path as this in-memory backend."""
+    from django.core import mail
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    article = ArticleFactory.create(title="Ports and tariffs")
+    readers = [SubscriberFactory.create() for _ in range(3)]
+    campaign = sending.start_campaign_for_article(article_id=article.pk)
+    assert campaign is not None
+
+    send_everything(campaign)
+
+    assert sorted(address for message in mail.outbox for address in message.to) == sorted(r.email for r in readers)
+    for message in mail.outbox:
+        assert message.subject == "Ports and tariffs"
+        assert message.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert message.extra_headers["Message-ID"].startswith(f"<campaign-{campaign.pk}.delivery-")
+    assert set(campaign.deliveries.values_list("status", flat=True)) == {Delivery.Status.SENT}
