@@ -46,6 +46,7 @@ class Recipient:
     subscriber_id: int
     email: str
     name: str = ""
+    campaign_id: int = 0
 
 
 def article_email_context(article: Article) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, connecti
 from django.utils import timezone
 
 from articles.models import Article
+from euro_prospects import metrics
 from newsletter.emails import CampaignEmail, Recipient, render_campaign_email
 from newsletter.models import Campaign, Delivery, Subscriber
 
@@ -136,7 +137,7 @@ def claim_batch(*, campaign: Campaign, claimed_by: str, size: int) -> list[Recip
         Campaign.objects.filter(pk=campaign.pk).update(last_activity_at=now)
         rows = Delivery.objects.filter(id__in=ids, status=Delivery.Status.SENDING).order_by("id")
         return [
-            Recipient(delivery_id=d, subscriber_id=s, email=e, name=n)
+            Recipient(delivery_id=d, subscriber_id=s, email=e, name=n, campaign_id=campaign.pk)
             for d, s, e, n in rows.values_list("id", "subscriber_id", "email", "subscriber__name")
         ]
 
@@ -162,7 +163,7 @@ def with_database_retry(operation: Callable[[], T]) -> T:
             time.sleep(0.5)
 
 
-def _update_claimed(recipient: Recipient, claimed_by: str, **fields: Any) -> None:
+def _update_claimed(recipient: Recipient, claimed_by: str, **fields: Any) -> bool:
     fields.setdefault("claimed_by", "")
     fields["updated_at"] = timezone.now()
     updated = with_database_retry(
@@ -172,13 +173,14 @@ def _update_claimed(recipient: Recipient, claimed_by: str, **fields: Any) -> Non
     )
     if not updated:
         logger.warning("delivery=%s event=lease_lost (recovered by another worker)", recipient.delivery_id)
+    return bool(updated)
 
 
 def record_sent(recipient: Recipient, claimed_by: str, provider_message_id: str) -> None:
     from django.db.models import F
 
     now = timezone.now()
-    _update_claimed(
+    recorded = _update_claimed(
         recipient,
         claimed_by,
         status=Delivery.Status.SENT,
@@ -186,6 +188,8 @@ def record_sent(recipient: Recipient, claimed_by: str, provider_message_id: str)
         attempts=F("attempts") + 1,
         provider_message_id=provider_message_id[:255],
     )
+    if recorded:
+        metrics.record_emails_sent(campaign_id=recipient.campaign_id)
 
 
 def retry_delay(attempts: int) -> float:
@@ -198,7 +202,9 @@ def record_transient_failure(recipient: Recipient, claimed_by: str, error: str, 
     attempts = attempts_before + 1
     now = timezone.now()
     if attempts >= settings.NEWSLETTER_MAX_ATTEMPTS:
-        _update_claimed(recipient, claimed_by, status=Delivery.Status.FAILED, attempts=attempts, last_error=error[:500])
+        failed = Delivery.Status.FAILED
+        if _update_claimed(recipient, claimed_by, status=failed, attempts=attempts, last_error=error[:500]):
+            metrics.record_emails_failed(campaign_id=recipient.campaign_id)
         return
     _update_claimed(
         recipient,
@@ -213,9 +219,10 @@ def record_transient_failure(recipient: Recipient, claimed_by: str, error: str, 
 def record_permanent_failure(recipient: Recipient, claimed_by: str, error: str, *, suppress: bool) -> None:
     from django.db.models import F
 
-    _update_claimed(
+    if _update_claimed(
         recipient, claimed_by, status=Delivery.Status.FAILED, attempts=F("attempts") + 1, last_error=error[:500]
-    )
+    ):
+        metrics.record_emails_failed(campaign_id=recipient.campaign_id)
     if suppress:
         from newsletter.services import suppress_subscriber
 
@@ -582,7 +589,10 @@ def finish_if_done(*, campaign_id: int) -> bool:
         status=Campaign.Status.FINISHED, finished_at=timezone.now()
     )
     if finished:
-        logger.info("campaign=%s event=finished", campaign_id)
+        campaign = Campaign.objects.get(pk=campaign_id)
+        seconds = (campaign.finished_at - campaign.created_at).total_seconds() if campaign.finished_at else 0.0
+        metrics.observe_campaign_duration(seconds=seconds)
+        logger.info("campaign=%s event=finished seconds=%.1f", campaign_id, seconds)
     return True
 
 

@@ -346,3 +346,35 @@ def test_any_django_backend_works_by_configuration(settings):
         assert message.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         assert message.extra_headers["Message-ID"].startswith(f"<campaign-{campaign.pk}.delivery-")
     assert set(campaign.deliveries.values_list("status", flat=True)) == {Delivery.Status.SENT}
+
+
+def sample(metric, **labels) -> float:
+    return next(
+        (s.value for m in metric.collect() for s in m.samples if s.name.endswith("_total") and s.labels == labels),
+        0.0,
+    )
+
+
+def finished_campaigns(metrics) -> float:
+    return next(s.value for m in metrics.CAMPAIGN_DURATION.collect() for s in m.samples if s.name.endswith("_count"))
+
+
+def test_sent_and_failed_emails_and_the_campaign_duration_reach_the_metrics(smtp_server):
+    from euro_prospects import metrics
+
+    article = ArticleFactory.create()
+    SubscriberFactory.create()
+    gone = SubscriberFactory.create()
+    smtp_server.handler.rcpt_faults[gone.email] = "550 5.1.1 No such user"
+    campaign = sending.start_campaign_for_article(article_id=article.pk)
+    assert campaign is not None
+    durations = next(
+        s.value for m in metrics.CAMPAIGN_DURATION.collect() for s in m.samples if s.name.endswith("_count")
+    )
+
+    send_everything(campaign)
+
+    assert sample(metrics.EMAILS_SENT, campaign=str(campaign.pk)) == 1
+    assert sample(metrics.EMAILS_FAILED, campaign=str(campaign.pk)) == 1
+    assert sending.finish_if_done(campaign_id=campaign.pk)
+    assert finished_campaigns(metrics) == durations + 1
