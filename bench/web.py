@@ -57,6 +57,8 @@ def env(**extra: str) -> dict[str, str]:
             "EMAIL_URL": "console://",
             "STATIC_ROOT": static_root,
             "LOG_LEVEL": "WARNING",
+            # TLS ends at the proxy in front (docs/deploy.md); the bench talks plain HTTP to gunicorn.
+            "SECURE_SSL_REDIRECT": "false",
             "PYTHONPATH": str(ROOT),
         }
         | extra
