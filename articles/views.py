@@ -64,7 +64,7 @@ def article_page_context(article: Article) -> dict[str, Any]:
         "meta_description": article.meta_description or article.standfirst,
         "og_image": absolute(article.hero_image.url) if article.hero_image else "",
         "json_ld": news_article_json_ld(article, site=site, canonical_url=canonical),
-        "related": selectors.related_articles(article),
+        "related": per_generation(f"related:{article.pk}", lambda: selectors.related_articles(article)),
     }
 
 
