@@ -9,6 +9,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("newsletter/", include("newsletter.urls")),
+    path("api/", include("api.urls")),
     path("", include("articles.urls")),
 ]
 
