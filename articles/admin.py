@@ -1,40 +1,359 @@
-from django.contrib import admin
+"""The newsroom in the Django admin.
 
-from articles.models import Article, ArticleAuthor, ArticleTopic, Author, SiteSettings, Topic
+Status changes only through the workflow (buttons on the article page, actions
+on the list), which call ``articles.services``; the services check roles again,
+so the admin is a thin caller. Authors see and edit only their own articles.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils.html import format_html
+from django_prose_editor.widgets import AdminProseEditorWidget
+from simple_history.admin import SimpleHistoryAdmin
+
+from articles import services
+from articles.models import (
+    Article,
+    ArticleAuthor,
+    ArticleInReview,
+    ArticleTopic,
+    ArticleTransition,
+    Author,
+    SiteSettings,
+    Topic,
+)
+
+# The editor's toolbar; ``articles.html.sanitise_html`` allows exactly this and a little more.
+PROSE_EDITOR_CONFIG = {
+    "extensions": {
+        "Bold": True,
+        "Italic": True,
+        "Underline": True,
+        "Strike": True,
+        "Subscript": True,
+        "Superscript": True,
+        "Heading": {"levels": [2, 3, 4]},
+        "BulletList": True,
+        "OrderedList": True,
+        "ListItem": True,
+        "Blockquote": True,
+        "HorizontalRule": True,
+        "HardBreak": True,
+        "Link": {"enableTarget": False},
+        "Figure": True,
+        "Image": True,
+        "Caption": True,
+        "Table": True,
+        "TableRow": True,
+        "TableHeader": True,
+        "TableCell": True,
+        "HTML": True,
+    }
+}
+
+EDITOR_ONLY_FIELDS = ["editor", "publish_at", "is_featured", "send_to_subscribers"]
+WORKFLOW_BUTTONS = [
+    ("submit", "Submit for review"),
+    ("approve", "Approve"),
+    ("schedule", "Schedule at “Publish at”"),
+    ("publish", "Publish now"),
+    ("unpublish", "Unpublish"),
+    ("return_to_draft", "Send back to draft"),
+]
 
 
-class ArticleAuthorInline(admin.TabularInline):
+class ArticlePartInline(admin.TabularInline):
+    """Authors and topics of an article are part of it: whoever may edit the article may edit them."""
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None or services.can_view(request.user, obj) or services.can_edit(request.user, obj)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return services.can_edit(request.user, obj) if obj else request.user.has_perm("articles.add_article")
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_add_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_add_permission(request, obj)
+
+
+class ArticleAuthorInline(ArticlePartInline):
     model = ArticleAuthor
     extra = 1
+    autocomplete_fields = ["author"]
+    verbose_name = "author"
+    verbose_name_plural = "Authors (position 0 is the byline)"
 
 
-class ArticleTopicInline(admin.TabularInline):
+class ArticleTopicInline(ArticlePartInline):
     model = ArticleTopic
     extra = 1
+    verbose_name = "topic"
+    verbose_name_plural = "Topics (position 0 is the primary topic)"
+
+
+class ArticleTransitionInline(admin.TabularInline):
+    model = ArticleTransition
+    extra = 0
+    can_delete = False
+    fields = ["at", "from_status", "to_status", "by", "note"]
+    readonly_fields = ["at", "from_status", "to_status", "by", "note"]
+    verbose_name_plural = "Workflow log"
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None or services.can_view(request.user, obj)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def run_workflow(request: HttpRequest, article: Article, action: str) -> bool:
+    """Call the service for ``action``; tell the user what happened. True when it worked."""
+    try:
+        if action == "schedule":
+            if article.publish_at is None:
+                raise services.InvalidTransition(f"Set “Publish at” on “{article.title}” before scheduling it.")
+            services.schedule_article(article=article, by=request.user, publish_at=article.publish_at)
+        else:
+            getattr(services, SERVICE_NAMES[action])(article=article, by=request.user)
+    except (services.InvalidTransition, PermissionDenied) as error:
+        messages.error(request, str(error) or "You may not do that.")
+        return False
+    messages.success(request, f"“{article.title}” is now {article.get_status_display().lower()}.")
+    return True
+
+
+SERVICE_NAMES = {
+    "submit": "submit_for_review",
+    "approve": "approve_article",
+    "publish": "publish_article",
+    "unpublish": "unpublish_article",
+    "return_to_draft": "return_to_draft",
+}
+
+
+def _workflow_action(action: str, description: str) -> Any:
+    def run(modeladmin: ArticleAdmin, request: HttpRequest, queryset: QuerySet[Article]) -> None:
+        for article in queryset:
+            run_workflow(request, article, action)
+
+    run.__name__ = f"{action}_selected"
+    return admin.action(description=f"{description}: selected articles")(run)
 
 
 @admin.register(Article)
-class ArticleAdmin(admin.ModelAdmin):
-    list_display = ["title", "status", "published_at", "updated_at"]
-    list_filter = ["status"]
-    search_fields = ["title", "standfirst"]
+class ArticleAdmin(SimpleHistoryAdmin):
+    change_form_template = "admin/articles/article/change_form.html"
+    list_display = ["title", "status", "byline", "primary_topic", "publish_at", "published_at", "updated_at"]
+    list_filter = ["status", "topics", "authors", "is_featured"]
+    search_fields = ["title", "standfirst", "slug", "authors__name"]
+    date_hierarchy = "created_at"
+    list_select_related = ["editor"]
     prepopulated_fields = {"slug": ["title"]}
-    inlines = [ArticleAuthorInline, ArticleTopicInline]
+    autocomplete_fields = ["editor"]
+    inlines = [ArticleAuthorInline, ArticleTopicInline, ArticleTransitionInline]
+    history_list_display = ["status"]
+    actions = [_workflow_action(action, label) for action, label in WORKFLOW_BUTTONS]
+    fieldsets = [
+        (None, {"fields": ["title", "slug", "standfirst", "body"]}),
+        ("Hero image", {"fields": ["hero_image", "hero_image_alt", "hero_image_credit"]}),
+        ("Review and publishing", {"fields": ["status", "editor", "publish_at", "published_at", "preview_link"]}),
+        ("Display", {"fields": ["disclaimer", "is_featured", "send_to_subscribers", "reading_minutes"]}),
+        ("Search engines", {"fields": ["meta_title", "meta_description", "canonical_url"], "classes": ["collapse"]}),
+    ]
+
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "body":
+            kwargs["widget"] = AdminProseEditorWidget(config=PROSE_EDITOR_CONFIG, preset="configurable")
+        if db_field.name == "canonical_url":
+            kwargs["assume_scheme"] = "https"
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Article]:
+        queryset = super().get_queryset(request).prefetch_related("article_authors__author", "article_topics__topic")
+        if services.is_editor(request.user):
+            return queryset
+        own = Q(created_by=request.user.pk) | Q(article_authors__author__user=request.user.pk)
+        return queryset.filter(own).distinct()
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        readonly = ["status", "published_at", "reading_minutes", "preview_link"]
+        if not services.is_editor(request.user):
+            readonly += EDITOR_ONLY_FIELDS
+        return readonly
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is None:
+            return super().has_change_permission(request)
+        return services.can_edit(request.user, obj)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is None:
+            return super().has_view_permission(request)
+        return services.can_view(request.user, obj)
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        if not services.is_editor(request.user):
+            actions = {name: action for name, action in actions.items() if name == "submit_selected"}
+        return actions
+
+    @admin.display(description="byline")
+    def byline(self, article: Article) -> str:
+        first = next(iter(article.article_authors.all()), None)
+        return first.author.name if first else "—"
+
+    def view_on_site(self, article: Article) -> str:
+        if article.status == Article.Status.PUBLISHED:
+            return article.get_absolute_url()
+        return reverse("articles:preview", kwargs={"slug": article.slug})
+
+    @admin.display(description="primary topic")
+    def primary_topic(self, article: Article) -> str:
+        first = next(iter(article.article_topics.all()), None)
+        return first.topic.name if first else "—"
+
+    @admin.display(description="preview")
+    def preview_link(self, article: Article) -> str:
+        if not article.pk:
+            return "Save the article first."
+        url = reverse("articles:preview", kwargs={"slug": article.slug})
+        return format_html('<a href="{}" target="_blank" rel="noopener">Preview the public page</a>', url)
+
+    def save_model(self, request: HttpRequest, obj: Article, form: forms.ModelForm, change: bool) -> None:
+        if not change:
+            obj.created_by = request.user  # type: ignore[assignment]
+            obj.status = Article.Status.DRAFT
+        else:
+            # The workflow owns the status: saving (or restoring an old revision) never changes it.
+            current = Article.objects.filter(pk=obj.pk).values("status", "published_at").first()
+            if current:
+                obj.status, obj.published_at = current["status"], current["published_at"]
+        super().save_model(request, obj, form, change)
+        if not change:
+            ArticleTransition.objects.create(
+                article=obj, from_status="", to_status=obj.status, by=services.user_or_none(request.user)
+            )
+        if "hero_image" in form.changed_data:
+            services.refresh_renditions(article=obj)
+
+    def save_related(self, request: HttpRequest, form: forms.ModelForm, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        article = form.instance
+        # A correspondent writing their own piece is its byline unless they chose otherwise.
+        profile = Author.objects.filter(user=request.user.pk).first()
+        if not change and profile and not article.article_authors.exists():
+            ArticleAuthor.objects.create(article=article, author=profile, position=0)
+
+    def render_change_form(self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        article = context.get("original")
+        if article is not None:
+            allowed = services.allowed_actions(request.user, article)
+            context["workflow_buttons"] = [(action, label) for action, label in WORKFLOW_BUTTONS if action in allowed]
+        return super().render_change_form(request, context, *args, **kwargs)
+
+    def response_change(self, request: HttpRequest, obj: Article) -> HttpResponse:
+        action = request.POST.get("_workflow")
+        if action in dict(WORKFLOW_BUTTONS):
+            run_workflow(request, obj, action)
+            return HttpResponseRedirect(reverse("admin:articles_article_change", args=[obj.pk]))
+        return super().response_change(request, obj)
+
+    def response_add(self, request: HttpRequest, obj: Article, post_url_continue: str | None = None) -> HttpResponse:
+        action = request.POST.get("_workflow")
+        if action in dict(WORKFLOW_BUTTONS):
+            run_workflow(request, obj, action)
+            return HttpResponseRedirect(reverse("admin:articles_article_change", args=[obj.pk]))
+        return super().response_add(request, obj, post_url_continue)
+
+
+@admin.register(ArticleInReview)
+class ReviewQueueAdmin(admin.ModelAdmin):
+    """Articles waiting for an editor, oldest submission first; each links to its article page."""
+
+    list_display = ["title_link", "byline", "submitted", "updated_at"]
+    search_fields = ["title", "standfirst", "authors__name"]
+    actions = [_workflow_action("approve", "Approve"), _workflow_action("return_to_draft", "Send back to draft")]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Article]:
+        return (
+            Article.objects.filter(status=Article.Status.IN_REVIEW)
+            .prefetch_related("article_authors__author", "transitions")
+            .order_by("updated_at")
+        )
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return services.is_editor(request.user)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return services.is_editor(request.user)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return services.is_editor(request.user)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def change_view(self, request: HttpRequest, object_id: str, *args: Any, **kwargs: Any) -> HttpResponse:
+        return HttpResponseRedirect(reverse("admin:articles_article_change", args=[object_id]))
+
+    @admin.display(description="title", ordering="title")
+    def title_link(self, article: Article) -> str:
+        url = reverse("admin:articles_article_change", args=[article.pk])
+        return format_html('<a href="{}">{}</a>', url, article.title)
+
+    @admin.display(description="byline")
+    def byline(self, article: Article) -> str:
+        first = next(iter(article.article_authors.all()), None)
+        return first.author.name if first else "—"
+
+    @admin.display(description="submitted")
+    def submitted(self, article: Article) -> Any:
+        steps = [step for step in article.transitions.all() if step.to_status == Article.Status.IN_REVIEW]
+        return steps[-1].at if steps else None
 
 
 @admin.register(Author)
 class AuthorAdmin(admin.ModelAdmin):
-    list_display = ["name", "role"]
-    search_fields = ["name", "role"]
+    list_display = ["name", "role", "email", "user"]
+    search_fields = ["name", "role", "email"]
     prepopulated_fields = {"slug": ["name"]}
+    autocomplete_fields = ["user"]
 
 
 @admin.register(Topic)
 class TopicAdmin(admin.ModelAdmin):
     list_display = ["name", "slug"]
+    search_fields = ["name"]
     prepopulated_fields = {"slug": ["name"]}
 
 
 @admin.register(SiteSettings)
 class SiteSettingsAdmin(admin.ModelAdmin):
-    pass
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not SiteSettings.objects.exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        settings_row = SiteSettings.load()
+        return HttpResponseRedirect(reverse("admin:articles_sitesettings_change", args=[settings_row.pk]))

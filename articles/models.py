@@ -1,11 +1,15 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+from articles.html import reading_minutes, sanitise_html
+from articles.images import validate_hero_image
 
 if TYPE_CHECKING:
     from django.db.models.fields.related_descriptors import RelatedManager
@@ -109,7 +113,24 @@ class Article(models.Model):
     slug = models.SlugField(max_length=200, unique=True, help_text="The last part of the article's address.")
     standfirst = models.TextField(blank=True, help_text="A one-paragraph summary shown under the title.")
     body = models.TextField(blank=True, help_text="The article text. Stored as sanitised HTML.")
-    hero_image = models.ImageField(upload_to="articles/%Y/%m/", blank=True)
+    hero_image = models.ImageField(
+        upload_to="articles/%Y/%m/",
+        blank=True,
+        validators=[validate_hero_image],
+        help_text="JPEG, PNG or WebP, at least 1200 x 630 pixels, at most 10 MB. Alt text and credit are required.",
+    )
+    hero_image_page = models.ImageField(
+        upload_to="articles/renditions/",
+        blank=True,
+        editable=False,
+        help_text="The hero image resized for the article page (made on save).",
+    )
+    hero_image_email = models.ImageField(
+        upload_to="articles/renditions/",
+        blank=True,
+        editable=False,
+        help_text="The hero image resized for the newsletter email (made on save).",
+    )
     hero_image_alt = models.CharField(
         max_length=250, blank=True, help_text="Describes the image for readers who cannot see it."
     )
@@ -129,14 +150,27 @@ class Article(models.Model):
         Topic, through="ArticleTopic", related_name="articles", blank=True
     )
     disclaimer = models.TextField(blank=True, help_text="Leave blank to show the site's default disclaimer.")
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT, db_index=True)
-    publish_at = models.DateTimeField(
-        null=True, blank=True, help_text="When a scheduled article goes live.", db_index=True
+    status = models.CharField(
+        max_length=20,
+        choices=Status.choices,
+        default=Status.DRAFT,
+        db_index=True,
+        help_text="Changed only by the workflow buttons and actions (submit, approve, schedule, publish, unpublish).",
     )
-    published_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    publish_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When a scheduled article goes live (checked every 30 seconds). Set it, then press Schedule.",
+        db_index=True,
+    )
+    published_at = models.DateTimeField(
+        null=True, blank=True, db_index=True, help_text="When the article first went live; shown on the page."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    reading_minutes = models.PositiveSmallIntegerField(default=1, editable=False)
+    reading_minutes = models.PositiveSmallIntegerField(
+        default=1, editable=False, help_text="Derived from the words and images of the body on every save."
+    )
     meta_title = models.CharField(
         max_length=200, blank=True, help_text="Title for search engines; blank uses the title."
     )
@@ -153,20 +187,87 @@ class Article(models.Model):
     )
 
     objects = ArticleQuerySet.as_manager()
+    # Every saved change is kept: who (history_user), when (history_date) and the
+    # full row, so the admin can compare versions and restore one.
+    history = HistoricalRecords(excluded_fields=["reading_minutes", "hero_image_page", "hero_image_email"])
 
     if TYPE_CHECKING:
         article_authors: RelatedManager[ArticleAuthor]
         article_topics: RelatedManager[ArticleTopic]
+        transitions: RelatedManager[ArticleTransition]
 
     class Meta:
         ordering = ["-published_at", "-created_at"]
         indexes = [models.Index(fields=["status", "-published_at"], name="article_status_published")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(hero_image="") | ~models.Q(hero_image_alt=""),
+                name="article_hero_image_has_alt",
+                violation_error_message="A hero image needs alt text.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(hero_image="") | ~models.Q(hero_image_credit=""),
+                name="article_hero_image_has_credit",
+                violation_error_message="A hero image needs an image credit.",
+            ),
+        ]
+        permissions = [
+            ("submit_article", "Can submit an article for review"),
+            ("approve_article", "Can approve an article"),
+            ("schedule_article", "Can schedule an article"),
+            ("publish_article", "Can publish an article"),
+            ("unpublish_article", "Can unpublish an article"),
+        ]
 
     def __str__(self) -> str:
         return self.title
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Every path that stores a body (admin, API, /write/, shell) goes through
+        # here, so the stored HTML is always the sanitised one.
+        self.body = sanitise_html(self.body)
+        self.reading_minutes = reading_minutes(self.body)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "body" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "reading_minutes"}
+        super().save(*args, **kwargs)
+
     def get_absolute_url(self) -> str:
         return reverse("articles:detail", kwargs={"slug": self.slug})
+
+
+class ArticleInReview(Article):
+    """The review queue in the admin: articles waiting for an editor."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "article in review"
+        verbose_name_plural = "review queue"
+
+
+class ArticleTransition(models.Model):
+    """One step of the editorial workflow: who moved an article from which state to which, and when."""
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="transitions")
+    from_status = models.CharField(max_length=20, choices=Article.Status.choices, blank=True)
+    to_status = models.CharField(max_length=20, choices=Article.Status.choices)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Blank when the system did it (the scheduler, a public submission).",
+    )
+    at = models.DateTimeField(default=timezone.now)
+    note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+        indexes = [models.Index(fields=["article", "at"], name="transition_article_at")]
+
+    def __str__(self) -> str:
+        return f"{self.article_id}: {self.from_status or 'new'} → {self.to_status}"
 
 
 class ArticleAuthor(models.Model):

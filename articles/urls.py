@@ -9,4 +9,7 @@ urlpatterns = [
     path("articles/<slug:slug>/", views.article_detail, name="detail"),
     path("topics/<slug:slug>/", views.topic_detail, name="topic"),
     path("authors/<slug:slug>/", views.author_detail, name="author"),
+    path("articles/<slug:slug>/preview/", views.article_preview, name="preview"),
+    path("write/", views.write, name="write"),
+    path("write/thanks/", views.write_thanks, name="write_thanks"),
 ]

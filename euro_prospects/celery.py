@@ -13,6 +13,8 @@ from typing import Any, ParamSpec
 from celery import Celery, Task
 from django.db import transaction
 
+import euro_prospects.observability  # noqa: F401  (request ids in tasks, worker logging)
+
 P = ParamSpec("P")
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "euro_prospects.settings")

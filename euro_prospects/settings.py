@@ -6,10 +6,13 @@ start-up with a message naming the variable to set. README.md lists them all.
 """
 
 import os
+import re
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -125,19 +128,32 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "simple_history",
+    "django_prose_editor",
     "articles",
     "newsletter",
 ]
 
 MIDDLEWARE = [
+    "euro_prospects.observability.RequestIdMiddleware",
+    "euro_prospects.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "euro_prospects.twofactor.StaffTwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "simple_history.middleware.HistoryRequestMiddleware",
+    # Last, as django-axes asks: it turns a lockout into the lockout response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "euro_prospects.urls"
@@ -153,6 +169,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "csp.context_processors.nonce",
             ],
         },
     },
@@ -253,13 +270,127 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
 
 LOG_LEVEL = os.getenv("LOG_LEVEL", "INFO").upper()
+# json: one JSON object per line (production default, for a log collector);
+# plain: human-readable lines (development default). Both carry the request id.
+LOG_FORMAT = os.getenv("LOG_FORMAT", "plain" if DEBUG else "json").strip().lower()
+if LOG_FORMAT not in {"json", "plain"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or plain, got {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "euro_prospects.observability.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "euro_prospects.observability.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]},
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "INFO"}},
+}
+
+# Security. Defaults are production-safe when DEBUG is off; `manage.py check
+# --deploy` passes with them. docs/deploy.md explains each one.
+# Behind a TLS-terminating proxy (nginx) that sets X-Forwarded-Proto: trust it,
+# and only then, or anyone could claim to be on HTTPS.
+TRUST_X_FORWARDED_PROTO = envbool("TRUST_X_FORWARDED_PROTO", "false")
+if TRUST_X_FORWARDED_PROTO:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", "false" if DEBUG else "true")
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", "0" if DEBUG else str(365 * 24 * 3600))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", "false" if DEBUG else "true")
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", "false" if DEBUG else "true")
+SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", "false" if DEBUG else "true")
+CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", "false" if DEBUG else "true")
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", str(12 * 3600))
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = os.getenv("REFERRER_POLICY", "strict-origin-when-cross-origin")
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# The admin lives at /ADMIN_URL (default admin/); moving it hides it from scanners.
+ADMIN_URL = os.getenv("ADMIN_URL", "admin/").strip().strip("/") + "/"
+if ADMIN_URL == "/":
+    raise ImproperlyConfigured("ADMIN_URL must not be empty, e.g. ADMIN_URL=office/")
+
+# Content-Security-Policy (django-csp): no inline scripts or styles, except
+# those carrying the per-response nonce (`{{ request.csp_nonce }}`).
+CSP_IMG_SRC = envlist("CSP_IMG_SRC", "")
+CSP_REPORT_URI = os.getenv("CSP_REPORT_URI", "")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:", *CSP_IMG_SRC],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        **({"report-uri": [CSP_REPORT_URI]} if CSP_REPORT_URI else {}),
+    },
+}
+
+# Brute-force protection for every login (django-axes): after AXES_FAILURE_LIMIT
+# failures for one user name from one address, that pair is locked out for
+# AXES_COOLOFF_MINUTES. Attempts are recorded in the database.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = envbool("AXES_ENABLED", "true")
+AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", "5")
+AXES_COOLOFF_TIME = timedelta(minutes=envint("AXES_COOLOFF_MINUTES", "30"))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_FORM_FIELD = "username"
+# Behind nginx the client address is the last X-Forwarded-For entry; it is read
+# only when the proxy is trusted, as for X-Forwarded-Proto.
+AXES_CLIENT_IP_CALLABLE = "euro_prospects.security.client_ip"
+
+# Two-factor sign-in (django-otp, TOTP) for staff in these groups, and for
+# superusers, whenever REQUIRE_STAFF_2FA is on. On by default in production.
+REQUIRE_STAFF_2FA = envbool("REQUIRE_STAFF_2FA", "false" if DEBUG else "true")
+STAFF_2FA_GROUPS = envlist("STAFF_2FA_GROUPS", "Editors")
+OTP_TOTP_ISSUER = os.getenv("OTP_TOTP_ISSUER", "Euro Prospects")
+
+# Uploaded images (euro_prospects.images): size and pixel caps.
+IMAGE_MAX_BYTES = envint("IMAGE_MAX_BYTES", str(10 * 1024 * 1024))
+IMAGE_MAX_PIXELS = envint("IMAGE_MAX_PIXELS", str(40_000_000))
+
+# Prometheus metrics at METRICS_PATH; with METRICS_TOKEN set, scrapes must send
+# "Authorization: Bearer <token>". Under gunicorn and Celery set the
+# PROMETHEUS_MULTIPROC_DIR environment variable (see docs/deploy.md).
+METRICS_PATH = os.getenv("METRICS_PATH", "metrics").strip().strip("/")
+METRICS_TOKEN = os.getenv("METRICS_TOKEN", "")
+METRICS_QUEUES = envlist("METRICS_QUEUES", "celery")
+# Load balancers and Prometheus probe these over plain HTTP on the inside.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", rf"^{re.escape(METRICS_PATH)}$"]
+
+# Error reports go to Sentry when SENTRY_DSN is set, and nowhere otherwise.
+SENTRY_DSN = os.getenv("SENTRY_DSN", "")
+if SENTRY_DSN:
+    from euro_prospects.observability import init_sentry
+
+    init_sentry(
+        dsn=SENTRY_DSN,
+        environment=os.getenv("SENTRY_ENVIRONMENT", "development" if DEBUG else "production"),
+        traces_sample_rate=envfloat("SENTRY_TRACES_SAMPLE_RATE", "0"),
+    )
+
+# Articles CMS: the contributor form's limits and the scheduled-publishing beat entry.
+WRITE_RATE_LIMIT = envint("WRITE_RATE_LIMIT", "5")
+WRITE_RATE_WINDOW = envint("WRITE_RATE_WINDOW", "3600")
+CELERY_BEAT_SCHEDULE["articles-publish-due"] = {
+    "task": "articles.tasks.publish_due_articles",
+    "schedule": 30.0,
+    "options": {"expires": 25},
 }
 
 # API (Django REST framework): /api/v1/, the OpenAPI schema at /api/schema/, docs at /api/docs/.
@@ -273,7 +404,7 @@ INSTALLED_APPS += [
 ]
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "api.permissions.TokenAuthentication",
+        "api.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],

@@ -23,5 +23,20 @@ def test_home_page_lists_demo_articles(client, db):
 
 def test_demo_editor_can_log_in_to_the_admin(client, db):
     call_command("load_demo", stdout=StringIO())
-    assert client.login(username="editor", password="demo-editor-password")
+    # Through the login form, as a person would (and past the lockout backend).
+    response = client.post(
+        "/admin/login/", {"username": "editor", "password": "demo-editor-password", "next": "/admin/"}
+    )
+    assert response.status_code == 302
     assert client.get("/admin/").status_code == 200
+
+
+def test_demo_accounts_have_their_roles(db):
+    call_command("load_demo", stdout=StringIO())
+    call_command("load_demo", stdout=StringIO())
+    users = get_user_model().objects
+    assert users.get(username="editor").groups.filter(name="Editors").exists()
+    correspondent = users.get(username="correspondent")
+    assert correspondent.groups.filter(name="Authors").exists()
+    assert correspondent.check_password("demo-correspondent-password")
+    assert correspondent.author_profile.slug == "mara-velden"

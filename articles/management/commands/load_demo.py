@@ -8,14 +8,18 @@ from datetime import timedelta
 from typing import Any, TypedDict
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from articles import roles
 from articles.models import Article, ArticleAuthor, ArticleTopic, Author, SiteSettings, Topic
 
 DEMO_EDITOR_USERNAME = "editor"
 DEMO_EDITOR_PASSWORD = "demo-editor-password"
+DEMO_CORRESPONDENT_USERNAME = "correspondent"
+DEMO_CORRESPONDENT_PASSWORD = "demo-correspondent-password"
 
 TOPICS = [
     ("Enlargement", "enlargement", "Candidate countries, accession talks and the road to membership."),
@@ -118,16 +122,36 @@ class Command(BaseCommand):
                 for position, slug in enumerate(data["topics"]):
                     ArticleTopic.objects.create(article=article, topic=topics[slug], position=position)
 
+        roles.ensure_groups()
         user_model = get_user_model()
         editor, created = user_model.objects.get_or_create(
-            username=DEMO_EDITOR_USERNAME, defaults={"is_staff": True, "is_superuser": True}
+            username=DEMO_EDITOR_USERNAME,
+            defaults={"is_staff": True, "is_superuser": True, "email": "editor@example.org"},
         )
         if created:
             editor.set_password(DEMO_EDITOR_PASSWORD)
             editor.save()
+        editor.groups.add(Group.objects.get(name=roles.EDITORS))
+        if not Author.objects.filter(user=editor).exists():
+            Author.objects.filter(slug="ilse-moravec", user__isnull=True).update(user=editor)
+
+        correspondent, created = user_model.objects.get_or_create(
+            username=DEMO_CORRESPONDENT_USERNAME,
+            defaults={"is_staff": True, "email": "correspondent@example.org", "first_name": "Mara"},
+        )
+        if created:
+            correspondent.set_password(DEMO_CORRESPONDENT_PASSWORD)
+            correspondent.save()
+        correspondent.groups.add(Group.objects.get(name=roles.AUTHORS))
+        if not Author.objects.filter(user=correspondent).exists():
+            Author.objects.filter(slug="mara-velden", user__isnull=True).update(user=correspondent)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo data loaded: {len(topics)} topics, {len(authors)} authors, {len(ARTICLES)} articles."
             )
         )
         self.stdout.write(f"Log in at /admin/ as {DEMO_EDITOR_USERNAME!r} with password {DEMO_EDITOR_PASSWORD!r}.")
+        self.stdout.write(
+            f"A correspondent (Authors group): {DEMO_CORRESPONDENT_USERNAME!r} "
+            f"with password {DEMO_CORRESPONDENT_PASSWORD!r}."
+        )

@@ -1,0 +1,54 @@
+"""Emails of the articles app: one function per email, each rendering a subject/text/html trio."""
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import EmailMultiAlternatives
+from django.db.models import Q
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from articles.models import Article, ArticleAuthor, Author, SiteSettings
+
+
+def byline_author(article: Article) -> Author | None:
+    first = ArticleAuthor.objects.filter(article=article).select_related("author").order_by("position").first()
+    return first.author if first else None
+
+
+def _send(name: str, context: dict[str, object], to: list[str], reply_to: list[str] | None = None) -> None:
+    context = {"site": SiteSettings.load(), "site_url": settings.SITE_URL, **context}
+    subject = " ".join(render_to_string(f"articles/emails/{name}_subject.txt", context).split())
+    text = render_to_string(f"articles/emails/{name}.txt", context)
+    html = render_to_string(f"articles/emails/{name}.html", context)
+    message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, to, reply_to=reply_to)
+    message.attach_alternative(html, "text/html")
+    message.send()
+
+
+def submission_received(article: Article) -> None:
+    """To the contributor: we have your piece and an editor will read it."""
+    author = byline_author(article)
+    if author is None or not author.email:
+        return
+    _send("submission_received", {"article": article, "author": author}, [author.email])
+
+
+def editor_addresses() -> list[str]:
+    users = get_user_model().objects.filter(Q(groups__name="Editors") | Q(is_superuser=True), is_active=True)
+    return sorted({email for email in users.values_list("email", flat=True) if email})
+
+
+def submission_for_editors(article: Article) -> None:
+    """To the editors: a new contributor piece waits in the review queue."""
+    recipients = editor_addresses()
+    if not recipients:
+        return
+    author = byline_author(article)
+    admin_url = settings.SITE_URL + reverse("admin:articles_article_change", args=[article.pk])
+    reply_to = [author.email] if author and author.email else None
+    _send(
+        "submission_for_editors",
+        {"article": article, "author": author, "admin_url": admin_url},
+        recipients,
+        reply_to=reply_to,
+    )

@@ -1,0 +1,61 @@
+"""Hero images: what an upload must be, and the renditions made from it."""
+
+from __future__ import annotations
+
+from io import BytesIO
+from pathlib import PurePath
+
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile, File
+from PIL import Image, UnidentifiedImageError
+
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+MIN_WIDTH, MIN_HEIGHT = 1200, 630
+MAX_PIXELS = 50_000_000
+ALLOWED_FORMATS = {"JPEG", "PNG", "WEBP"}
+
+# name -> (largest width, JPEG quality)
+RENDITIONS = {"page": (1600, 82), "email": (600, 80)}
+
+
+def validate_hero_image(upload: File) -> None:
+    """Refuse anything that is not a JPEG, PNG or WebP of a sensible size."""
+    if upload.size is not None and upload.size > MAX_UPLOAD_BYTES:
+        raise ValidationError("The image is larger than 10 MB; please upload a smaller file.", code="too_large")
+    position = upload.tell() if hasattr(upload, "tell") else 0
+    try:
+        upload.seek(0)
+        with Image.open(upload) as image:
+            image_format = image.format
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                raise ValidationError("The image has too many pixels.", code="too_many_pixels")
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError):
+        raise ValidationError("This file is not an image we can read.", code="not_an_image") from None
+    finally:
+        upload.seek(position)
+    if image_format not in ALLOWED_FORMATS:
+        raise ValidationError("Please upload a JPEG, PNG or WebP image.", code="bad_format")
+    if width < MIN_WIDTH or height < MIN_HEIGHT:
+        raise ValidationError(
+            f"The image is {width} x {height} pixels; it must be at least {MIN_WIDTH} x {MIN_HEIGHT}.",
+            code="too_small",
+        )
+
+
+def rendition(source: File, max_width: int, quality: int) -> ContentFile:
+    """A JPEG copy of ``source`` no wider than ``max_width``."""
+    source.seek(0)
+    with Image.open(source) as original:
+        image = original.convert("RGB")
+    if image.width > max_width:
+        height = round(image.height * max_width / image.width)
+        image = image.resize((max_width, height), Image.Resampling.LANCZOS)
+    buffer = BytesIO()
+    image.save(buffer, "JPEG", quality=quality, optimize=True, progressive=True)
+    return ContentFile(buffer.getvalue())
+
+
+def rendition_name(original: str, suffix: str) -> str:
+    return f"{PurePath(original).stem}-{suffix}.jpg"
