@@ -65,8 +65,14 @@ class EditorSerializer(serializers.Serializer[Author]):
     role = serializers.CharField()
 
 
+class RenditionsSerializer(serializers.Serializer[Article]):
+    page = serializers.CharField(allow_null=True, help_text="Resized for the article page.")
+    email = serializers.CharField(allow_null=True, help_text="Resized for the newsletter email.")
+
+
 class HeroImageSerializer(serializers.Serializer[Article]):
     url = serializers.CharField(help_text="The original image.")
+    renditions = RenditionsSerializer()
     alt = serializers.CharField()
     credit = serializers.CharField(help_text='Shown as "Image credit: …".')
 
@@ -100,6 +106,7 @@ class ArticleSerializer(serializers.ModelSerializer[Article]):
             "authors",
             "editor",
             "published_at",
+            "publish_at",
             "updated_at",
             "body",
             "disclaimer",
@@ -117,8 +124,13 @@ class ArticleSerializer(serializers.ModelSerializer[Article]):
     def get_hero_image(self, article: Article) -> dict[str, Any] | None:
         if not article.hero_image:
             return None
+        request = self.context.get("request")
         return {
-            "url": _absolute(self.context.get("request"), article.hero_image.url),
+            "url": _absolute(request, article.hero_image.url),
+            "renditions": {
+                name: _absolute(request, rendition.url) if rendition else None
+                for name, rendition in (("page", article.hero_image_page), ("email", article.hero_image_email))
+            },
             "alt": article.hero_image_alt,
             "credit": article.hero_image_credit,
         }
@@ -131,3 +143,87 @@ class ArticleSerializer(serializers.ModelSerializer[Article]):
 
     def get_canonical_url(self, article: Article) -> str:
         return article.canonical_url or self.get_url(article)
+
+
+class ArticleWriteSerializer(serializers.ModelSerializer[Article]):
+    """What staff may write on a draft. The status changes only through the workflow actions."""
+
+    authors = serializers.SlugRelatedField(
+        slug_field="slug",
+        queryset=Author.objects.all(),
+        many=True,
+        required=False,
+        help_text="Author slugs in byline order; the first is the byline. Leave out to sign with your own profile.",
+    )
+    topics = serializers.SlugRelatedField(
+        slug_field="slug",
+        queryset=Topic.objects.all(),
+        many=True,
+        required=False,
+        help_text="Topic slugs in order; the first is the primary topic.",
+    )
+    editor = serializers.SlugRelatedField(
+        slug_field="slug",
+        queryset=Author.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text='The slug of the author shown as "Edited/Reviewed by".',
+    )
+
+    class Meta:
+        model = Article
+        fields = [
+            "title",
+            "slug",
+            "standfirst",
+            "body",
+            "hero_image_alt",
+            "hero_image_credit",
+            "authors",
+            "editor",
+            "topics",
+            "disclaimer",
+            "canonical_url",
+            "meta_title",
+            "meta_description",
+            "is_featured",
+            "send_to_subscribers",
+        ]
+        extra_kwargs = {
+            "slug": {"required": False, "help_text": "Made from the title when left out."},
+            "body": {"help_text": "HTML; anything outside the allowed tags is removed when it is stored."},
+        }
+
+    def _no_repeats(self, items: list[Any], what: str) -> list[Any]:
+        if len({item.pk for item in items}) != len(items):
+            raise serializers.ValidationError(f"Name each {what} once.")
+        return items
+
+    def validate_authors(self, authors: list[Author]) -> list[Author]:
+        return self._no_repeats(authors, "author")
+
+    def validate_topics(self, topics: list[Topic]) -> list[Topic]:
+        return self._no_repeats(topics, "topic")
+
+
+class ScheduleSerializer(serializers.Serializer[Any]):
+    publish_at = serializers.DateTimeField(help_text="When the article goes live, e.g. 2026-03-01T09:00:00+01:00.")
+
+
+class SubscribeSerializer(serializers.Serializer[Any]):
+    """The sign-up form's fields; the form itself then checks them the same way it does on the site."""
+
+    email = serializers.CharField(max_length=320)
+    name = serializers.CharField(max_length=120, required=False, allow_blank=True)
+    topics = serializers.ListField(
+        child=serializers.CharField(max_length=80),
+        required=False,
+        help_text="Topic slugs to receive; leave out (or empty) for every topic.",
+    )
+    website = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, help_text="Leave this out: people never fill it in."
+    )
+
+
+class MessageSerializer(serializers.Serializer[Any]):
+    detail = serializers.CharField()

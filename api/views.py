@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions, viewsets
+from rest_framework import exceptions, mixins, viewsets
 from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from api.serializers import ArticleSerializer, AuthorSerializer, TopicSerializer
+from api.permissions import IsStaffOrReadOnly
+from api.serializers import (
+    ArticleSerializer,
+    ArticleWriteSerializer,
+    AuthorSerializer,
+    ScheduleSerializer,
+    TopicSerializer,
+)
+from articles import services
 from articles.models import Article, ArticleAuthor, ArticleTopic, Author, SiteSettings, Topic
 
 # Path ids longer than this cannot be a row (and would overflow the database's bigint).
@@ -27,13 +36,25 @@ class ArticleFilter(filters.FilterSet):
     published_after = filters.DateFilter(
         field_name="published_at__date", lookup_expr="gte", help_text="Published on or after this date (YYYY-MM-DD)."
     )
+    status = filters.ChoiceFilter(choices=Article.Status.choices, help_text="Staff: articles in this state.")
     published_before = filters.DateFilter(
         field_name="published_at__date", lookup_expr="lte", help_text="Published on or before this date (YYYY-MM-DD)."
     )
 
     class Meta:
         model = Article
-        fields = ["topic", "author", "published_after", "published_before"]
+        fields = ["topic", "author", "published_after", "published_before", "status"]
+
+
+def visible_articles(user: Any) -> QuerySet[Article]:
+    """Published articles for everyone; all of them for Editors; Authors add their own."""
+    published = Article.objects.published()
+    if not (user.is_authenticated and user.is_active and user.is_staff):
+        return published
+    if services.is_editor(user):
+        return Article.objects.all()
+    own = Q(created_by=user) | Q(pk__in=ArticleAuthor.objects.filter(author__user=user).values("article_id"))
+    return Article.objects.filter(Q(pk__in=published.values("pk")) | own)
 
 
 def _with_anatomy(articles: QuerySet[Article]) -> QuerySet[Article]:
@@ -44,21 +65,105 @@ def _with_anatomy(articles: QuerySet[Article]) -> QuerySet[Article]:
     )
 
 
-class ArticleViewSet(viewsets.ReadOnlyModelViewSet[Article]):
-    """Published articles, newest first. Anyone may read them."""
+class WorkflowError(exceptions.APIException):
+    status_code = 400
+    default_code = "invalid_transition"
+
+
+class ArticleViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet[Article]):
+    """Articles. Anyone reads the published ones; staff see and write more, as their CMS role allows.
+
+    Editors see every article; Authors see the published ones and their own.
+    Every write goes through the same service functions as the admin.
+    """
 
     serializer_class = ArticleSerializer
     filterset_class = ArticleFilter
     lookup_value_regex = ID_PATTERN
-    permission_classes = [AllowAny]
+    permission_classes = [IsStaffOrReadOnly]
+    http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_queryset(self) -> QuerySet[Article]:
-        return _with_anatomy(Article.objects.published())
+        return _with_anatomy(visible_articles(self.request.user))
 
     def get_serializer_context(self) -> dict[str, Any]:
         context = super().get_serializer_context()
         context["default_disclaimer"] = SiteSettings.load().default_disclaimer
         return context
+
+    def _answer(self, article: Article, status: int = 200) -> Response:
+        article = _with_anatomy(Article.objects.all()).get(pk=article.pk)
+        return Response(self.get_serializer(article).data, status=status)
+
+    @extend_schema(request=ArticleWriteSerializer, responses={201: ArticleSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Create a draft. Authors sign it with their own profile unless `authors` is given."""
+        writing = ArticleWriteSerializer(data=request.data)
+        writing.is_valid(raise_exception=True)
+        fields = dict(writing.validated_data)
+        article = services.create_draft(
+            by=request.user, authors=fields.pop("authors", None), topics=fields.pop("topics", None), **fields
+        )
+        return self._answer(article, status=201)
+
+    @extend_schema(request=ArticleWriteSerializer, responses=ArticleSerializer)
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Change some fields of an article (not its status: use the workflow actions)."""
+        article = self.get_object()
+        writing = ArticleWriteSerializer(article, data=request.data, partial=True)
+        writing.is_valid(raise_exception=True)
+        fields = dict(writing.validated_data)
+        article = services.update_article(
+            article=article, by=request.user, authors=fields.pop("authors", None), topics=fields.pop("topics", None),
+            **fields,
+        )  # fmt: skip
+        return self._answer(article)
+
+    @extend_schema(exclude=True)
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        if not kwargs.get("partial"):
+            raise exceptions.MethodNotAllowed(request.method or "PUT")
+        return super().update(request, *args, **kwargs)
+
+    def _step(self, step: Callable[..., Article], **arguments: Any) -> Response:
+        article = self.get_object()
+        try:
+            article = step(article=article, by=self.request.user, **arguments)
+        except services.InvalidTransition as exc:
+            raise WorkflowError(str(exc)) from exc
+        return self._answer(article)
+
+    @extend_schema(request=None, responses=ArticleSerializer)
+    @action(detail=True, methods=["post"])
+    def submit(self, request: Request, pk: str) -> Response:
+        """Submit an article for review."""
+        return self._step(services.submit_for_review)
+
+    @extend_schema(request=None, responses=ArticleSerializer)
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, pk: str) -> Response:
+        """Approve an article in review (Editors)."""
+        return self._step(services.approve_article)
+
+    @extend_schema(request=ScheduleSerializer, responses=ArticleSerializer)
+    @action(detail=True, methods=["post"])
+    def schedule(self, request: Request, pk: str) -> Response:
+        """Schedule an article to go live at `publish_at` (Editors)."""
+        when = ScheduleSerializer(data=request.data)
+        when.is_valid(raise_exception=True)
+        return self._step(services.schedule_article, publish_at=when.validated_data["publish_at"])
+
+    @extend_schema(request=None, responses=ArticleSerializer)
+    @action(detail=True, methods=["post"])
+    def publish(self, request: Request, pk: str) -> Response:
+        """Publish an article now (Editors); subscribers get it by email."""
+        return self._step(services.publish_article)
+
+    @extend_schema(request=None, responses=ArticleSerializer)
+    @action(detail=True, methods=["post"])
+    def unpublish(self, request: Request, pk: str) -> Response:
+        """Take a published article off the site (Editors)."""
+        return self._step(services.unpublish_article)
 
     @extend_schema(responses=ArticleSerializer)
     @action(detail=False, url_path=f"by-slug/(?P<slug>{SLUG_PATTERN})", filterset_class=None, pagination_class=None)
@@ -66,7 +171,7 @@ class ArticleViewSet(viewsets.ReadOnlyModelViewSet[Article]):
         """An article by its slug, the last part of its address on the site."""
         article = self.get_queryset().filter(slug=slug).first()
         if article is None:
-            raise exceptions.NotFound("No published article has this slug.")
+            raise exceptions.NotFound("No article you may see has this slug.")
         return Response(self.get_serializer(article).data)
 
 

@@ -10,6 +10,7 @@ import schemathesis
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
+from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
@@ -38,13 +39,27 @@ def api_data(db):
     request_finished.connect(close_old_connections)
 
 
-@schema.parametrize()
-@settings(
+BOUNDED = settings(
     max_examples=25,
     derandomize=True,
     database=None,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
+
+
+@schema.parametrize()
+@BOUNDED
 def test_anonymous_callers_never_get_a_server_error_or_an_off_schema_answer(case):
     case.call_and_validate(checks=CHECKS)
+
+
+@schema.parametrize()
+@BOUNDED
+def test_an_editor_never_gets_a_server_error_or_an_off_schema_answer(case, editor_token):
+    case.call_and_validate(checks=CHECKS, headers={"Authorization": f"Token {editor_token}"})
+
+
+@pytest.fixture
+def editor_token(eva):
+    return Token.objects.create(user=eva).key

@@ -24,6 +24,8 @@ def ukraine_piece():
         standfirst="What the spring means for shipping.",
         body="<h2>Ports</h2><p>Words.</p>",
         hero_image="articles/2026/01/port.jpg",
+        hero_image_page="articles/renditions/port-page.jpg",
+        hero_image_email="articles/renditions/port-email.jpg",
         hero_image_alt="Cranes at a port at dusk",
         hero_image_credit="Invented Photo Agency",
         editor=editor,
@@ -42,6 +44,10 @@ def test_the_article_detail_shows_every_part_of_the_anatomy(client, ukraine_piec
     assert body["standfirst"] == "What the spring means for shipping."
     assert body["hero_image"] == {
         "url": "http://testserver/media/articles/2026/01/port.jpg",
+        "renditions": {
+            "page": "http://testserver/media/articles/renditions/port-page.jpg",
+            "email": "http://testserver/media/articles/renditions/port-email.jpg",
+        },
         "alt": "Cranes at a port at dusk",
         "credit": "Invented Photo Agency",
     }
@@ -172,3 +178,5 @@ def test_the_schema_and_the_docs_are_served(client):
     docs = client.get("/api/docs/")
     assert docs.status_code == 200
     assert b"swagger" in docs.content.lower()
+    assert b"<style" not in docs.content  # the Content-Security-Policy forbids inline styles
+    assert b"<script>" not in docs.content
