@@ -12,6 +12,7 @@ router.register("authors", views.AuthorViewSet, basename="author")
 app_name = "api"
 
 urlpatterns = [
+    path("v1/subscribers/", views.subscribe, name="subscribe"),
     path("v1/", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path(

@@ -9,7 +9,8 @@ from django.db.models import Prefetch, Q, QuerySet
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, mixins, viewsets
-from rest_framework.decorators import action, api_view, permission_classes
+from rest_framework.decorators import action, api_view, authentication_classes, parser_classes, permission_classes
+from rest_framework.parsers import FormParser, JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -19,11 +20,17 @@ from api.serializers import (
     ArticleSerializer,
     ArticleWriteSerializer,
     AuthorSerializer,
+    MessageSerializer,
     ScheduleSerializer,
+    SubscribeSerializer,
     TopicSerializer,
 )
 from articles import services
 from articles.models import Article, ArticleAuthor, ArticleTopic, Author, SiteSettings, Topic
+from newsletter import services as newsletter_services
+from newsletter import views as newsletter_views
+from newsletter.forms import SubscribeForm
+from newsletter.models import Subscriber
 
 # Path ids longer than this cannot be a row (and would overflow the database's bigint).
 ID_PATTERN = r"[0-9]{1,18}"
@@ -197,3 +204,38 @@ class AuthorViewSet(viewsets.ReadOnlyModelViewSet[Author]):
 def not_found(request: Request, *args: object, **kwargs: object) -> Response:
     """Unknown addresses under /api/ answer JSON, not the site's HTML 404 page."""
     raise exceptions.NotFound("There is nothing at this address. The API starts at /api/v1/.")
+
+
+@extend_schema(request=SubscribeSerializer, responses={202: MessageSerializer})
+@api_view(["POST"])
+@authentication_classes([])
+@permission_classes([AllowAny])
+@parser_classes([JSONParser, FormParser])
+def subscribe(request: Request) -> Response:
+    """Subscribe to the newsletter: the sign-up form's double opt-in, answered in JSON.
+
+    The answer is the same whether the address is new, pending or already
+    subscribed, so nobody can learn who reads us; a confirmation link goes by
+    email. Shares the form's rate limits (per IP and per address).
+    """
+    if not newsletter_views.ip_allowed(request, "subscribe"):
+        raise exceptions.Throttled(detail=newsletter_views.RATE_LIMITED)
+    incoming = SubscribeSerializer(data=request.data)
+    incoming.is_valid(raise_exception=True)
+    form = SubscribeForm(dict(incoming.validated_data))
+    if not form.is_valid():
+        raise exceptions.ValidationError({field: [str(m) for m in messages] for field, messages in form.errors.items()})
+    email = form.cleaned_data["email"]
+    if not form.is_bot():
+        if not newsletter_views.address_allowed(email, "subscribe"):
+            raise exceptions.Throttled(detail=newsletter_views.RATE_LIMITED)
+        newsletter_services.subscribe(
+            email=email,
+            name=form.cleaned_data["name"],
+            topics=form.cleaned_data["topics"] or None,
+            source=Subscriber.Source.API,
+            ip=newsletter_views.client_ip(request),
+            user_agent=newsletter_views.user_agent(request),
+            consent_source="api",
+        )
+    return Response({"detail": "Check your inbox: we sent a link to confirm the subscription."}, status=202)

@@ -135,6 +135,7 @@ INSTALLED_APPS = [
     "django_prose_editor",
     "articles",
     "newsletter",
+    "anymail",
 ]
 
 MIDDLEWARE = [
@@ -240,6 +241,18 @@ SERVER_EMAIL = os.getenv("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
 # Newsletter
 NEWSLETTER_CONFIRM_MAX_AGE = envint("NEWSLETTER_CONFIRM_MAX_AGE", str(7 * 24 * 3600))
 NEWSLETTER_UNSUBSCRIBE_MAILTO = os.getenv("NEWSLETTER_UNSUBSCRIBE_MAILTO", "unsubscribe@localhost")
+# Subscriptions: consent wording version, confirmation re-sends, rate limits, bounces.
+NEWSLETTER_CONSENT_VERSION = os.getenv("NEWSLETTER_CONSENT_VERSION", "2026-01")
+NEWSLETTER_CONFIRM_RESEND_INTERVAL = envint("NEWSLETTER_CONFIRM_RESEND_INTERVAL", "900")
+NEWSLETTER_RATE_LIMIT_WINDOW = envint("NEWSLETTER_RATE_LIMIT_WINDOW", "3600")
+NEWSLETTER_RATE_LIMIT_PER_IP = envint("NEWSLETTER_RATE_LIMIT_PER_IP", "30")
+NEWSLETTER_RATE_LIMIT_PER_ADDRESS = envint("NEWSLETTER_RATE_LIMIT_PER_ADDRESS", "5")
+NEWSLETTER_SOFT_BOUNCE_THRESHOLD = envint("NEWSLETTER_SOFT_BOUNCE_THRESHOLD", "3")
+# django-anymail: tracking webhooks (bounces, complaints) authenticate with HTTP
+# basic auth "user:password" given in ANYMAIL_WEBHOOK_SECRET.
+ANYMAIL = {
+    "WEBHOOK_SECRET": os.getenv("ANYMAIL_WEBHOOK_SECRET", "") or None,
+}
 
 # Celery: broker on Redis. Tasks are idempotent (they take ids and re-read rows),
 # so they acknowledge late and go back to the queue when a worker dies.

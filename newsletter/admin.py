@@ -1,10 +1,198 @@
-from django.contrib import admin
+from __future__ import annotations
 
-from newsletter.models import Subscriber
+import csv
+import io
+from collections.abc import Iterator
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.db.models import Count, QuerySet
+from django.db.models.functions import TruncWeek
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.shortcuts import render
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+
+from newsletter import services
+from newsletter.imports import ImportFileError, import_subscribers
+from newsletter.models import Subscriber, Suppression
+
+EXPORT_FIELDS = ["email", "name", "status", "source", "all_topics", "topics", "cadence", "created_at", "confirmed_at"]
+CHART_WEEKS = 12
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(help_text="CSV with a header row: email, optional name and topics (slugs separated by ';').")
+    confirmed = forms.BooleanField(
+        required=False, help_text="These readers consented elsewhere: import them confirmed, send no confirmation."
+    )
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def confirmed_by_week(weeks: int = CHART_WEEKS) -> list[dict[str, Any]]:
+    """Today's confirmed subscribers counted by the week they confirmed in, as a running total."""
+    today = timezone.localdate()
+    first_week = today - timedelta(days=today.weekday(), weeks=weeks - 1)
+    first = datetime.combine(first_week, time.min, tzinfo=timezone.get_current_timezone())
+    confirmed = Subscriber.objects.confirmed()
+    running = confirmed.filter(confirmed_at__lt=first).count()
+    per_week = {
+        row["week"].date(): row["count"]
+        for row in confirmed.filter(confirmed_at__gte=first)
+        .annotate(week=TruncWeek("confirmed_at"))
+        .values("week")
+        .annotate(count=Count("id"))
+        .order_by()
+    }
+    bars: list[dict[str, Any]] = []
+    for index in range(weeks):
+        week = first_week + timedelta(weeks=index)
+        running += per_week.get(week, 0)
+        bars.append({"week": week, "total": running, "x": index * 30})
+    tallest = max((bar["total"] for bar in bars), default=0) or 1
+    for bar in bars:
+        bar["height"] = round(100 * bar["total"] / tallest)
+        bar["y"] = 100 - bar["height"]
+    return bars
 
 
 @admin.register(Subscriber)
 class SubscriberAdmin(admin.ModelAdmin):
-    list_display = ["email", "name", "status", "source", "created_at"]
-    list_filter = ["status", "source"]
+    list_display = ["email", "name", "status", "source", "all_topics", "soft_bounce_count", "created_at"]
+    list_filter = ["status", "source", "topics", "all_topics", "cadence"]
     search_fields = ["email", "name"]
+    readonly_fields = [
+        "consent_at",
+        "consent_source",
+        "consent_ip",
+        "consent_user_agent",
+        "consent_version",
+        "created_at",
+        "confirmed_at",
+        "unsubscribed_at",
+        "confirmation_sent_at",
+        "suppressed_at",
+        "suppression_reason",
+        "soft_bounce_count",
+    ]
+    actions = ["export_csv", "undo_suppression", "email_data_export", "erase"]
+    change_list_template = "admin/newsletter/subscriber/change_list.html"
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path("import/", self.admin_site.admin_view(self.import_view), name="newsletter_subscriber_import"),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        counts = dict(Subscriber.objects.values_list("status").annotate(count=Count("id")).order_by())
+        extra_context = {
+            **(extra_context or {}),
+            "status_counts": [(label, counts.get(value, 0)) for value, label in Subscriber.Status.choices],
+            "confirmed_chart": confirmed_by_week(),
+        }
+        return super().changelist_view(request, extra_context)
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_add_permission(request):
+            return HttpResponse("You may not add subscribers.", status=403)
+        form = ImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            skips: list[str] = []
+
+            def on_skip(row: int, email: str, reason: str) -> None:
+                if len(skips) < 50:
+                    skips.append(f"row {row}: {email or '(empty)'}: {reason}")
+
+            upload = form.cleaned_data["file"]
+            text = io.TextIOWrapper(upload.file, encoding="utf-8-sig", newline="")
+            try:
+                report = import_subscribers(
+                    file=text,
+                    confirmed=form.cleaned_data["confirmed"],
+                    consent_source=f"admin import of {upload.name} by {request.user}",
+                    on_skip=on_skip,
+                )
+            except ImportFileError as exc:
+                form.add_error("file", f"{exc} Rows before it were imported.")
+            else:
+                messages.success(
+                    request, f"Imported {report.imported} of {report.rows} rows; skipped {report.skipped_total}."
+                )
+                for line in skips:
+                    messages.warning(request, line)
+                return HttpResponseRedirect(reverse("admin:newsletter_subscriber_changelist"))
+        context = {**self.admin_site.each_context(request), "form": form, "opts": self.model._meta}
+        return TemplateResponse(request, "admin/newsletter/subscriber/import.html", context)
+
+    @admin.action(description="Export selected subscribers as CSV")
+    def export_csv(self, request: HttpRequest, queryset: QuerySet[Subscriber]) -> StreamingHttpResponse:
+        writer = csv.writer(_Echo())
+
+        def rows() -> Iterator[str]:
+            yield writer.writerow(EXPORT_FIELDS)
+            for subscriber in queryset.prefetch_related("topics").iterator(chunk_size=2000):
+                topics = ";".join(topic.slug for topic in subscriber.topics.all())
+                yield writer.writerow(
+                    [
+                        subscriber.email,
+                        subscriber.name,
+                        subscriber.status,
+                        subscriber.source,
+                        subscriber.all_topics,
+                        topics,
+                        subscriber.cadence,
+                        subscriber.created_at.isoformat(),
+                        subscriber.confirmed_at.isoformat() if subscriber.confirmed_at else "",
+                    ]
+                )
+
+        response = StreamingHttpResponse(rows(), content_type="text/csv")
+        response["Content-Disposition"] = 'attachment; filename="subscribers.csv"'
+        return response
+
+    @admin.action(description="Undo bounce/complaint suppression")
+    def undo_suppression(self, request: HttpRequest, queryset: QuerySet[Subscriber]) -> None:
+        changed = 0
+        for subscriber in queryset.filter(status__in=services.SUPPRESSED):
+            services.unsuppress_subscriber(subscriber=subscriber, by=request.user)
+            changed += 1
+        self.message_user(request, f"Lifted the suppression of {changed} subscriber(s).")
+
+    @admin.action(description="Email selected readers their data (privacy request)")
+    def email_data_export(self, request: HttpRequest, queryset: QuerySet[Subscriber]) -> None:
+        for subscriber in queryset:
+            services.request_data_export(subscriber=subscriber)
+        self.message_user(request, f"Queued the data export for {queryset.count()} subscriber(s).")
+
+    @admin.action(description="Erase selected readers (privacy request; cannot be undone)")
+    def erase(self, request: HttpRequest, queryset: QuerySet[Subscriber]) -> HttpResponse | None:
+        if request.POST.get("confirm_erase") != "yes":
+            context = {
+                **self.admin_site.each_context(request),
+                "subscribers": queryset,
+                "opts": self.model._meta,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            }
+            return render(request, "admin/newsletter/subscriber/erase_confirm.html", context)
+        count = 0
+        for subscriber in queryset:
+            services.erase_subscriber(subscriber=subscriber, reason=f"erased by {request.user}")
+            count += 1
+        self.message_user(request, f"Erased {count} subscriber(s); their addresses are suppressed from imports.")
+        return None
+
+
+@admin.register(Suppression)
+class SuppressionAdmin(admin.ModelAdmin):
+    list_display = ["email_hash", "reason", "created_at"]
+    search_fields = ["email_hash", "reason"]
+    readonly_fields = ["email_hash", "reason", "created_at"]

@@ -8,4 +8,9 @@ class NewsletterConfig(AppConfig):
     def ready(self) -> None:
         # The newsletter's receiver for articles.signals.article_published is
         # connected here (the sending-engine issue adds it).
-        pass
+        # Bounces and complaints arrive through django-anymail's tracking signal.
+        from anymail.signals import tracking
+
+        from newsletter.webhooks import handle_tracking_event
+
+        tracking.connect(handle_tracking_event, dispatch_uid="newsletter.handle_tracking_event")

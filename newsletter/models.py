@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import hashlib
+
 from django.db import models
 from django.db.models.functions import Lower
 
@@ -49,6 +51,14 @@ class Subscriber(models.Model):
     confirmed_at = models.DateTimeField(null=True, blank=True)
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
     unsubscribe_reason = models.CharField(max_length=200, blank=True)
+    confirmation_sent_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the last confirmation email was queued; limits re-sends."
+    )
+    soft_bounce_count = models.PositiveIntegerField(
+        default=0, help_text="Soft bounces since the last delivery problem was cleared."
+    )
+    suppressed_at = models.DateTimeField(null=True, blank=True, help_text="When bounces or a complaint stopped sends.")
+    suppression_reason = models.CharField(max_length=300, blank=True, help_text="Why sends to this address stopped.")
 
     objects = SubscriberQuerySet.as_manager()
 
@@ -58,3 +68,23 @@ class Subscriber(models.Model):
 
     def __str__(self) -> str:
         return self.email
+
+
+def email_hash(email: str) -> str:
+    """A stable hash of an address, for remembering it without keeping it."""
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+
+class Suppression(models.Model):
+    """An address, kept only as a hash, that must never be added again by an
+    import: readers who asked for erasure, or suppressed addresses removed."""
+
+    email_hash = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the lower-cased address.")
+    reason = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.email_hash[:12]}… ({self.reason})"

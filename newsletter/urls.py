@@ -1,7 +1,17 @@
-from django.urls import URLPattern
+from django.urls import URLPattern, path
+
+from newsletter import views, webhooks
 
 app_name = "newsletter"
 
 urlpatterns: list[URLPattern] = [
-    # subscribe / confirm / unsubscribe / preferences come with the subscriptions issue.
+    path("subscribe/", views.subscribe, name="subscribe"),
+    path("confirm/<str:token>/", views.confirm, name="confirm"),
+    path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
+    path("preferences/<str:token>/", views.preferences, name="preferences"),
+    path("preferences/<str:token>/data/", views.preferences_data, name="preferences_data"),
+    path("preferences/<str:token>/erase/", views.preferences_erase, name="preferences_erase"),
+    path("privacy/", views.privacy_request, name="privacy"),
+    # Bounces and complaints from Postmark (django-anymail, HTTP basic auth: ANYMAIL_WEBHOOK_SECRET).
+    path("webhooks/postmark/tracking/", webhooks.postmark_tracking, name="postmark_tracking_webhook"),
 ]
