@@ -126,12 +126,6 @@ class ArticleViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.
         )  # fmt: skip
         return self._answer(article)
 
-    @extend_schema(exclude=True)
-    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        if not kwargs.get("partial"):
-            raise exceptions.MethodNotAllowed(request.method or "PUT")
-        return super().update(request, *args, **kwargs)
-
     def _step(self, step: Callable[..., Article], **arguments: Any) -> Response:
         article = self.get_object()
         try:

@@ -162,3 +162,10 @@ def test_a_reader_account_without_staff_rights_cannot_write(db):
     client.force_authenticate(reader)
     response = client.post("/api/v1/articles/", {"title": "T"}, format="json")
     assert response.status_code == 403
+
+
+def test_whole_replacement_and_deletion_are_not_offered(as_eva, eva):
+    article = draft_by(eva)
+    assert as_eva.put(f"/api/v1/articles/{article.pk}/", {"title": "New"}, format="json").status_code == 405
+    assert as_eva.delete(f"/api/v1/articles/{article.pk}/").status_code == 405
+    assert Article.objects.filter(pk=article.pk).exists()
