@@ -54,3 +54,8 @@ ci:
 
 clean:
 	rm -rf $(VENV) var staticfiles .mypy_cache .ruff_cache .pytest_cache
+
+.PHONY: bench-web
+# Web benchmark (not part of `make test` or CI): needs PostgreSQL, Redis and wrk (apt-get install wrk).
+bench-web: install
+	$(BIN)/python bench/web.py

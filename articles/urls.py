@@ -1,6 +1,8 @@
 from django.urls import path
 
 from articles import views
+from articles.cache import cache_public_page
+from articles.feeds import LatestArticlesAtomFeed, LatestArticlesFeed
 
 app_name = "articles"
 
@@ -12,4 +14,7 @@ urlpatterns = [
     path("articles/<slug:slug>/preview/", views.article_preview, name="preview"),
     path("write/", views.write, name="write"),
     path("write/thanks/", views.write_thanks, name="write_thanks"),
+    path("search/", views.search, name="search"),
+    path("feed/", cache_public_page(LatestArticlesFeed()), name="feed"),
+    path("feed/atom/", cache_public_page(LatestArticlesAtomFeed()), name="feed-atom"),
 ]

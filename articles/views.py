@@ -1,37 +1,143 @@
+"""The public site: home, article, topic, author and search pages, robots.txt."""
+
+from __future__ import annotations
+
+from typing import Any
+
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.core.paginator import InvalidPage, Page, Paginator
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_http_methods
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_safe
 
-from articles import services
+from articles import selectors, services
+from articles.cache import cache_public_page, per_generation
 from articles.forms import WriteForm
 from articles.html import paragraphs_from_text
-from articles.models import Article, Author, Topic
+from articles.models import Article, Author, SiteSettings, Topic
+from articles.structured_data import news_article_json_ld
 from euro_prospects import ratelimit
 
 
+def paginate(
+    request: HttpRequest,
+    articles: QuerySet[Article],
+    per_page: int = selectors.PAGE_SIZE,
+    also_credit: list[Article] | None = None,
+) -> Page[Article]:
+    """The requested page of ``articles``, with authors and topics attached; 404 past the end.
+
+    ``also_credit``: other articles on the page that need authors and topics,
+    fetched in the same two queries.
+    """
+    paginator = Paginator(articles, per_page, allow_empty_first_page=True)
+    try:
+        page = paginator.page(request.GET.get("page") or 1)
+    except InvalidPage:
+        raise Http404("No such page") from None
+    page.object_list = list(page.object_list)
+    selectors.with_credits([*page.object_list, *(also_credit or [])])
+    return page
+
+
+def absolute(path: str) -> str:
+    return settings.SITE_URL + path
+
+
+def article_page_context(article: Article) -> dict[str, Any]:
+    """Everything article_detail.html shows beyond the article itself.
+
+    The staff preview calls this too, so it must work for an unpublished article.
+    """
+    site: SiteSettings = per_generation("site-settings", SiteSettings.load)
+    canonical = article.canonical_url or absolute(article.get_absolute_url())
+    return {
+        "article": article,
+        "site": site,
+        "disclaimer": article.disclaimer or site.default_disclaimer,
+        "canonical_url": canonical,
+        "meta_title": article.meta_title or article.title,
+        "meta_description": article.meta_description or article.standfirst,
+        "og_image": absolute(article.hero_image.url) if article.hero_image else "",
+        "json_ld": news_article_json_ld(article, site=site, canonical_url=canonical),
+        "related": selectors.related_articles(article),
+    }
+
+
+@require_safe
+@cache_public_page
 def home(request: HttpRequest) -> HttpResponse:
-    articles = Article.objects.published().prefetch_related("authors", "topics")[:20]
-    return render(request, "articles/home.html", {"articles": articles})
+    featured = selectors.featured_article() if "page" not in request.GET else None
+    latest = selectors.published_articles()
+    if featured is not None:
+        latest = latest.exclude(pk=featured.pk)
+    page = paginate(request, latest, also_credit=[featured] if featured else [])
+    return render(
+        request,
+        "articles/home.html",
+        {"featured": featured, "page": page, "canonical_url": absolute(reverse("articles:home"))},
+    )
 
 
+@require_safe
+@cache_public_page
 def article_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    article = get_object_or_404(Article.objects.published(), slug=slug)
-    return render(request, "articles/article_detail.html", {"article": article})
+    article = selectors.article_for_page(slug)
+    if article is None:
+        raise Http404("No such article")
+    return render(request, "articles/article_detail.html", article_page_context(article))
 
 
+@require_safe
+@cache_public_page
 def topic_detail(request: HttpRequest, slug: str) -> HttpResponse:
     topic = get_object_or_404(Topic, slug=slug)
-    articles = Article.objects.published().filter(topics=topic)[:20]
-    return render(request, "articles/home.html", {"articles": articles, "heading": topic.name})
+    page = paginate(request, selectors.articles_on_topic(topic))
+    return render(
+        request,
+        "articles/topic.html",
+        {"topic": topic, "page": page, "canonical_url": absolute(topic.get_absolute_url())},
+    )
 
 
+@require_safe
+@cache_public_page
 def author_detail(request: HttpRequest, slug: str) -> HttpResponse:
     author = get_object_or_404(Author, slug=slug)
-    articles = Article.objects.published().filter(authors=author)[:20]
-    return render(request, "articles/home.html", {"articles": articles, "heading": author.name})
+    page = paginate(request, selectors.articles_by_author(author))
+    return render(
+        request,
+        "articles/author.html",
+        {"author": author, "page": page, "canonical_url": absolute(author.get_absolute_url())},
+    )
+
+
+@require_safe
+def search(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "").strip()[:200]
+    page = None
+    results: list[selectors.SearchResult] = []
+    if query:
+        page = paginate(request, selectors.search_articles(query), per_page=selectors.SEARCH_PAGE_SIZE)
+        results = selectors.search_results(page.object_list, query)
+    return render(request, "articles/search.html", {"query": query, "page": page, "results": results})
+
+
+@require_safe
+@cache_public_page
+def robots_txt(request: HttpRequest) -> HttpResponse:
+    lines = [
+        "User-agent: *",
+        "Disallow: /admin/",
+        "Disallow: /newsletter/",
+        "Disallow: /search/",
+        f"Sitemap: {request.build_absolute_uri(reverse('sitemap'))}",
+    ]
+    return HttpResponse("\n".join(lines) + "\n", content_type="text/plain; charset=utf-8")
 
 
 # --- contributor submissions and staff preview --------------------------------------------------
@@ -78,10 +184,12 @@ def write_thanks(request: HttpRequest) -> HttpResponse:
 @staff_member_required
 def article_preview(request: HttpRequest, slug: str) -> HttpResponse:
     """Any article as its public page would show it, for staff who may see it (unpublished ones too)."""
-    article = get_object_or_404(Article, slug=slug)
+    article = get_object_or_404(Article.objects.select_related("editor"), slug=slug)
     if not services.can_view(request.user, article):
         raise PermissionDenied
-    response = render(request, "articles/article_detail.html", {"article": article, "is_preview": True})
+    selectors.with_credits([article])
+    context = article_page_context(article) | {"is_preview": True}
+    response = render(request, "articles/article_detail.html", context)
     response["Cache-Control"] = "private, no-store"
     response["X-Robots-Tag"] = "noindex"
     return response

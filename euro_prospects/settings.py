@@ -133,6 +133,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "simple_history",
     "django_prose_editor",
+    "django.contrib.sitemaps",
     "articles",
     "newsletter",
     "anymail",
@@ -171,6 +172,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "csp.context_processors.nonce",
+                "articles.context_processors.site_navigation",
             ],
         },
     },
@@ -204,6 +206,12 @@ CACHES = {
         "TIMEOUT": envint("CACHE_TIMEOUT", "300"),
     }
 }
+
+# Public pages for anonymous readers are cached whole in Redis (articles/cache.py)
+# and invalidated on every change; browsers may keep them PAGE_BROWSER_MAX_AGE seconds.
+PAGE_CACHE_ENABLED = envbool("PAGE_CACHE", "true")
+PAGE_CACHE_TIMEOUT = envint("PAGE_CACHE_TIMEOUT", "600")
+PAGE_BROWSER_MAX_AGE = envint("PAGE_BROWSER_MAX_AGE", "60")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

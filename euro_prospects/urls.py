@@ -1,8 +1,12 @@
 from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
+from django.contrib.sitemaps.views import sitemap
 from django.urls import include, path
 
+from articles.cache import cache_public_page
+from articles.sitemaps import SITEMAPS
+from articles.views import robots_txt
 from euro_prospects.health import healthz
 from euro_prospects.metrics import metrics_view
 
@@ -13,6 +17,8 @@ urlpatterns = [
     path(settings.METRICS_PATH, metrics_view, name="metrics"),
     path("newsletter/", include("newsletter.urls")),
     path("api/", include("api.urls")),
+    path("sitemap.xml", cache_public_page(sitemap), {"sitemaps": SITEMAPS}, name="sitemap"),
+    path("robots.txt", robots_txt, name="robots"),
     path("", include("articles.urls")),
 ]
 

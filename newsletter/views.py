@@ -62,6 +62,11 @@ def subscriber_from_token(request: HttpRequest, token: str, purpose: str) -> Sub
     return subscriber
 
 
+# The sign-up box sits on cached public pages, which cannot carry a per-visitor CSRF
+# token. A forged sign-up can do no more than anyone can do with the form itself:
+# start a double opt-in that only the address owner can confirm. Honeypot and
+# per-IP/per-address rate limits still apply.
+@csrf_exempt
 @require_http_methods(["GET", "POST"])
 def subscribe(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":

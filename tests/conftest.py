@@ -127,3 +127,11 @@ def smtp_server(settings: Any) -> Iterator[SMTPServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(autouse=True)
+def fresh_public_page_cache() -> None:
+    """Each test starts with an empty page cache: test databases roll back, Redis does not."""
+    from articles.cache import bump_generation
+
+    bump_generation()

@@ -110,7 +110,13 @@ def test_pages_carry_no_inline_scripts_or_styles(client, db):
 # Views that may skip CSRF, by URL prefix: the RFC 8058 one-click unsubscribe
 # (mail clients POST it without a token), the token-authenticated API (DRF
 # enforces CSRF itself for session users), provider webhooks (signed), metrics (GET only).
-CSRF_EXEMPT_ALLOWED = ("newsletter/unsubscribe/", "api/", "newsletter/webhooks/", "metrics")
+CSRF_EXEMPT_ALLOWED = (
+    "newsletter/unsubscribe/",
+    "newsletter/subscribe/",  # double opt-in sign-up box on cached pages
+    "api/",
+    "newsletter/webhooks/",
+    "metrics",
+)
 
 
 def walk(resolver: URLResolver, prefix: str = ""):

@@ -1,5 +1,6 @@
 """Newsroom personas: Eva the editor, Cora the correspondent, Otto another correspondent."""
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -47,3 +48,8 @@ def coras_draft(cora: Any) -> Article:
 
 def author_of(user: Any) -> Author:
     return Author.objects.get(user=user)
+
+
+@pytest.fixture(autouse=True)
+def media_in_tmp(settings: Any, tmp_path: Path) -> None:
+    settings.MEDIA_ROOT = tmp_path / "media"

@@ -261,3 +261,10 @@ def test_nul_characters_in_free_text_fields_are_not_a_server_error(client, db):
     assert client.post(url, {"reason": "too\x00many"}).status_code == 200
     reader.refresh_from_db()
     assert reader.unsubscribe_reason == "toomany"
+
+
+def test_the_sign_up_box_on_a_cached_page_works_without_a_csrf_token(run_tasks):
+    response = Client(enforce_csrf_checks=True).post(SUBSCRIBE, {"email": "box@example.org", "website": ""})
+    assert response.status_code == 200
+    assert Subscriber.objects.get().email == "box@example.org"
+    assert run_tasks.handler.to("box@example.org")

@@ -1,0 +1,280 @@
+"""Whole-page cache for anonymous readers, in Redis.
+
+Every cached page lives under a key that contains the current *generation*. Any
+change to what the public pages show (an article, author, topic or the site
+settings saved or deleted) moves the generation on once the transaction commits,
+so the next request renders afresh; old entries simply expire. This trades a few
+needless re-renders for never showing a page that is out of date.
+
+Each process also keeps the pages it served last in memory, and learns of a new
+generation by Redis pub/sub (GenerationWatcher), so a hit usually costs no round
+trip at all; without the subscription it falls back to one round trip per hit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.template.response import SimpleTemplateResponse
+from django.utils.cache import get_conditional_response, patch_cache_control
+from django.utils.http import http_date
+
+View = Callable[..., HttpResponseBase]
+logger = logging.getLogger(__name__)
+
+_client: redis.Redis | None = None
+
+
+def redis_client() -> redis.Redis:
+    """One Redis client per process for the page cache.
+
+    The page cache talks to Redis directly: Django's cache API builds a new
+    client object on every call, which costs more than the lookup itself.
+    """
+    global _client
+    if _client is None:
+        _client = redis.Redis.from_url(settings.REDIS_URL)
+    return _client
+
+
+def _key(name: str) -> str:
+    return f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:public-pages:{name}"
+
+
+def current_generation() -> str:
+    client = redis_client()
+    generation = client.get(_key("generation"))
+    if generation is None:
+        # SET NX so two processes starting at once agree on one value.
+        client.set(_key("generation"), str(time.time_ns()), nx=True)
+        generation = client.get(_key("generation")) or b"0"
+    return generation.decode() if isinstance(generation, bytes) else str(generation)
+
+
+class GenerationWatcher:
+    """This process's copy of the generation, kept fresh by Redis pub/sub.
+
+    While a background thread is subscribed to the "changed" channel, a page
+    already held in this process is served without asking Redis at all; every
+    bump publishes on the channel and the copy is dropped. When the
+    subscription is down, ``known()`` answers None and each request reads the
+    generation from Redis, as if there were no watcher.
+    """
+
+    def __init__(self) -> None:
+        self.generation: str | None = None
+        self.listening = False
+        self.changes = 0  # counts drops, so a slow reader cannot store a value read before a drop
+        self.pid = 0
+        self.lock = threading.Lock()
+
+    def known(self) -> tuple[str | None, int]:
+        if self.pid != os.getpid():
+            self.start()
+        return (self.generation if self.listening else None), self.changes
+
+    def remember(self, generation: str, changes_seen: int) -> None:
+        with self.lock:
+            if self.listening and self.changes == changes_seen:
+                self.generation = generation
+
+    def forget(self) -> None:
+        with self.lock:
+            self.changes += 1
+            self.generation = None
+
+    def start(self) -> None:
+        with self.lock:
+            if self.pid == os.getpid():
+                return
+            self.pid, self.listening, self.generation = os.getpid(), False, None
+        threading.Thread(target=self.listen, name="page-cache-watcher", daemon=True).start()
+
+    def listen(self) -> None:
+        while True:
+            try:
+                pubsub = redis.Redis.from_url(settings.REDIS_URL).pubsub()
+                pubsub.subscribe(_key("changed"))
+                while (pubsub.get_message(timeout=5) or {}).get("type") != "subscribe":
+                    pass
+                self.forget()
+                self.listening = True
+                for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        self.forget()
+            except Exception:
+                logger.warning("page cache: lost the Redis subscription; reading the generation per request")
+            self.listening = False
+            self.forget()
+            time.sleep(1)
+
+
+watcher = GenerationWatcher()
+_local_pages: OrderedDict[str, tuple[str, dict[bytes, bytes]]] = OrderedDict()
+LOCAL_PAGES = 256
+
+
+def _remember_locally(path: str, generation: str, stored: dict[bytes, bytes]) -> None:
+    _local_pages[path] = (generation, stored)
+    _local_pages.move_to_end(path)
+    while len(_local_pages) > LOCAL_PAGES:
+        _local_pages.popitem(last=False)
+
+
+# One round trip for a cache hit: read the generation, then the page stored under it.
+_LOOKUP = """
+local generation = redis.call('GET', KEYS[1])
+if not generation then return false end
+return {generation, redis.call('HGETALL', ARGV[1] .. generation .. ':' .. ARGV[2])}
+"""
+_lookup_script: Any = None
+
+
+def lookup_page(path: str) -> tuple[str, dict[bytes, bytes]]:
+    """The current generation, and the page stored for ``path`` under it (empty when none).
+
+    No round trip to Redis when this process holds the page and the watcher
+    vouches for the generation; one otherwise.
+    """
+    global _lookup_script
+    stored: dict[bytes, bytes]
+    generation, changes_seen = watcher.known()
+    if generation is not None:
+        local = _local_pages.get(path)
+        if local is not None and local[0] == generation:
+            return local
+        stored = redis_client().hgetall(_key(f"page:{generation}:{path}"))  # type: ignore[assignment]
+    else:
+        if _lookup_script is None:
+            _lookup_script = redis_client().register_script(_LOOKUP)
+        found = _lookup_script(keys=[_key("generation")], args=[_key("page:"), path])
+        if not found:
+            return current_generation(), {}
+        raw_generation, flat = found
+        generation = str(raw_generation.decode())
+        stored = dict(zip(flat[::2], flat[1::2], strict=True))
+        watcher.remember(generation, changes_seen)
+    if stored:
+        _remember_locally(path, generation, stored)
+    return generation, stored
+
+
+def bump_generation() -> None:
+    """Make every cached public page stale, now, in every process."""
+    client = redis_client()
+    client.set(_key("generation"), str(time.time_ns()))
+    watcher.forget()
+    client.publish(_key("changed"), "1")
+
+
+def bump_generation_on_commit(**kwargs: Any) -> None:
+    """Signal receiver: invalidate the public pages once the change is committed."""
+    if kwargs.get("raw"):  # loaddata
+        return
+    # robust: the change is committed already; a Redis hiccup must not turn the save into an error.
+    transaction.on_commit(bump_generation, robust=True)
+
+
+def is_cacheable_request(request: HttpRequest) -> bool:
+    # A reader with a session cookie may be staff or have flash messages waiting:
+    # they get a fresh page, and their page is never stored for others.
+    return (
+        settings.PAGE_CACHE_ENABLED
+        and request.method in ("GET", "HEAD")
+        and settings.SESSION_COOKIE_NAME not in request.COOKIES
+    )
+
+
+def _with_validators(request: HttpRequest, response: HttpResponse, etag: str, last_modified: float) -> HttpResponse:
+    response["ETag"] = etag
+    response["Last-Modified"] = http_date(last_modified)
+    patch_cache_control(response, public=True, max_age=settings.PAGE_BROWSER_MAX_AGE)
+    conditional = get_conditional_response(request, etag=etag, last_modified=int(last_modified), response=response)
+    return conditional  # type: ignore[return-value]
+
+
+def cache_public_page(view: View) -> View:
+    """Serve anonymous GETs of ``view`` from Redis, with ETag and Last-Modified.
+
+    Only plain 200 responses that set no cookie are stored, so nothing personal
+    (a CSRF token, a session, a message) is ever shown to somebody else.
+    """
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if not is_cacheable_request(request):
+            response = view(request, *args, **kwargs)
+            patch_cache_control(response, private=True, no_cache=True)
+            return response
+        path = request.get_full_path()
+        try:
+            generation, stored = lookup_page(path)
+        except redis.RedisError:
+            logger.warning("page cache: Redis unavailable, serving %s uncached", path, exc_info=True)
+            return view(request, *args, **kwargs)
+        if stored:
+            response = HttpResponse(stored[b"content"], content_type=stored[b"content_type"].decode())
+            return _with_validators(request, response, stored[b"etag"].decode(), float(stored[b"last_modified"]))
+        response = view(request, *args, **kwargs)
+        if isinstance(response, SimpleTemplateResponse):
+            response.render()
+        if not isinstance(response, HttpResponse) or response.status_code != 200 or response.cookies:
+            return response
+        if request.META.get("CSRF_COOKIE_NEEDS_UPDATE") or (
+            getattr(request, "session", None) and request.session.accessed
+        ):
+            # The page holds a CSRF token or read the session: it is personal.
+            return response
+        etag = '"' + hashlib.md5(response.content, usedforsecurity=False).hexdigest() + '"'
+        last_modified = time.time()
+        key = _key(f"page:{generation}:{path}")
+        entry = {
+            b"content": response.content,
+            b"content_type": response["Content-Type"].encode(),
+            b"etag": etag.encode(),
+            b"last_modified": repr(last_modified).encode(),
+        }
+        try:
+            with redis_client().pipeline() as pipe:
+                pipe.hset(key, mapping=entry)  # type: ignore[arg-type]
+                pipe.expire(key, settings.PAGE_CACHE_TIMEOUT)
+                pipe.execute()
+        except redis.RedisError:
+            logger.warning("page cache: could not store %s", path, exc_info=True)
+        _remember_locally(path, generation, entry)
+        return _with_validators(request, response, etag, last_modified)
+
+    return wrapper
+
+
+_memo: dict[str, tuple[str, Any]] = {}
+
+
+def per_generation(name: str, load: Callable[[], Any]) -> Any:
+    """``load()``, remembered in this process until the public pages change.
+
+    For the small site-wide reads every page repeats (site settings, the topic
+    menu). Only used while the watcher vouches for the generation; otherwise
+    ``load()`` runs every time.
+    """
+    generation, _ = watcher.known()
+    if generation is None:
+        return load()
+    remembered = _memo.get(name)
+    if remembered is not None and remembered[0] == generation:
+        return remembered[1]
+    value = load()
+    _memo[name] = (generation, value)
+    return value

@@ -1,0 +1,18 @@
+from typing import Any
+
+from django.http import HttpRequest
+from django.utils.functional import SimpleLazyObject
+
+from articles.cache import per_generation
+from articles.models import Topic
+
+NAV_TOPICS = 6
+
+
+def site_navigation(request: HttpRequest) -> dict[str, Any]:
+    """Topics for the header and footer; queried only if a template shows them."""
+    return {"nav_topics": SimpleLazyObject(lambda: per_generation("nav-topics", load_nav_topics))}
+
+
+def load_nav_topics() -> list[Topic]:
+    return list(Topic.objects.only("name", "slug")[:NAV_TOPICS])

@@ -1,0 +1,229 @@
+"""Benchmark the public site under gunicorn with wrk: `make bench-web`.
+
+Loads 1,000 demo articles into a PostgreSQL database of its own, collects static
+files, starts two production servers (gunicorn, 2 sync workers, DEBUG off): one
+with the page cache, one without. Then measures requests/s and p50/p99 latency
+for the home, article and topic pages, cached and uncached, and a trivial Django
+view returning the same number of bytes from memory (the ceiling on this
+machine), all in the same run. Prints a table and, last, one JSON line.
+
+Environment: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/ep_bench_web,
+dropped and re-created), BENCH_REDIS_URL (default redis://127.0.0.1:6379/14),
+BENCH_PORTS (default 8104,8114), BENCH_DURATION (seconds per wrk run, default 4),
+BENCH_ROUNDS (default 3), BENCH_CONNECTIONS (default 8).
+
+The machine is shared and noisy, so ceiling, cached and uncached runs are
+interleaved in ROUNDS rounds and each figure is the median over the rounds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+DATABASE_URL = os.getenv("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ep_bench_web")
+REDIS_URL = os.getenv("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+PORTS = [int(port) for port in os.getenv("BENCH_PORTS", "8104,8114").split(",")]
+DURATION = int(os.getenv("BENCH_DURATION", "4"))
+ROUNDS = int(os.getenv("BENCH_ROUNDS", "3"))
+CONNECTIONS = int(os.getenv("BENCH_CONNECTIONS", "8"))
+ARTICLES = 1000
+TARGET_CACHED, TARGET_UNCACHED_ARTICLE = 0.70, 0.25
+
+
+def env(**extra: str) -> dict[str, str]:
+    static_root = str(Path(tempfile.gettempdir()) / "ep-bench-static")
+    return (
+        os.environ
+        | {
+            "DJANGO_SETTINGS_MODULE": "bench.settings",
+            "DATABASE_URL": DATABASE_URL,
+            "REDIS_URL": REDIS_URL,
+            "DEBUG": "false",
+            "SECRET_KEY": "bench-" + "k" * 60,
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "EMAIL_URL": "console://",
+            "STATIC_ROOT": static_root,
+            "LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(ROOT),
+        }
+        | extra
+    )
+
+
+def need_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    print("wrk is missing: installing the Debian package", file=sys.stderr)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "wrk"], check=True, env=os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
+    )
+    return shutil.which("wrk") or sys.exit("wrk is not installed: apt-get install -y wrk")
+
+
+def recreate_database() -> None:
+    parts = urlsplit(DATABASE_URL)
+    name = parts.path.lstrip("/")
+    admin = DATABASE_URL.rsplit("/", 1)[0] + "/postgres"
+    for sql in (f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'):
+        subprocess.run(["psql", admin, "-qc", sql], check=True, capture_output=True)
+
+
+def manage(*args: str) -> None:
+    subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env(), check=True, stdout=subprocess.DEVNULL)
+
+
+def load_articles() -> dict[str, str]:
+    """1,000 published articles with 1-3 authors and 1-3 topics each; returns sample URLs."""
+    script = f"""
+import django, random
+django.setup()
+from datetime import timedelta
+from django.utils import timezone
+from articles.models import Article, ArticleAuthor, ArticleTopic, Author, SiteSettings, Topic
+random.seed(7)
+SiteSettings.load()
+topics = [Topic.objects.create(name=f"Topic {{n}}", slug=f"topic-{{n}}", description="An invented beat.")
+          for n in range(12)]
+authors = [Author.objects.create(name=f"Writer {{n}}", slug=f"writer-{{n}}", role="Correspondent", bio="Invented.")
+           for n in range(40)]
+paragraph = ("<p>Negotiators met again in a small room that has seen more drafts than decisions. The questions were "
+             "familiar ones: who pays, who decides, and how quickly a promise can become a rule that applies.</p>")
+body = "<h2>Where things stand</h2>" + paragraph * 5 + "<h2>What comes next</h2>" + paragraph * 4
+now = timezone.now()
+articles = Article.objects.bulk_create(
+    Article(title=f"Invented article number {{n}} about policy", slug=f"article-{{n}}",
+            standfirst="A one-paragraph summary of an invented piece about European policy and its politics.",
+            body=body, status="published", published_at=now - timedelta(hours=n), reading_minutes=6,
+            editor=authors[n % 5], is_featured=n == 3, hero_image_credit="Demo", send_to_subscribers=False)
+    for n in range({ARTICLES}))
+ArticleAuthor.objects.bulk_create(
+    ArticleAuthor(article=a, author=author, position=p)
+    for a in articles for p, author in enumerate(random.sample(authors, random.randint(1, 3))))
+ArticleTopic.objects.bulk_create(
+    ArticleTopic(article=a, topic=topic, position=p)
+    for a in articles for p, topic in enumerate(random.sample(topics, random.randint(1, 3))))
+"""
+    subprocess.run([PYTHON, "-c", script], cwd=ROOT, env=env(), check=True)
+    return {"home": "/", "article": "/articles/article-500/", "topic": "/topics/topic-3/"}
+
+
+def start_server(port: int, page_cache: bool) -> subprocess.Popen[bytes]:
+    command = [
+        PYTHON, "-m", "gunicorn", "euro_prospects.wsgi:application",
+        "--bind", f"127.0.0.1:{port}", "--workers", "2", "--log-level", "warning",
+    ]  # fmt: skip
+    server = subprocess.Popen(command, cwd=ROOT, env=env(PAGE_CACHE="true" if page_cache else "false"))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/robots.txt", timeout=2)
+            return server
+        except OSError:
+            time.sleep(0.3)
+    server.terminate()
+    sys.exit(f"gunicorn on port {port} did not start")
+
+
+def fetch(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (http on loopback)
+        assert response.status == 200, url
+        return response.read()
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+
+
+def run_wrk(wrk: str, url: str) -> dict[str, float]:
+    output = subprocess.run(
+        [wrk, "-t2", f"-c{CONNECTIONS}", f"-d{DURATION}s", "--latency", url],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    latency = {}
+    for percentile in ("50", "99"):
+        value, unit = re.search(rf"\s{percentile}%\s+([\d.]+)(us|ms|s)", output).groups()  # type: ignore[union-attr]
+        latency[percentile] = float(value) * _UNITS[unit]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if errors:
+        sys.exit(f"{url}: {errors.group(1)} error responses\n{output}")
+    return {"rps": rps, "p50_ms": latency["50"], "p99_ms": latency["99"]}
+
+
+def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+
+
+def main() -> None:
+    wrk = need_wrk()
+    print(f"Loading {ARTICLES} articles into {DATABASE_URL} ...", file=sys.stderr)
+    recreate_database()
+    manage("migrate", "--noinput")
+    manage("collectstatic", "--noinput", "--clear")
+    paths = load_articles()
+    subprocess.run(["redis-cli", "-u", REDIS_URL, "flushdb"], check=True, capture_output=True)
+    cached_port, uncached_port = PORTS
+    servers = [start_server(cached_port, page_cache=True), start_server(uncached_port, page_cache=False)]
+    rows: list[dict[str, object]] = []
+    try:
+        for name, path in paths.items():
+            size = len(fetch(f"http://127.0.0.1:{cached_port}{path}"))
+            fetch(f"http://127.0.0.1:{uncached_port}{path}")
+            ceiling_url = f"http://127.0.0.1:{cached_port}/bench/bytes/{size}/"
+            assert len(fetch(ceiling_url)) == size
+            print(f"Measuring {name} ({size} bytes) ...", file=sys.stderr)
+            urls = {
+                "ceiling": ceiling_url,
+                "cached": f"http://127.0.0.1:{cached_port}{path}",
+                "uncached": f"http://127.0.0.1:{uncached_port}{path}",
+            }
+            runs: dict[str, list[dict[str, float]]] = {mode: [] for mode in urls}
+            for _ in range(ROUNDS):
+                for mode, url in urls.items():
+                    runs[mode].append(run_wrk(wrk, url))
+                    time.sleep(1.5)  # let the slow uncached server drain before the next run
+            ceiling, cached, uncached = (median_of(runs[mode]) for mode in urls)
+            for mode, figures in (("ceiling", ceiling), ("cached", cached), ("uncached", uncached)):
+                rows.append({"page": name, "mode": mode, "bytes": size, **figures,
+                             "of_ceiling": figures["rps"] / ceiling["rps"]})  # fmt: skip
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=15)
+
+    print(
+        f"\nwrk -t2 -c{CONNECTIONS} -d{DURATION}s, median of {ROUNDS} interleaved rounds; "
+        f"gunicorn, 2 sync workers, DEBUG off; {ARTICLES} articles on PostgreSQL; "
+        f"load average {os.getloadavg()[0]:.1f}\n"
+    )
+    print(f"{'page':<8} {'mode':<9} {'bytes':>7} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'of ceiling':>11}")
+    for row in rows:
+        print(
+            f"{row['page']:<8} {row['mode']:<9} {row['bytes']:>7} {row['rps']:>9.0f} "
+            f"{row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f} {row['of_ceiling']:>10.0%}"
+        )
+    cached_ok = all(row["of_ceiling"] >= TARGET_CACHED for row in rows if row["mode"] == "cached")  # type: ignore[operator]
+    article_uncached = next(row for row in rows if row["page"] == "article" and row["mode"] == "uncached")
+    uncached_ok = article_uncached["of_ceiling"] >= TARGET_UNCACHED_ARTICLE  # type: ignore[operator]
+    print(f"\ncached pages >= {TARGET_CACHED:.0%} of ceiling: {'yes' if cached_ok else 'NO'}; "
+          f"uncached article >= {TARGET_UNCACHED_ARTICLE:.0%}: {'yes' if uncached_ok else 'NO'}")  # fmt: skip
+    print(
+        json.dumps({"bench": "web", "rows": rows, "cached_target_met": cached_ok, "uncached_target_met": uncached_ok})
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+from articles.models import Article, SiteSettings
+from tests.factories import ArticleFactory, AuthorFactory, TopicFactory
+
+
+def test_second_anonymous_visit_is_served_from_the_cache_without_queries(client, db, django_assert_num_queries):
+    article = ArticleFactory.create(topics=[TopicFactory.create()], authors=[AuthorFactory.create()])
+    first = client.get(article.get_absolute_url())
+    with django_assert_num_queries(0):
+        second = client.get(article.get_absolute_url())
+    assert second.content == first.content
+    assert second["ETag"] == first["ETag"]
+
+
+def test_article_page_changes_right_after_an_edit(client, db, django_capture_on_commit_callbacks):
+    article = ArticleFactory.create(title="Ports reopen")
+    assert "Ports reopen" in client.get(article.get_absolute_url()).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        article.title = "Ports reopen after the strike"
+        article.save()
+    assert "Ports reopen after the strike" in client.get(article.get_absolute_url()).content.decode()
+    assert "Ports reopen after the strike" in client.get("/").content.decode()
+
+
+def test_publishing_shows_the_article_at_once_and_unpublishing_hides_it(client, db, django_capture_on_commit_callbacks):
+    topic = TopicFactory.create()
+    article = ArticleFactory.create(title="Quiet piece", status=Article.Status.APPROVED, topics=[topic])
+    assert "Quiet piece" not in client.get("/").content.decode()
+    assert "Quiet piece" not in client.get(topic.get_absolute_url()).content.decode()
+    assert client.get(article.get_absolute_url()).status_code == 404
+
+    with django_capture_on_commit_callbacks(execute=True):
+        article.status = Article.Status.PUBLISHED
+        article.save()
+    assert "Quiet piece" in client.get("/").content.decode()
+    assert "Quiet piece" in client.get(topic.get_absolute_url()).content.decode()
+    assert client.get(article.get_absolute_url()).status_code == 200
+
+    with django_capture_on_commit_callbacks(execute=True):
+        article.status = Article.Status.UNPUBLISHED
+        article.save()
+    assert "Quiet piece" not in client.get("/").content.decode()
+    assert client.get(article.get_absolute_url()).status_code == 404
+
+
+def test_renaming_an_author_or_changing_topics_or_the_disclaimer_shows_at_once(
+    client, db, django_capture_on_commit_callbacks
+):
+    author = AuthorFactory.create(name="Ida Holm")
+    article = ArticleFactory.create(authors=[author])
+    url = article.get_absolute_url()
+    assert "Ida Holm" in client.get(url).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        author.name = "Ida Holm-Berg"
+        author.save()
+    assert "Ida Holm-Berg" in client.get(url).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        article.topics.add(TopicFactory.create(name="Fisheries"), through_defaults={"position": 0})
+    assert "Fisheries" in client.get(url).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        site = SiteSettings.load()
+        site.default_disclaimer = "A brand new disclaimer."
+        site.save()
+    assert "A brand new disclaimer." in client.get(url).content.decode()
+
+
+def test_an_edit_inside_a_transaction_that_rolls_back_keeps_the_cached_page(client, db):
+    article = ArticleFactory.create(title="Steady")
+    first = client.get(article.get_absolute_url())
+    article.title = "Never committed"
+    article.save()  # the test transaction never commits: no invalidation
+    assert client.get(article.get_absolute_url()).content == first.content
+
+
+def test_pages_carry_validators_and_answer_not_modified(client, db):
+    article = ArticleFactory.create()
+    response = client.get(article.get_absolute_url())
+    assert response["ETag"].startswith('"')
+    assert response["Last-Modified"].endswith("GMT")
+    assert "public" in response["Cache-Control"]
+    assert "max-age=60" in response["Cache-Control"]
+    again = client.get(article.get_absolute_url(), headers={"If-None-Match": response["ETag"]})
+    assert again.status_code == 304
+    assert again.content == b""
+    since = client.get(article.get_absolute_url(), headers={"If-Modified-Since": response["Last-Modified"]})
+    assert since.status_code == 304
+
+
+def test_pages_with_a_session_cookie_are_neither_served_from_nor_stored_in_the_cache(client, db):
+    article = ArticleFactory.create(title="Original")
+    client.get(article.get_absolute_url())  # cached for anonymous readers
+    Article.objects.filter(pk=article.pk).update(title="Changed quietly")
+    client.cookies["sessionid"] = "whatever"
+    assert "Changed quietly" in client.get(article.get_absolute_url()).content.decode()
+    del client.cookies["sessionid"]
+    assert "Original" in client.get(article.get_absolute_url()).content.decode()
+
+
+def test_cache_can_be_switched_off(client, db, settings):
+    settings.PAGE_CACHE_ENABLED = False
+    article = ArticleFactory.create(title="Original")
+    client.get(article.get_absolute_url())
+    Article.objects.filter(pk=article.pk).update(title="Changed quietly")
+    assert "Changed quietly" in client.get(article.get_absolute_url()).content.decode()
+
+
+def test_a_change_announced_by_another_process_reaches_this_one(client, db):
+    from articles import cache
+    from tests.conftest import wait_until
+
+    article = ArticleFactory.create(title="Old title")
+    cache.watcher.known()
+    wait_until(lambda: cache.watcher.listening, timeout=10)
+    client.get(article.get_absolute_url())
+    assert "Old title" in client.get(article.get_absolute_url()).content.decode()
+    Article.objects.filter(pk=article.pk).update(title="New title")
+    # What another web process does on commit: a new generation, announced on the channel.
+    redis = cache.redis_client()
+    redis.set(cache._key("generation"), "from-another-process")
+    redis.publish(cache._key("changed"), "1")
+    wait_until(lambda: "New title" in client.get(article.get_absolute_url()).content.decode(), timeout=10)
+
+
+def test_without_the_subscription_every_hit_reads_the_generation_from_redis(client, db, monkeypatch):
+    from articles import cache
+
+    monkeypatch.setattr(cache.watcher, "listening", False)
+    article = ArticleFactory.create(title="Old title")
+    client.get(article.get_absolute_url())
+    Article.objects.filter(pk=article.pk).update(title="New title")
+    cache.redis_client().set(cache._key("generation"), "from-another-process")  # no announcement
+    assert "New title" in client.get(article.get_absolute_url()).content.decode()
+
+
+def test_pages_are_still_served_when_redis_is_unreachable(client, db, monkeypatch):
+    import redis
+
+    from articles import cache
+
+    article = ArticleFactory.create(title="Still readable")
+    monkeypatch.setattr(cache.watcher, "listening", False)
+    monkeypatch.setattr(cache, "_client", redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2))
+    monkeypatch.setattr(cache, "_lookup_script", None)
+    response = client.get(article.get_absolute_url())
+    assert response.status_code == 200
+    assert "Still readable" in response.content.decode()

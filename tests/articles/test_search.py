@@ -1,0 +1,61 @@
+from datetime import timedelta
+
+from django.db import connection
+from django.utils import timezone
+
+from articles.models import Article
+from tests.factories import ArticleFactory, AuthorFactory
+
+
+def test_search_finds_published_articles_and_highlights_the_match(client, db):
+    ArticleFactory.create(
+        title="Interconnectors and the single grid",
+        standfirst="Cables under the sea link national power markets.",
+        body="<p>The interconnectors carry power between neighbours.</p>",
+        authors=[AuthorFactory.create(name="Ola Berg")],
+    )
+    ArticleFactory.create(title="Budget talks resume", standfirst="Money for farms.", body="<p>Money.</p>")
+    ArticleFactory.create(title="Draft about interconnectors", status=Article.Status.DRAFT, published_at=None)
+    html = client.get("/search/", {"q": "interconnectors"}).content.decode()
+    assert "1 result for" in html
+    assert "Interconnectors and the single grid" in html
+    assert "Budget talks resume" not in html
+    assert "Draft about interconnectors" not in html
+    assert "<mark>" in html
+    assert "By <a" in html
+    assert "Ola Berg" in html
+
+
+def test_search_ranks_title_matches_above_body_matches_on_postgresql(client, db):
+    now = timezone.now()
+    ArticleFactory.create(title="Notes from the summit", body="<p>Some talk of fisheries.</p>", published_at=now)
+    ArticleFactory.create(
+        title="Fisheries quotas explained", body="<p>Quotas.</p>", published_at=now - timedelta(days=5)
+    )
+    html = client.get("/search/", {"q": "fisheries"}).content.decode()
+    assert "2 results for" in html
+    if connection.vendor == "postgresql":
+        assert html.index("Fisheries quotas explained") < html.index("Notes from the summit")
+
+
+def test_search_snippet_escapes_article_text(client, db):
+    ArticleFactory.create(
+        title="Markup", standfirst="Watch <script>alert(1)</script> tariffs", body="<p>tariffs &amp; <b>duties</b></p>"
+    )
+    html = client.get("/search/", {"q": "tariffs"}).content.decode()
+    assert "<script>alert(1)</script>" not in html
+
+
+def test_empty_search_shows_the_form_and_no_results(client, db):
+    response = client.get("/search/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'name="q"' in html
+    assert "result" not in html.split("</header>", 2)[-1].lower().replace("results", "")
+
+
+def test_search_with_no_match_says_so(client, db):
+    ArticleFactory.create(title="Something else")
+    html = client.get("/search/", {"q": "zeppelin"}).content.decode()
+    assert "0 results for" in html
+    assert "Nothing matched" in html
