@@ -59,3 +59,10 @@ clean:
 # Web benchmark (not part of `make test` or CI): needs PostgreSQL, Redis and wrk (apt-get install wrk).
 bench-web: install
 	$(BIN)/python bench/web.py
+
+# Sending benchmark (needs PostgreSQL, Redis and Postfix's smtp-sink/smtp-source; see README).
+BENCH_SEND_ARGS ?=
+.PHONY: bench-send
+bench-send: install
+	@mkdir -p var
+	$(BIN)/python bench/send.py $(BENCH_SEND_ARGS)

@@ -1,18 +1,217 @@
-"""Emails to readers about their subscription: one function per email, each
-rendering a subject/text/html template trio under newsletter/emails/."""
+"""Emails of the newsletter app: one function per email, each rendering a
+subject/text/html template trio under newsletter/emails/.
+
+Campaign emails are rendered once per campaign with markers in place of the
+per-reader links; each reader's copy is made by substitution (``CampaignEmail``).
+"""
 
 from __future__ import annotations
 
+import base64
+import email.utils
 import json
-from typing import Any
+import re
+from dataclasses import dataclass
+from email.header import Header
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
+import css_inline
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import strip_tags
+from django.utils.safestring import mark_safe
+from django.utils.text import Truncator
 
 from newsletter.models import Subscriber
 from newsletter.tokens import make_token
+
+if TYPE_CHECKING:
+    from articles.models import Article
+    from newsletter.models import Campaign
+
+UNSUBSCRIBE_MARK = "@@UNSUBSCRIBE_URL@@"
+PREFERENCES_MARK = "@@PREFERENCES_URL@@"
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+_BOUNDARY = "=_euro-prospects-campaign"
+
+
+@dataclass(frozen=True)
+class Recipient:
+    delivery_id: int
+    subscriber_id: int
+    email: str
+    name: str = ""
+    campaign_id: int = 0
+
+
+def article_email_context(article: Article) -> dict[str, Any]:
+    from articles.models import SiteSettings
+
+    site = SiteSettings.load()
+    authors = [link.author for link in article.article_authors.select_related("author")]
+    topics = [link.topic for link in article.article_topics.select_related("topic")]
+    article_url = f"{settings.SITE_URL}{article.get_absolute_url()}"
+    excerpt_only = settings.NEWSLETTER_EMAIL_EXCERPT
+    body: str = article.body
+    if excerpt_only:
+        body = Truncator(strip_tags(body)).words(settings.NEWSLETTER_EMAIL_EXCERPT_WORDS)
+    published = timezone.localtime(article.published_at) if article.published_at else None
+    return {
+        "site_name": site.site_name,
+        "article": article,
+        "article_url": article_url,
+        "topics": topics,
+        "byline": authors[0] if authors else None,
+        "other_authors": authors[1:],
+        "editor": article.editor,
+        "published": published,
+        "hero_url": f"{settings.SITE_URL}{article.hero_image.url}" if article.hero_image else "",
+        "excerpt_only": excerpt_only,
+        "body": body if excerpt_only else mark_safe(body),  # noqa: S308 - the body is stored sanitised
+        "disclaimer": article.disclaimer or site.default_disclaimer,
+        "unsubscribe_url": UNSUBSCRIBE_MARK,
+        "preferences_url": PREFERENCES_MARK,
+    }
+
+
+@dataclass
+class CampaignEmail:
+    """A campaign's email, rendered once; ``as_bytes``/``as_message`` personalise it."""
+
+    campaign_id: int
+    subject: str
+    from_email: str
+    sender_address: str
+    list_id: str
+    html: str
+    text: str
+
+    @property
+    def domain(self) -> str:
+        return self.sender_address.rpartition("@")[2] or "localhost"
+
+    def message_id(self, recipient: Recipient) -> str:
+        return f"<campaign-{self.campaign_id}.delivery-{recipient.delivery_id}@{self.domain}>"
+
+    def links(self, recipient: Recipient) -> tuple[str, str, str]:
+        """The reader's unsubscribe URL, preferences URL and unsubscribe mailto."""
+        unsubscribe = make_token(recipient.subscriber_id, "unsubscribe")
+        preferences = make_token(recipient.subscriber_id, "preferences")
+        mailto = f"mailto:{settings.NEWSLETTER_UNSUBSCRIBE_MAILTO}?subject={quote('unsubscribe ' + unsubscribe)}"
+        return (
+            f"{settings.SITE_URL}/newsletter/unsubscribe/{unsubscribe}/",
+            f"{settings.SITE_URL}/newsletter/preferences/{preferences}/",
+            mailto,
+        )
+
+    def headers(self, recipient: Recipient) -> dict[str, str]:
+        unsubscribe_url, _, mailto = self.links(recipient)
+        return {
+            "Message-ID": self.message_id(recipient),
+            "List-Id": self.list_id,
+            "List-Unsubscribe": f"<{unsubscribe_url}>, <{mailto}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        }
+
+    def bodies(self, recipient: Recipient) -> tuple[str, str]:
+        unsubscribe_url, preferences_url, _ = self.links(recipient)
+        return (
+            self.text.replace(UNSUBSCRIBE_MARK, unsubscribe_url).replace(PREFERENCES_MARK, preferences_url),
+            self.html.replace(UNSUBSCRIBE_MARK, unsubscribe_url).replace(PREFERENCES_MARK, preferences_url),
+        )
+
+    def as_message(self, recipient: Recipient, connection: Any = None) -> EmailMultiAlternatives:
+        """A Django email for any backend (anymail providers, console, locmem)."""
+        text, html = self.bodies(recipient)
+        to = email.utils.formataddr((_one_line(recipient.name), recipient.email))
+        message = EmailMultiAlternatives(
+            self.subject, text, self.from_email, [to], headers=self.headers(recipient), connection=connection
+        )
+        message.attach_alternative(html, "text/html")
+        return message
+
+    @cached_property
+    def _shared_head(self) -> bytes:
+        if self.subject.isascii() and len(self.subject) < 900:
+            subject = self.subject
+        else:
+            subject = Header(self.subject, "utf-8", header_name="Subject").encode(linesep="\r\n")
+        lines = [
+            f"From: {email.utils.formataddr(_split_address(self.from_email), charset='utf-8')}",
+            f"Subject: {subject}",
+            f"Date: {email.utils.format_datetime(timezone.now())}",
+            f"List-Id: {self.list_id}",
+            "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+            "MIME-Version: 1.0",
+            f'Content-Type: multipart/alternative; boundary="{_BOUNDARY}"',
+        ]
+        return ("\r\n".join(lines) + "\r\n").encode("utf-8")
+
+    def as_bytes(self, recipient: Recipient) -> bytes:
+        """The whole message for SMTP DATA, dot-stuffed, CRLF line ends.
+
+        Parts are base64: encoding is fast in C and no base64 line starts with a dot,
+        so only the headers need dot-stuffing.
+        """
+        unsubscribe_url, preferences_url, mailto = self.links(recipient)
+        text = self.text.replace(UNSUBSCRIBE_MARK, unsubscribe_url).replace(PREFERENCES_MARK, preferences_url)
+        html = self.html.replace(UNSUBSCRIBE_MARK, unsubscribe_url).replace(PREFERENCES_MARK, preferences_url)
+        to = email.utils.formataddr((_one_line(recipient.name), recipient.email), charset="utf-8")
+        head = (
+            f"To: {to}\r\nMessage-ID: {self.message_id(recipient)}\r\n"
+            f"List-Unsubscribe: <{unsubscribe_url}>, <{mailto}>\r\n"
+        ).encode()
+        part = 'Content-Type: text/{}; charset="utf-8"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+        return b"".join(
+            [
+                _LEADING_DOT.sub(b"..", self._shared_head + head),
+                f"\r\n--{_BOUNDARY}\r\n{part.format('plain')}".encode(),
+                _base64(text),
+                f"--{_BOUNDARY}\r\n{part.format('html')}".encode(),
+                _base64(html),
+                f"--{_BOUNDARY}--\r\n".encode(),
+            ]
+        )
+
+
+def _base64(text: str) -> bytes:
+    return base64.encodebytes(text.encode("utf-8")).replace(b"\n", b"\r\n")
+
+
+def _one_line(value: str) -> str:
+    return " ".join(value.split())
+
+
+def _split_address(value: str) -> tuple[str, str]:
+    name, address = email.utils.parseaddr(value)
+    return name, address
+
+
+def render_campaign_email(campaign: Campaign) -> CampaignEmail:
+    """Render the campaign's article once, with markers for the per-reader links."""
+    from articles.models import SiteSettings
+
+    article = campaign.article
+    site = SiteSettings.load()
+    context = article_email_context(article)
+    html = css_inline.inline(render_to_string("newsletter/campaign_email.html", context)).replace("\r\n", "\n")
+    text = render_to_string("newsletter/campaign_email.txt", context)
+    sender_address = site.newsletter_sender_email
+    domain = sender_address.rpartition("@")[2] or "localhost"
+    return CampaignEmail(
+        campaign_id=campaign.pk,
+        subject=campaign.subject or article.title,
+        from_email=email.utils.formataddr((site.newsletter_sender_name, sender_address)),
+        sender_address=sender_address,
+        list_id=f"{site.site_name} <newsletter.{domain}>",
+        html=html,
+        text=text.replace("\r\n", "\n"),
+    )
 
 
 def absolute_url(name: str, subscriber: Subscriber, purpose: str) -> str:

@@ -4,6 +4,7 @@ import hashlib
 
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from articles.models import Topic
 
@@ -88,3 +89,81 @@ class Suppression(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email_hash[:12]}… ({self.reason})"
+
+
+class Campaign(models.Model):
+    """The one send of an article to its subscribers (one per article, by constraint)."""
+
+    class Status(models.TextChoices):
+        PLANNING = "planning", "Planning"
+        SENDING = "sending", "Sending"
+        FINISHED = "finished", "Finished"
+        CANCELLED = "cancelled", "Cancelled"
+
+    article = models.OneToOneField(
+        "articles.Article", on_delete=models.PROTECT, related_name="campaign", help_text="One campaign per article."
+    )
+    subject = models.CharField(max_length=200, blank=True, help_text="Leave blank to use the article's title.")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PLANNING, db_index=True)
+    recipients = models.PositiveIntegerField(default=0, help_text="Deliveries planned.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    planned_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    last_activity_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last time a batch claimed work; recovery restarts stalled campaigns."
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Campaign for {self.article}"
+
+
+class DeliveryQuerySet(models.QuerySet["Delivery"]):
+    def unfinished(self) -> DeliveryQuerySet:
+        return self.filter(status__in=Delivery.UNFINISHED)
+
+
+class Delivery(models.Model):
+    """The ledger: one row per (campaign, subscriber), moved through its states by the engine."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        RETRYING = "retrying", "Retrying"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+
+    UNFINISHED = (Status.PENDING, Status.SENDING, Status.RETRYING)
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="deliveries")
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="deliveries")
+    email = models.EmailField(max_length=254, help_text="The address at planning time.")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+    provider_message_id = models.CharField(max_length=255, blank=True)
+    claimed_by = models.CharField(max_length=100, blank=True, help_text="The batch holding this row while sending.")
+    claimed_at = models.DateTimeField(null=True, blank=True, help_text="Lease start; renewed during a batch.")
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = DeliveryQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "subscriber"], name="delivery_once_per_subscriber"),
+        ]
+        indexes = [
+            models.Index(fields=["campaign", "status", "id"], name="delivery_campaign_status"),
+            models.Index(fields=["status", "claimed_at"], name="delivery_status_claimed"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.status})"

@@ -17,6 +17,7 @@ from django.utils import timezone
 from email_validator import EmailNotValidError, validate_email
 
 from articles.models import Topic
+from euro_prospects import metrics
 from euro_prospects.celery import enqueue_on_commit
 from newsletter.models import Subscriber, Suppression, email_hash
 
@@ -118,6 +119,7 @@ def subscribe(
             from newsletter.tasks import send_confirmation_email
 
             enqueue_on_commit(send_confirmation_email, subscriber.pk)
+        transaction.on_commit(metrics.record_subscription)
     return subscriber
 
 
@@ -137,6 +139,7 @@ def confirm_subscriber(*, subscriber: Subscriber) -> Subscriber:
         from newsletter.tasks import send_welcome_email
 
         enqueue_on_commit(send_welcome_email, subscriber.pk)
+        transaction.on_commit(metrics.record_confirmation)
     return subscriber
 
 

@@ -4,8 +4,9 @@ exits early when there is nothing (left) to do."""
 from __future__ import annotations
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
-from newsletter import emails
+from newsletter import emails, sending
 from newsletter.models import Subscriber
 from newsletter.services import export_subscriber_data
 
@@ -43,3 +44,32 @@ def send_data_export(subscriber_id: int) -> None:
     subscriber = Subscriber.objects.filter(pk=subscriber_id).first()
     if subscriber is not None:
         emails.send_data_export(subscriber, export_subscriber_data(subscriber=subscriber))
+
+
+@shared_task(autoretry_for=(OperationalError, InterfaceError), retry_backoff=1, retry_backoff_max=30, max_retries=20)
+def start_campaign(article_id: int) -> None:
+    """Create and plan the campaign of a just-published article (once), then start sending."""
+    campaign = sending.start_campaign_for_article(article_id=article_id)
+    if campaign is not None and campaign.status == campaign.Status.SENDING:
+        # Also restarts the batches when publish was signalled twice after a crash.
+        sending.recover_stalled_campaigns()
+
+
+@shared_task(autoretry_for=(OperationalError, InterfaceError), retry_backoff=1, retry_backoff_max=30, max_retries=20)
+def send_campaign_batch(campaign_id: int) -> None:
+    """Send one batch, then continue the chain while the campaign has work."""
+    result = sending.send_campaign_batch(campaign_id=campaign_id)
+    if result.resume_in:
+        send_campaign_batch.apply_async((campaign_id,), countdown=result.resume_in)
+    elif result.claimed:
+        send_campaign_batch.delay(campaign_id)
+    else:
+        wait = sending.next_retry_in(campaign_id=campaign_id)
+        if wait is not None:
+            send_campaign_batch.apply_async((campaign_id,), countdown=wait + 0.5)
+
+
+@shared_task
+def recover_campaigns() -> None:
+    """Beat: return expired leases and restart stalled campaigns (see sending.recover_stalled_campaigns)."""
+    sending.recover_stalled_campaigns()

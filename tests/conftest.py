@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -38,10 +39,13 @@ def database_url(settings_dict: dict[str, Any]) -> str:
 class WorkerProcess:
     """A real `celery worker` process consuming from the real Redis broker."""
 
-    def __init__(self, concurrency: int = 1, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, concurrency: int = 1, extra_env: dict[str, str] | None = None, extra_args: list[str] | None = None
+    ) -> None:
         self.name = f"test-{uuid.uuid4().hex[:8]}@localhost"
         self.concurrency = concurrency
         self.extra_env = extra_env or {}
+        self.extra_args = extra_args or []
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = ROOT / "var" / f"worker-{self.name.split('@')[0]}.log"
 
@@ -59,9 +63,9 @@ class WorkerProcess:
                 sys.executable, "-m", "celery", "-A", "euro_prospects", "worker",
                 "--hostname", self.name, "--concurrency", str(self.concurrency),
                 "--without-gossip", "--without-mingle", "--loglevel", "INFO",
-                "--include", "tests.celery_probe",
+                "--include", "tests.celery_probe", *self.extra_args,
             ],
-            cwd=ROOT, env=env, stdout=self.log_file, stderr=subprocess.STDOUT,
+            cwd=ROOT, env=env, stdout=self.log_file, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -71,6 +75,12 @@ class WorkerProcess:
                 return self
         self.stop()
         raise RuntimeError(f"worker did not answer within {timeout}s:\n{self.log_path.read_text()}")
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool processes at once, as a crash would."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

@@ -61,6 +61,13 @@ class ArticleFactory(factory.django.DjangoModelFactory[Article]):
             ArticleAuthor.objects.create(article=self, author=author, position=position)
 
     @factory.post_generation
+    def reading_minutes(self: Article, create: bool, extracted: int | None, **kwargs: object) -> None:
+        """Pin the reading time a page test shows (saving recomputes it from the body)."""
+        if extracted is not None:
+            Article.objects.filter(pk=self.pk).update(reading_minutes=extracted)
+            self.reading_minutes = extracted
+
+    @factory.post_generation
     def topics(self: Article, create: bool, extracted: list[Topic] | None, **kwargs: object) -> None:
         for position, topic in enumerate(extracted or []):
             ArticleTopic.objects.create(article=self, topic=topic, position=position)

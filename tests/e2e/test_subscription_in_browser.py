@@ -1,8 +1,6 @@
 """A new reader in a real browser (headless Chromium): subscribe, confirm from
 the email, choose topics, unsubscribe in one click."""
 
-import shutil
-
 import pytest
 from django.db import connections
 
@@ -13,33 +11,18 @@ from tests.newsletter.conftest import links_in
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = shutil.which("chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
 
 @pytest.fixture
-def browser_page(monkeypatch):
-    if CHROMIUM is None:
-        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    # Playwright's sync API runs an event loop in this thread; the test's own
-    # database reads are plain synchronous code, so allow them.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser.new_page()
-        finally:
-            browser.close()
-            # Inside Playwright's event loop Django's connections are per context:
-            # close the one the test's reads opened, or it outlives the test database.
-            connections.close_all()
+def browser_page(browser):
+    """A page in the session's shared browser (tests/e2e/conftest.py)."""
+    context = browser.new_context()
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+        # Inside Playwright's event loop Django's connections are per context:
+        # close the one the test's reads opened, or it outlives the test database.
+        connections.close_all()
 
 
 def test_a_new_reader_subscribes_confirms_chooses_topics_and_unsubscribes(live_server, smtp_server, browser_page):

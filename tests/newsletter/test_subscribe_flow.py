@@ -268,3 +268,18 @@ def test_the_sign_up_box_on_a_cached_page_works_without_a_csrf_token(run_tasks):
     assert response.status_code == 200
     assert Subscriber.objects.get().email == "box@example.org"
     assert run_tasks.handler.to("box@example.org")
+
+
+def counter_value(counter) -> float:
+    return next(s.value for metric in counter.collect() for s in metric.samples if s.name.endswith("_total"))
+
+
+def test_sign_ups_and_confirmations_are_counted_for_metrics(client, run_tasks):
+    from euro_prospects import metrics
+
+    subscriptions, confirmations = counter_value(metrics.SUBSCRIPTIONS), counter_value(metrics.CONFIRMATIONS)
+    client.post(SUBSCRIBE, {"email": "counted@example.org", "website": ""})
+    assert counter_value(metrics.SUBSCRIPTIONS) == subscriptions + 1
+    [mail] = run_tasks.handler.to("counted@example.org")
+    client.post(link_to(mail, "/newsletter/confirm/"))
+    assert counter_value(metrics.CONFIRMATIONS) == confirmations + 1

@@ -1,0 +1,380 @@
+"""The sending engine in one process: planning, the ledger, the email, failures, recovery."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from articles.models import Article
+from newsletter import sending
+from newsletter.models import Campaign, Delivery, Subscriber
+from tests.factories import ArticleFactory, AuthorFactory, SubscriberFactory, TopicFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _no_broker(monkeypatch):
+    """Batches are run by hand here; the chain's enqueueing is tested with real workers."""
+    monkeypatch.setattr(sending, "launch_batches", lambda *, campaign_id: None)
+    sending._rendered.clear()  # settings change between tests; production renders once per campaign
+
+
+def seconds_until(moment):
+    assert moment is not None
+    return (moment - timezone.now()).total_seconds()
+
+
+def send_everything(campaign: Campaign) -> None:
+    while sending.send_campaign_batch(campaign_id=campaign.pk).claimed:
+        pass
+
+
+def test_publishing_twice_creates_one_campaign():
+    article = ArticleFactory.create()
+    SubscriberFactory.create()
+    first = sending.start_campaign_for_article(article_id=article.pk)
+    second = sending.start_campaign_for_article(article_id=article.pk)
+    assert first is not None
+    assert second is not None
+    assert first.pk == second.pk
+    assert Campaign.objects.filter(article=article).count() == 1
+    assert Delivery.objects.filter(campaign=first).count() == 1
+
+
+def test_the_database_refuses_a_second_campaign_for_an_article():
+    article = ArticleFactory.create()
+    Campaign.objects.create(article=article)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Campaign.objects.create(article=article)
+
+
+def test_the_database_refuses_a_second_delivery_to_a_reader():
+    campaign = Campaign.objects.create(article=ArticleFactory.create())
+    reader = SubscriberFactory.create()
+    Delivery.objects.create(campaign=campaign, subscriber=reader, email=reader.email)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Delivery.objects.create(campaign=campaign, subscriber=reader, email=reader.email)
+
+
+def test_an_article_published_without_sending_gets_no_campaign():
+    article = ArticleFactory.create(send_to_subscribers=False)
+    SubscriberFactory.create()
+    assert sending.start_campaign_for_article(article_id=article.pk) is None
+    assert not Campaign.objects.exists()
+
+
+def test_an_unpublished_article_gets_no_campaign():
+    article = ArticleFactory.create(status=Article.Status.DRAFT)
+    assert sending.start_campaign_for_article(article_id=article.pk) is None
+
+
+def test_planning_picks_confirmed_readers_who_want_the_articles_topics():
+    energy, farming = TopicFactory.create(), TopicFactory.create()
+    article = ArticleFactory.create(topics=[energy])
+    everything = SubscriberFactory.create(all_topics=True)
+    energy_reader = SubscriberFactory.create(all_topics=False)
+    energy_reader.topics.set([energy, farming])
+    farming_reader = SubscriberFactory.create(all_topics=False)
+    farming_reader.topics.set([farming])
+    SubscriberFactory.create(status=Subscriber.Status.PENDING)
+    SubscriberFactory.create(status=Subscriber.Status.UNSUBSCRIBED)
+    SubscriberFactory.create(status=Subscriber.Status.BOUNCED)
+    SubscriberFactory.create(cadence=Subscriber.Cadence.WEEKLY)
+
+    campaign = sending.start_campaign_for_article(article_id=article.pk)
+
+    assert campaign is not None
+    planned = set(campaign.deliveries.values_list("subscriber_id", flat=True))
+    assert planned == {everything.pk, energy_reader.pk}
+    assert campaign.recipients == 2
+    assert campaign.status == Campaign.Status.SENDING
+    assert set(campaign.deliveries.values_list("status", flat=True)) == {Delivery.Status.PENDING}
+
+
+def test_every_reader_gets_one_email_with_headers_and_their_own_links(smtp_server, settings):
+    settings.SITE_URL = "https://news.example"
+    settings.NEWSLETTER_BATCH_SIZE = 3
+    correspondent = AuthorFactory.create(name="Ilse Marchetti", role="Balkans Correspondent")
+    editor = AuthorFactory.create(name="Tomas Verhoef")
+    topic = TopicFactory.create(name="Enlargement")
+    article = ArticleFactory.create(
+        title="The long road to accession",
+        standfirst="Candidates wait, reforms stall.",
+        body="<h2>Where things stand</h2><p>Negotiating chapters open slowly.</p>",
+        authors=[correspondent],
+        topics=[topic],
+        editor=editor,
+    )
+    readers = [SubscriberFactory.create() for _ in range(7)]
+    campaign = sending.start_campaign_for_article(article_id=article.pk)
+    assert campaign is not None
+
+    send_everything(campaign)
+
+    assert sorted(smtp_server.handler.recipients()) == sorted(r.email for r in readers)
+    message_ids = set()
+    for reader in readers:
+        [message] = smtp_server.handler.to(reader.email)
+        delivery = Delivery.objects.get(campaign=campaign, subscriber=reader)
+        assert delivery.status == Delivery.Status.SENT
+        assert delivery.attempts == 1
+        assert message["Subject"] == "The long road to accession"
+        assert message["Message-ID"] == f"<campaign-{campaign.pk}.delivery-{delivery.pk}@localhost>"
+        assert delivery.provider_message_id == message["Message-ID"]
+        message_ids.add(message["Message-ID"])
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert message["List-Id"].startswith("Euro Prospects <newsletter.")
+        unsubscribe, mailto = [part.strip(" <>") for part in message["List-Unsubscribe"].split(",")]
+        assert unsubscribe.startswith("https://news.example/newsletter/unsubscribe/")
+        assert mailto.startswith("mailto:unsubscribe@localhost?subject=")
+        from newsletter.tokens import read_token
+
+        assert read_token(unsubscribe.rstrip("/").rsplit("/", 1)[1], "unsubscribe") == reader.pk
+        text = message.get_body(("plain",)).get_content()
+        html = message.get_body(("html",)).get_content()
+        assert unsubscribe in text
+        assert unsubscribe in html
+        assert "/newsletter/preferences/" in html
+        for seen in ["Enlargement", "Candidates wait, reforms stall.", "Ilse Marchetti", "Balkans Correspondent",
+                     "Edited/Reviewed by: Tomas Verhoef", "Negotiating chapters open slowly."]:  # fmt: skip
+            assert seen in html
+        assert "style=" in html  # CSS inlined
+        assert "<style" not in html
+    assert len(message_ids) == len(readers)
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.FINISHED
+
+
+def test_the_email_shows_an_excerpt_with_a_read_on_link_when_set(smtp_server, settings):
+    settings.NEWSLETTER_EMAIL_EXCERPT = True
+    settings.NEWSLETTER_EMAIL_EXCERPT_WORDS = 3
+    article = ArticleFactory.create(body="<p>One two three four five six.</p>")
+    reader = SubscriberFactory.create()
+    campaign = sending.start_campaign_for_article(article_id=article.pk)
+    assert campaign is not None
+    send_everything(campaign)
+    [message] = smtp_server.handler.to(reader.email)
+    html = message.get_body(("html",)).get_content()
+    assert "One two three" in html
+    assert "four five" not in html
+    assert "Read on" in html
+
+
+def test_the_subject_override_is_used(smtp_server):
+    article = ArticleFactory.create(title="Original title")
+    reader = SubscriberFactory.create()
+    campaign = sending.start_campaign_for_article(article_id=article.pk)
+    assert campaign is not None
+    campaign.subject = "Überarbeiteter Betreff"
+    campaign.save()
+    send_everything(campaign)
+    [message] = smtp_server.handler.to(reader.email)
+    assert message["Subject"] == "Überarbeiteter Betreff"
+
+
+def test_a_reader_who_unsubscribes_during_the_send_is_skipped(smtp_server):
+    article = ArticleFactory.create()
+    staying, leaving = SubscriberFactory.create(), SubscriberFactory.create()
+    campaign = sending.start_campaign_for_article(article_id=article.pk)
+    assert campaign is not None
+    leaving.status = Subscriber.Status.UNSUBSCRIBED
+    leaving.save()
+
+    send_everything(campaign)
+
+    assert smtp_server.handler.recipients() == [staying.email]
+    assert Delivery.objects.get(subscriber=leaving).status == Delivery.Status.SKIPPED
+
+
+def test_a_permanent_refusal_fails_the_delivery_and_suppresses_the_address(smtp_server):
+    article = ArticleFactory.create()
+    good, gone = SubscriberFactory.create(), SubscriberFactory.create()
+    smtp_server.handler.rcpt_faults[gone.email] = "550 5.1.1 No such user"
+    campaign = sending.start_campaign_for_article(article_id=article.pk)
+    assert campaign is not None
+
+    send_everything(campaign)
+
+    delivery = Delivery.objects.get(subscriber=gone)
+    assert delivery.status == Delivery.Status.FAILED
+    assert "550 5.1.1 No such user" in delivery.last_error
+    gone.refresh_from_db()
+    assert gone.status == Subscriber.Status.BOUNCED
+    assert smtp_server.handler.recipients() == [good.email]
+    assert Delivery.objects.get(subscriber=good).status == Delivery.Status.SENT
+
+
+def test_a_temporary_refusal_retries_with_backoff_then_gives_up(smtp_server, settings):
+    settings.NEWSLETTER_MAX_ATTEMPTS = 3
+    settings.NEWSLETTER_RETRY_BASE_SECONDS = 60
+    article = ArticleFactory.create()
+    busy = SubscriberFactory.create()
+    smtp_server.handler.rcpt_faults[busy.email] = "450 4.2.1 Mailbox busy"
+    campaign = sending.start_campaign_for_article(article_id=article.pk)
+    assert campaign is not None
+
+    send_everything(campaign)
+    delivery = Delivery.objects.get(subscriber=busy)
+    assert delivery.status == Delivery.Status.RETRYING
+    assert delivery.attempts == 1
+    assert "450 4.2.1" in delivery.last_error
+    first_wait = seconds_until(delivery.next_attempt_at)
+    assert 40 < first_wait < 80
+    # Not due yet: nothing is sent.
+    assert sending.send_campaign_batch(campaign_id=campaign.pk).claimed == 0
+
+    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+    send_everything(campaign)
+    delivery.refresh_from_db()
+    assert delivery.attempts == 2
+    second_wait = seconds_until(delivery.next_attempt_at)
+    assert second_wait > first_wait  # backoff grows
+
+    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+    send_everything(campaign)
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.FAILED
+    assert delivery.attempts == 3
+    busy.refresh_from_db()
+    assert busy.status == Subscriber.Status.CONFIRMED  # a busy mailbox is not a bad address
+    campaign.refresh_from_db()
+    sending.finish_if_done(campaign_id=campaign.pk)
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.FINISHED
+
+
+def test_a_dropped_connection_leaves_nobody_behind(smtp_server, settings):
+    settings.NEWSLETTER_RETRY_BASE_SECONDS = 60
+    article = ArticleFactory.create()
+    readers = [SubscriberFactory.create() for _ in range(6)]
+    smtp_server.handler.drop_after = 2
+    campaign = sending.start_campaign_for_article(article_id=article.pk)
+    assert campaign is not None
+
+    send_everything(campaign)
+    statuses = list(campaign.deliveries.order_by("id").values_list("status", flat=True))
+    assert statuses.count(Delivery.Status.RETRYING) == 1
+    assert statuses.count(Delivery.Status.SENT) == 5
+
+    campaign.deliveries.filter(status=Delivery.Status.RETRYING).update(next_attempt_at=timezone.now())
+    send_everything(campaign)
+    assert sorted(smtp_server.handler.recipients()) == sorted(r.email for r in readers)
+
+
+def test_recovery_returns_expired_leases_and_leaves_live_ones(settings):
+    settings.NEWSLETTER_LEASE_SECONDS = 60
+    article = ArticleFactory.create()
+    SubscriberFactory.create(), SubscriberFactory.create()
+    campaign = sending.start_campaign_for_article(article_id=article.pk)
+    assert campaign is not None
+    stale, live = campaign.deliveries.order_by("id")
+    Delivery.objects.filter(pk=stale.pk).update(
+        status=Delivery.Status.SENDING, claimed_by="dead", claimed_at=timezone.now() - timedelta(seconds=61)
+    )
+    Delivery.objects.filter(pk=live.pk).update(
+        status=Delivery.Status.SENDING, claimed_by="alive", claimed_at=timezone.now() - timedelta(seconds=5)
+    )
+    sending.recover_stalled_campaigns()
+    stale.refresh_from_db()
+    live.refresh_from_db()
+    assert stale.status == Delivery.Status.PENDING
+    assert live.status == Delivery.Status.SENDING
+
+
+def test_recovery_restarts_a_campaign_nobody_works_on(settings, monkeypatch):
+    settings.NEWSLETTER_LEASE_SECONDS = 60
+    launched = []
+    monkeypatch.setattr(sending, "launch_batches", lambda *, campaign_id: launched.append(campaign_id))
+    article = ArticleFactory.create()
+    SubscriberFactory.create()
+    campaign = sending.start_campaign_for_article(article_id=article.pk)
+    assert campaign is not None
+    assert sending.recover_stalled_campaigns() == []  # it was just planned: someone is on it
+
+    Campaign.objects.filter(pk=campaign.pk).update(last_activity_at=timezone.now() - timedelta(seconds=61))
+    assert sending.recover_stalled_campaigns() == [campaign.pk]
+    assert launched == [campaign.pk]
+
+
+def test_cancelling_skips_what_is_not_yet_sent(smtp_server):
+    article = ArticleFactory.create()
+    [SubscriberFactory.create() for _ in range(3)]
+    campaign = sending.start_campaign_for_article(article_id=article.pk)
+    assert campaign is not None
+    sending.cancel_campaign(campaign=campaign)
+    assert sending.send_campaign_batch(campaign_id=campaign.pk).claimed == 0
+    assert smtp_server.handler.recipients() == []
+    assert set(campaign.deliveries.values_list("status", flat=True)) == {Delivery.Status.SKIPPED}
+
+
+def test_retrying_failed_deliveries_sends_them_again(smtp_server, settings):
+    settings.NEWSLETTER_MAX_ATTEMPTS = 1
+    article = ArticleFactory.create()
+    reader = SubscriberFactory.create()
+    smtp_server.handler.rcpt_faults[reader.email] = "451 4.3.0 Try later"
+    campaign = sending.start_campaign_for_article(article_id=article.pk)
+    assert campaign is not None
+    send_everything(campaign)
+    sending.finish_if_done(campaign_id=campaign.pk)
+    assert Delivery.objects.get(subscriber=reader).status == Delivery.Status.FAILED
+
+    del smtp_server.handler.rcpt_faults[reader.email]
+    assert sending.retry_failed_deliveries(campaign=campaign) == 1
+    send_everything(campaign)
+    assert smtp_server.handler.recipients() == [reader.email]
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.FINISHED
+
+
+def test_any_django_backend_works_by_configuration(settings):
+    """Providers behind django-anymail go through the same path as this in-memory backend."""
+    from django.core import mail
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    article = ArticleFactory.create(title="Ports and tariffs")
+    readers = [SubscriberFactory.create() for _ in range(3)]
+    campaign = sending.start_campaign_for_article(article_id=article.pk)
+    assert campaign is not None
+
+    send_everything(campaign)
+
+    assert sorted(address for message in mail.outbox for address in message.to) == sorted(r.email for r in readers)
+    for message in mail.outbox:
+        assert message.subject == "Ports and tariffs"
+        assert message.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert message.extra_headers["Message-ID"].startswith(f"<campaign-{campaign.pk}.delivery-")
+    assert set(campaign.deliveries.values_list("status", flat=True)) == {Delivery.Status.SENT}
+
+
+def sample(metric, **labels) -> float:
+    return next(
+        (s.value for m in metric.collect() for s in m.samples if s.name.endswith("_total") and s.labels == labels),
+        0.0,
+    )
+
+
+def finished_campaigns(metrics) -> float:
+    return next(s.value for m in metrics.CAMPAIGN_DURATION.collect() for s in m.samples if s.name.endswith("_count"))
+
+
+def test_sent_and_failed_emails_and_the_campaign_duration_reach_the_metrics(smtp_server):
+    from euro_prospects import metrics
+
+    article = ArticleFactory.create()
+    SubscriberFactory.create()
+    gone = SubscriberFactory.create()
+    smtp_server.handler.rcpt_faults[gone.email] = "550 5.1.1 No such user"
+    campaign = sending.start_campaign_for_article(article_id=article.pk)
+    assert campaign is not None
+    durations = next(
+        s.value for m in metrics.CAMPAIGN_DURATION.collect() for s in m.samples if s.name.endswith("_count")
+    )
+
+    send_everything(campaign)
+
+    assert sample(metrics.EMAILS_SENT, campaign=str(campaign.pk)) == 1
+    assert sample(metrics.EMAILS_FAILED, campaign=str(campaign.pk)) == 1
+    assert sending.finish_if_done(campaign_id=campaign.pk)
+    assert finished_campaigns(metrics) == durations + 1
