@@ -20,3 +20,15 @@ class IsStaffOrReadOnly(permissions.BasePermission):
         if request.method in permissions.SAFE_METHODS:
             return True
         return bool(request.user and request.user.is_authenticated and request.user.is_staff)
+
+
+class CanWatchCampaigns(permissions.BasePermission):
+    """Editors (and anyone given the newsletter's view permission) watch sends; Authors do not."""
+
+    message = "Only editors may see newsletter campaigns."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        user = request.user
+        if not (user and user.is_authenticated and user.is_active and user.is_staff):
+            return False
+        return user.has_perm("newsletter.view_campaign") or user.has_perm("articles.publish_article")

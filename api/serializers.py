@@ -9,6 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from articles.models import Article, ArticleAuthor, ArticleTopic, Author, Topic
+from newsletter.models import Campaign
 
 
 def _absolute(request: HttpRequest | None, path: str) -> str:
@@ -227,3 +228,42 @@ class SubscribeSerializer(serializers.Serializer[Any]):
 
 class MessageSerializer(serializers.Serializer[Any]):
     detail = serializers.CharField()
+
+
+class CampaignArticleSerializer(serializers.Serializer[Article]):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    slug = serializers.CharField()
+
+
+class CampaignSerializer(serializers.ModelSerializer[Campaign]):
+    """A campaign and how far its sending has come (counts of its deliveries by state)."""
+
+    article = CampaignArticleSerializer(read_only=True)
+    total = serializers.IntegerField(read_only=True, help_text="Deliveries in the ledger.")
+    sent = serializers.IntegerField(read_only=True, help_text="Accepted by the mail server or provider.")
+    pending = serializers.IntegerField(read_only=True, help_text="Waiting to be sent, or being sent now.")
+    retrying = serializers.IntegerField(read_only=True, help_text="Failed for now; tried again later.")
+    failed = serializers.IntegerField(read_only=True, help_text="Given up: a permanent failure.")
+    skipped = serializers.IntegerField(read_only=True, help_text="Not sent: the reader unsubscribed or bounced.")
+
+    class Meta:
+        model = Campaign
+        fields = [
+            "id",
+            "article",
+            "subject",
+            "status",
+            "recipients",
+            "total",
+            "sent",
+            "pending",
+            "retrying",
+            "failed",
+            "skipped",
+            "created_at",
+            "planned_at",
+            "finished_at",
+            "last_activity_at",
+        ]
+        read_only_fields = fields

@@ -8,6 +8,7 @@ router = DefaultRouter()
 router.register("articles", views.ArticleViewSet, basename="article")
 router.register("topics", views.TopicViewSet, basename="topic")
 router.register("authors", views.AuthorViewSet, basename="author")
+router.register("campaigns", views.CampaignViewSet, basename="campaign")
 
 app_name = "api"
 
