@@ -163,9 +163,10 @@ def main() -> None:
         )
         cursor.execute(
             "INSERT INTO newsletter_subscriber (email, name, status, all_topics, cadence, source, consent_source, "
-            "consent_user_agent, consent_version, created_at, unsubscribe_reason) "
+            "consent_user_agent, consent_version, created_at, unsubscribe_reason, soft_bounce_count, "
+            "suppression_reason) "
             "SELECT 'reader' || g || '@bench.example', 'Reader ' || g, 'confirmed', true, 'immediate', 'import', "
-            "'', '', '', now(), '' FROM generate_series(1, %s) g",
+            "'', '', '', now(), '', 0, '' FROM generate_series(1, %s) g",
             [args.subscribers],
         )
         cursor.execute("VACUUM ANALYZE newsletter_subscriber")

@@ -7,7 +7,7 @@ per-reader links; each reader's copy is made by substitution (``CampaignEmail``)
 
 from __future__ import annotations
 
-import base64
+import binascii
 import email.utils
 import json
 import re
@@ -152,35 +152,73 @@ class CampaignEmail:
         ]
         return ("\r\n".join(lines) + "\r\n").encode("utf-8")
 
+    @cached_property
+    def _encoded_parts(self) -> tuple[list[bytes | str], list[bytes | str]]:
+        """The text and HTML parts, quoted-printable and dot-stuffed once per campaign,
+        as encoded pieces with the per-reader link markers left between them."""
+        return _encoded_template(self.text), _encoded_template(self.html)
+
     def as_bytes(self, recipient: Recipient) -> bytes:
         """The whole message for SMTP DATA, dot-stuffed, CRLF line ends.
 
-        Parts are base64: encoding is fast in C and no base64 line starts with a dot,
-        so only the headers need dot-stuffing.
+        The parts are encoded once per campaign; a reader's copy only joins the
+        encoded pieces around their own encoded links, so no per-reader encoding
+        of the (large) body happens here.
         """
         unsubscribe_url, preferences_url, mailto = self.links(recipient)
-        text = self.text.replace(UNSUBSCRIBE_MARK, unsubscribe_url).replace(PREFERENCES_MARK, preferences_url)
-        html = self.html.replace(UNSUBSCRIBE_MARK, unsubscribe_url).replace(PREFERENCES_MARK, preferences_url)
+        links = {UNSUBSCRIBE_MARK: _encoded_link(unsubscribe_url), PREFERENCES_MARK: _encoded_link(preferences_url)}
+        text, html = self._encoded_parts
         to = email.utils.formataddr((_one_line(recipient.name), recipient.email), charset="utf-8")
         head = (
             f"To: {to}\r\nMessage-ID: {self.message_id(recipient)}\r\n"
             f"List-Unsubscribe: <{unsubscribe_url}>, <{mailto}>\r\n"
         ).encode()
-        part = 'Content-Type: text/{}; charset="utf-8"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+        part = 'Content-Type: text/{}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
         return b"".join(
             [
                 _LEADING_DOT.sub(b"..", self._shared_head + head),
                 f"\r\n--{_BOUNDARY}\r\n{part.format('plain')}".encode(),
-                _base64(text),
+                _filled(text, links),
                 f"--{_BOUNDARY}\r\n{part.format('html')}".encode(),
-                _base64(html),
+                _filled(html, links),
                 f"--{_BOUNDARY}--\r\n".encode(),
             ]
         )
 
 
-def _base64(text: str) -> bytes:
-    return base64.encodebytes(text.encode("utf-8")).replace(b"\n", b"\r\n")
+_MARKERS = re.compile(f"({re.escape(UNSUBSCRIBE_MARK)}|{re.escape(PREFERENCES_MARK)})")
+_SOFT_BREAK = b"=\r\n"
+
+
+def _quoted_printable(text: str) -> bytes:
+    """Quoted-printable with CRLF line ends and SMTP dot-stuffing (lines of at most 76)."""
+    encoded = binascii.b2a_qp(text.encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
+    return _LEADING_DOT.sub(b"..", encoded)
+
+
+def _encoded_template(text: str) -> list[bytes | str]:
+    """Encoded static pieces, each ending a line (a soft break joins it to what follows),
+    with the markers kept as strings for ``_filled`` to replace."""
+    pieces: list[bytes | str] = []
+    for index, chunk in enumerate(_MARKERS.split(text)):
+        if index % 2:
+            pieces.append(chunk)
+        elif chunk:
+            encoded = _quoted_printable(chunk)
+            pieces.append(encoded if encoded.endswith(b"\r\n") else encoded + _SOFT_BREAK)
+    return pieces
+
+
+def _encoded_link(url: str) -> bytes:
+    return _quoted_printable(url) + _SOFT_BREAK
+
+
+def _filled(pieces: list[bytes | str], links: dict[str, bytes]) -> bytes:
+    body = b"".join(links[piece] if isinstance(piece, str) else piece for piece in pieces)
+    # The CRLF before the next boundary belongs to the boundary: end on a hard line break.
+    if body.endswith(_SOFT_BREAK):
+        body = body[: -len(_SOFT_BREAK)]
+    return body if body.endswith(b"\r\n") else body + b"\r\n"
 
 
 def _one_line(value: str) -> str:

@@ -378,3 +378,30 @@ def test_sent_and_failed_emails_and_the_campaign_duration_reach_the_metrics(smtp
     assert sample(metrics.EMAILS_FAILED, campaign=str(campaign.pk)) == 1
     assert sending.finish_if_done(campaign_id=campaign.pk)
     assert finished_campaigns(metrics) == durations + 1
+
+
+def test_each_readers_bytes_decode_to_exactly_their_own_email():
+    from email import message_from_bytes, policy
+
+    from newsletter.emails import Recipient, render_campaign_email
+
+    body = (
+        "<p>Prices rose 3% = a record; the commissioner said “no comment”.</p>\n"
+        ".A line that starts with a dot\n" + "<p>" + "Zürich-Łódź " * 40 + "</p>"
+    )
+    article = ArticleFactory.create(title="Grids, gas & “prices”", body=body)
+    campaign = Campaign.objects.create(article=article)
+    rendered = render_campaign_email(campaign)
+    reader = Recipient(delivery_id=7, subscriber_id=42, email="ana@example.org", name="Ana Ö", campaign_id=campaign.pk)
+
+    data = rendered.as_bytes(reader)
+    assert max(len(line) for line in data.split(b"\r\n")) <= 998
+    unstuffed = b"\r\n".join(line[1:] if line.startswith(b"..") else line for line in data.split(b"\r\n"))
+    message = message_from_bytes(unstuffed, policy=policy.default)
+    # Text travels in its canonical form, CRLF line ends.
+    text_part, html_part = (part.get_content().replace("\r\n", "\n") for part in message.iter_parts())
+    expected_text, expected_html = rendered.bodies(reader)
+    assert text_part.rstrip("\n") == expected_text.rstrip("\n")
+    assert html_part.rstrip("\n") == expected_html.rstrip("\n")
+    assert "/newsletter/unsubscribe/" in html_part
+    assert message["Message-ID"] == f"<campaign-{campaign.pk}.delivery-7@localhost>"
