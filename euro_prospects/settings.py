@@ -432,3 +432,35 @@ CELERY_BEAT_SCHEDULE["newsletter-recover-campaigns"] = {
     "task": "newsletter.tasks.recover_campaigns",
     "schedule": NEWSLETTER_RECOVERY_INTERVAL,
 }
+
+# API (Django REST framework): /api/v1/, the OpenAPI schema at /api/schema/, docs at /api/docs/.
+INSTALLED_APPS += [
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "api",
+]
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.Pagination",
+    "PAGE_SIZE": envint("API_PAGE_SIZE", "20"),
+    "DEFAULT_SCHEMA_CLASS": "api.schema.ApiSchema",
+    "EXCEPTION_HANDLER": "api.errors.json_exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Euro Prospects API",
+    "DESCRIPTION": "Published articles, topics and authors for everyone; writing and publishing for staff.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+}

@@ -9,7 +9,6 @@ from articles.sitemaps import SITEMAPS
 from articles.views import robots_txt
 from euro_prospects.health import healthz
 from euro_prospects.metrics import metrics_view
-from newsletter.views import api_subscribe
 
 urlpatterns = [
     path(f"{settings.ADMIN_URL}two-factor/", include("euro_prospects.twofactor")),
@@ -17,7 +16,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path(settings.METRICS_PATH, metrics_view, name="metrics"),
     path("newsletter/", include("newsletter.urls")),
-    path("api/v1/subscribers/", api_subscribe, name="api-subscribe"),
+    path("api/", include("api.urls")),
     path("sitemap.xml", cache_public_page(sitemap), {"sitemaps": SITEMAPS}, name="sitemap"),
     path("robots.txt", robots_txt, name="robots"),
     path("", include("articles.urls")),

@@ -6,11 +6,8 @@ nobody can learn who reads us. Bad input gets a 4xx page with a message.
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
@@ -93,45 +90,6 @@ def subscribe(request: HttpRequest) -> HttpResponse:
             consent_source=(request.POST.get("form_name", "") or "sign-up form")[:200],
         )
     return render(request, "newsletter/subscribe_done.html", {"email": email})
-
-
-@csrf_exempt
-@require_POST
-def api_subscribe(request: HttpRequest) -> HttpResponse:
-    """POST /api/v1/subscribers/: the sign-up form's double opt-in, answered in JSON."""
-    if not ip_allowed(request, "subscribe"):
-        return JsonResponse({"detail": RATE_LIMITED}, status=429)
-    data: Any
-    if request.content_type == "application/json":
-        try:
-            data = json.loads(request.body or b"{}")
-        except (ValueError, UnicodeDecodeError):
-            return JsonResponse({"detail": "The body is not valid JSON."}, status=400)
-        if not isinstance(data, dict):
-            return JsonResponse({"detail": "Send a JSON object."}, status=400)
-        topics = data.get("topics") or []
-        if not isinstance(topics, list) or not all(isinstance(slug, str) for slug in topics):
-            return JsonResponse({"errors": {"topics": ["Send a list of topic slugs."]}}, status=400)
-        fields = {key: data[key] for key in ("email", "name", "website") if isinstance(data.get(key), str)}
-        form = SubscribeForm({**fields, "topics": topics})
-    else:
-        form = SubscribeForm(request.POST)
-    if not form.is_valid():
-        return JsonResponse({"errors": {field: list(errors) for field, errors in form.errors.items()}}, status=400)
-    email = form.cleaned_data["email"]
-    if not form.is_bot():
-        if not address_allowed(email, "subscribe"):
-            return JsonResponse({"detail": RATE_LIMITED}, status=429)
-        services.subscribe(
-            email=email,
-            name=form.cleaned_data["name"],
-            topics=form.cleaned_data["topics"] or None,
-            source=Subscriber.Source.API,
-            ip=client_ip(request),
-            user_agent=user_agent(request),
-            consent_source="api",
-        )
-    return JsonResponse({"detail": "Check your inbox: we sent a link to confirm the subscription."}, status=202)
 
 
 @require_http_methods(["GET", "POST"])

@@ -1,0 +1,261 @@
+"""The REST API under /api/v1/: thin views over QuerySets (reads) and services (writes)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.db.models import Count, Prefetch, Q, QuerySet
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, mixins, viewsets
+from rest_framework.decorators import action, api_view, authentication_classes, parser_classes, permission_classes
+from rest_framework.parsers import FormParser, JSONParser
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from api.permissions import CanWatchCampaigns, IsStaffOrReadOnly
+from api.serializers import (
+    ArticleSerializer,
+    ArticleWriteSerializer,
+    AuthorSerializer,
+    CampaignSerializer,
+    MessageSerializer,
+    ScheduleSerializer,
+    SubscribeSerializer,
+    TopicSerializer,
+)
+from articles import services
+from articles.models import Article, ArticleAuthor, ArticleTopic, Author, SiteSettings, Topic
+from newsletter import services as newsletter_services
+from newsletter import views as newsletter_views
+from newsletter.forms import SubscribeForm
+from newsletter.models import Campaign, Delivery, Subscriber
+
+# Path ids longer than this cannot be a row (and would overflow the database's bigint).
+ID_PATTERN = r"[0-9]{1,18}"
+SLUG_PATTERN = r"[-a-zA-Z0-9_]+"
+
+
+class ArticleFilter(filters.FilterSet):
+    topic = filters.CharFilter(field_name="topics__slug", help_text="A topic's slug.")
+    author = filters.CharFilter(field_name="authors__slug", help_text="An author's slug.")
+    published_after = filters.DateFilter(
+        field_name="published_at__date", lookup_expr="gte", help_text="Published on or after this date (YYYY-MM-DD)."
+    )
+    status = filters.ChoiceFilter(choices=Article.Status.choices, help_text="Staff: articles in this state.")
+    published_before = filters.DateFilter(
+        field_name="published_at__date", lookup_expr="lte", help_text="Published on or before this date (YYYY-MM-DD)."
+    )
+
+    class Meta:
+        model = Article
+        fields = ["topic", "author", "published_after", "published_before", "status"]
+
+
+def visible_articles(user: Any) -> QuerySet[Article]:
+    """Published articles for everyone; all of them for Editors; Authors add their own."""
+    published = Article.objects.published()
+    if not (user.is_authenticated and user.is_active and user.is_staff):
+        return published
+    if services.is_editor(user):
+        return Article.objects.all()
+    own = Q(created_by=user) | Q(pk__in=ArticleAuthor.objects.filter(author__user=user).values("article_id"))
+    return Article.objects.filter(Q(pk__in=published.values("pk")) | own)
+
+
+def _with_anatomy(articles: QuerySet[Article]) -> QuerySet[Article]:
+    """Everything the serializer shows, in a fixed number of queries whatever the page size."""
+    return articles.select_related("editor").prefetch_related(
+        Prefetch("article_authors", queryset=ArticleAuthor.objects.select_related("author").order_by("position")),
+        Prefetch("article_topics", queryset=ArticleTopic.objects.select_related("topic").order_by("position")),
+    )
+
+
+class WorkflowError(exceptions.APIException):
+    status_code = 400
+    default_code = "invalid_transition"
+
+
+class ArticleViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet[Article]):
+    """Articles. Anyone reads the published ones; staff see and write more, as their CMS role allows.
+
+    Editors see every article; Authors see the published ones and their own.
+    Every write goes through the same service functions as the admin.
+    """
+
+    serializer_class = ArticleSerializer
+    filterset_class = ArticleFilter
+    lookup_value_regex = ID_PATTERN
+    permission_classes = [IsStaffOrReadOnly]
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_queryset(self) -> QuerySet[Article]:
+        return _with_anatomy(visible_articles(self.request.user))
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = super().get_serializer_context()
+        context["default_disclaimer"] = SiteSettings.load().default_disclaimer
+        return context
+
+    def _answer(self, article: Article, status: int = 200) -> Response:
+        article = _with_anatomy(Article.objects.all()).get(pk=article.pk)
+        return Response(self.get_serializer(article).data, status=status)
+
+    @extend_schema(request=ArticleWriteSerializer, responses={201: ArticleSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Create a draft. Authors sign it with their own profile unless `authors` is given."""
+        writing = ArticleWriteSerializer(data=request.data)
+        writing.is_valid(raise_exception=True)
+        fields = dict(writing.validated_data)
+        article = services.create_draft(
+            by=request.user, authors=fields.pop("authors", None), topics=fields.pop("topics", None), **fields
+        )
+        return self._answer(article, status=201)
+
+    @extend_schema(request=ArticleWriteSerializer, responses=ArticleSerializer)
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Change some fields of an article (not its status: use the workflow actions)."""
+        article = self.get_object()
+        writing = ArticleWriteSerializer(article, data=request.data, partial=True)
+        writing.is_valid(raise_exception=True)
+        fields = dict(writing.validated_data)
+        article = services.update_article(
+            article=article, by=request.user, authors=fields.pop("authors", None), topics=fields.pop("topics", None),
+            **fields,
+        )  # fmt: skip
+        return self._answer(article)
+
+    def _step(self, step: Callable[..., Article], **arguments: Any) -> Response:
+        article = self.get_object()
+        try:
+            article = step(article=article, by=self.request.user, **arguments)
+        except services.InvalidTransition as exc:
+            raise WorkflowError(str(exc)) from exc
+        return self._answer(article)
+
+    @extend_schema(request=None, responses=ArticleSerializer)
+    @action(detail=True, methods=["post"])
+    def submit(self, request: Request, pk: str) -> Response:
+        """Submit an article for review."""
+        return self._step(services.submit_for_review)
+
+    @extend_schema(request=None, responses=ArticleSerializer)
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, pk: str) -> Response:
+        """Approve an article in review (Editors)."""
+        return self._step(services.approve_article)
+
+    @extend_schema(request=ScheduleSerializer, responses=ArticleSerializer)
+    @action(detail=True, methods=["post"])
+    def schedule(self, request: Request, pk: str) -> Response:
+        """Schedule an article to go live at `publish_at` (Editors)."""
+        when = ScheduleSerializer(data=request.data)
+        when.is_valid(raise_exception=True)
+        return self._step(services.schedule_article, publish_at=when.validated_data["publish_at"])
+
+    @extend_schema(request=None, responses=ArticleSerializer)
+    @action(detail=True, methods=["post"])
+    def publish(self, request: Request, pk: str) -> Response:
+        """Publish an article now (Editors); subscribers get it by email."""
+        return self._step(services.publish_article)
+
+    @extend_schema(request=None, responses=ArticleSerializer)
+    @action(detail=True, methods=["post"])
+    def unpublish(self, request: Request, pk: str) -> Response:
+        """Take a published article off the site (Editors)."""
+        return self._step(services.unpublish_article)
+
+    @extend_schema(responses=ArticleSerializer)
+    @action(detail=False, url_path=f"by-slug/(?P<slug>{SLUG_PATTERN})", filterset_class=None, pagination_class=None)
+    def by_slug(self, request: Request, slug: str) -> Response:
+        """An article by its slug, the last part of its address on the site."""
+        article = self.get_queryset().filter(slug=slug).first()
+        if article is None:
+            raise exceptions.NotFound("No article you may see has this slug.")
+        return Response(self.get_serializer(article).data)
+
+
+class TopicViewSet(viewsets.ReadOnlyModelViewSet[Topic]):
+    queryset = Topic.objects.all()
+    serializer_class = TopicSerializer
+    lookup_field = "slug"
+    lookup_value_regex = SLUG_PATTERN
+    permission_classes = [AllowAny]
+
+
+class AuthorViewSet(viewsets.ReadOnlyModelViewSet[Author]):
+    queryset = Author.objects.all()
+    serializer_class = AuthorSerializer
+    lookup_field = "slug"
+    lookup_value_regex = SLUG_PATTERN
+    permission_classes = [AllowAny]
+
+
+class CampaignViewSet(viewsets.ReadOnlyModelViewSet[Campaign]):
+    """Newsletter campaigns, newest first, with their progress (Editors)."""
+
+    serializer_class = CampaignSerializer
+    permission_classes = [CanWatchCampaigns]
+    lookup_value_regex = ID_PATTERN
+
+    def get_queryset(self) -> QuerySet[Campaign]:
+        def deliveries(*states: str) -> Count:
+            return Count("deliveries", filter=Q(deliveries__status__in=states))
+
+        return (
+            Campaign.objects.select_related("article")
+            .annotate(
+                total=Count("deliveries"),
+                sent=deliveries(Delivery.Status.SENT),
+                pending=deliveries(Delivery.Status.PENDING, Delivery.Status.SENDING),
+                retrying=deliveries(Delivery.Status.RETRYING),
+                failed=deliveries(Delivery.Status.FAILED),
+                skipped=deliveries(Delivery.Status.SKIPPED),
+            )
+            .order_by("-created_at", "-pk")
+        )
+
+
+@extend_schema(exclude=True)
+@api_view(["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
+@permission_classes([AllowAny])
+def not_found(request: Request, *args: object, **kwargs: object) -> Response:
+    """Unknown addresses under /api/ answer JSON, not the site's HTML 404 page."""
+    raise exceptions.NotFound("There is nothing at this address. The API starts at /api/v1/.")
+
+
+@extend_schema(request=SubscribeSerializer, responses={202: MessageSerializer})
+@api_view(["POST"])
+@authentication_classes([])
+@permission_classes([AllowAny])
+@parser_classes([JSONParser, FormParser])
+def subscribe(request: Request) -> Response:
+    """Subscribe to the newsletter: the sign-up form's double opt-in, answered in JSON.
+
+    The answer is the same whether the address is new, pending or already
+    subscribed, so nobody can learn who reads us; a confirmation link goes by
+    email. Shares the form's rate limits (per IP and per address).
+    """
+    if not newsletter_views.ip_allowed(request, "subscribe"):
+        raise exceptions.Throttled(detail=newsletter_views.RATE_LIMITED)
+    incoming = SubscribeSerializer(data=request.data)
+    incoming.is_valid(raise_exception=True)
+    form = SubscribeForm(dict(incoming.validated_data))
+    if not form.is_valid():
+        raise exceptions.ValidationError({field: [str(m) for m in messages] for field, messages in form.errors.items()})
+    email = form.cleaned_data["email"]
+    if not form.is_bot():
+        if not newsletter_views.address_allowed(email, "subscribe"):
+            raise exceptions.Throttled(detail=newsletter_views.RATE_LIMITED)
+        newsletter_services.subscribe(
+            email=email,
+            name=form.cleaned_data["name"],
+            topics=form.cleaned_data["topics"] or None,
+            source=Subscriber.Source.API,
+            ip=newsletter_views.client_ip(request),
+            user_agent=newsletter_views.user_agent(request),
+            consent_source="api",
+        )
+    return Response({"detail": "Check your inbox: we sent a link to confirm the subscription."}, status=202)
