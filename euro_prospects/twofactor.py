@@ -54,7 +54,10 @@ class StaffTwoFactorMiddleware:
         if protected and requires_two_factor(request.user) and not request.user.is_verified():  # type: ignore[union-attr]
             if request.path.startswith(admin_prefix):
                 return redirect(reverse("two_factor:verify") + "?" + urlencode({"next": request.get_full_path()}))
-            return JsonResponse({"detail": "Two-factor verification is required for this account."}, status=403)
+            return JsonResponse(
+                {"detail": "Two-factor verification is required for this account.", "code": "two_factor_required"},
+                status=403,
+            )
         return self.get_response(request)
 
 

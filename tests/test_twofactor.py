@@ -102,7 +102,10 @@ def test_the_api_refuses_an_unverified_editor_session(client, editor, two_factor
     client.force_login(editor)
     response = client.get("/api/v1/")
     assert response.status_code == 403
-    assert "Two-factor" in response.json()["detail"]
+    assert response.json() == {
+        "detail": "Two-factor verification is required for this account.",
+        "code": "two_factor_required",
+    }
 
 
 def test_after_a_wrong_code_even_the_right_one_waits_for_the_throttle(client, editor, two_factor_on):
