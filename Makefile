@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 export PORT
+# Links in emails point at the development server unless SITE_URL says otherwise.
+SITE_URL ?= http://127.0.0.1:$(PORT)
+export SITE_URL
 # Tests use their own Redis database so a running `make run` worker never takes their tasks.
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
