@@ -145,3 +145,37 @@ def fresh_public_page_cache() -> None:
     from articles.cache import bump_generation
 
     bump_generation()
+
+
+# --- Newsroom personas shared by the CMS and API tests ----------------------------
+
+
+def member_of(group_name: str, **fields: Any) -> Any:
+    from django.contrib.auth.models import Group
+
+    from articles.roles import ensure_groups
+    from tests.factories import UserFactory
+
+    ensure_groups()  # transactional tests flush the tables, groups included
+    user = UserFactory.create(**fields)
+    user.groups.add(Group.objects.get(name=group_name))
+    return user
+
+
+@pytest.fixture
+def eva(db: None) -> Any:
+    """Eva, an editor."""
+    from articles.roles import EDITORS
+
+    return member_of(EDITORS, username="eva", email="eva@example.org")
+
+
+@pytest.fixture
+def cora(db: None) -> Any:
+    """Cora, a correspondent in the Authors group, with her author profile."""
+    from articles.roles import AUTHORS
+    from tests.factories import AuthorFactory
+
+    user = member_of(AUTHORS, username="cora", email="cora@example.org")
+    AuthorFactory.create(name="Cora Lindqvist", slug="cora-lindqvist", user=user, role="Baltic Correspondent")
+    return user

@@ -1,34 +1,15 @@
-"""Newsroom personas: Eva the editor, Cora the correspondent, Otto another correspondent."""
+"""Newsroom personas beyond the shared Eva and Cora (tests/conftest.py): Otto, another correspondent."""
 
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group
 
 from articles import services
 from articles.models import Article, Author
-from articles.roles import AUTHORS, EDITORS, ensure_groups
-from tests.factories import AuthorFactory, TopicFactory, UserFactory
-
-
-def member_of(group_name: str, **fields: Any) -> Any:
-    ensure_groups()  # transactional tests flush the tables, groups included
-    user = UserFactory.create(**fields)
-    user.groups.add(Group.objects.get(name=group_name))
-    return user
-
-
-@pytest.fixture
-def eva(db: None) -> Any:
-    return member_of(EDITORS, username="eva", email="eva@example.org")
-
-
-@pytest.fixture
-def cora(db: None) -> Any:
-    user = member_of(AUTHORS, username="cora", email="cora@example.org")
-    AuthorFactory.create(name="Cora Lindqvist", slug="cora-lindqvist", user=user, role="Baltic Correspondent")
-    return user
+from articles.roles import AUTHORS
+from tests.conftest import member_of
+from tests.factories import AuthorFactory, TopicFactory
 
 
 @pytest.fixture

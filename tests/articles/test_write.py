@@ -6,8 +6,7 @@ from django.db import transaction
 from articles.models import Article, ArticleTransition, Author
 from articles.tasks import notify_editors_of_submission, send_submission_acknowledgement
 from euro_prospects import ratelimit
-from tests.articles.conftest import member_of
-from tests.conftest import WorkerProcess, wait_until
+from tests.conftest import WorkerProcess, member_of, wait_until
 from tests.factories import AuthorFactory, TopicFactory
 
 WRITE_URL = "/write/"
