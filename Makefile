@@ -34,7 +34,9 @@ run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py load_demo
 	@echo "Starting web on http://127.0.0.1:$(PORT)/ with a Celery worker and beat. Ctrl-C stops them all."
-	@bash scripts/with-redis.sh $(BIN)/honcho start -f Procfile
+	@# Web and worker processes add up their metrics in one directory, emptied at each start.
+	@rm -rf var/metrics && mkdir -p var/metrics
+	@PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/var/metrics bash scripts/with-redis.sh $(BIN)/honcho start -f Procfile
 
 lint: install-dev
 	$(BIN)/ruff check .
