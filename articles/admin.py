@@ -30,6 +30,7 @@ from articles.models import (
     SiteSettings,
     Topic,
 )
+from euro_prospects.images import reencode_image
 
 # The editor's toolbar; ``articles.html.sanitise_html`` allows exactly this and a little more.
 PROSE_EDITOR_CONFIG = {
@@ -244,6 +245,9 @@ class ArticleAdmin(SimpleHistoryAdmin):
             current = Article.objects.filter(pk=obj.pk).values("status", "published_at").first()
             if current:
                 obj.status, obj.published_at = current["status"], current["published_at"]
+        if "hero_image" in form.changed_data and obj.hero_image:
+            # Only pixels reach the media directory: the upload is decoded and written anew.
+            obj.hero_image = reencode_image(obj.hero_image)
         super().save_model(request, obj, form, change)
         if not change:
             ArticleTransition.objects.create(
@@ -337,6 +341,11 @@ class AuthorAdmin(admin.ModelAdmin):
     search_fields = ["name", "role", "email"]
     prepopulated_fields = {"slug": ["name"]}
     autocomplete_fields = ["user"]
+
+    def save_model(self, request: HttpRequest, obj: Author, form: forms.ModelForm, change: bool) -> None:
+        if "photo" in form.changed_data and obj.photo:
+            obj.photo = reencode_image(obj.photo)
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(Topic)

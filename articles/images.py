@@ -7,32 +7,27 @@ from pathlib import PurePath
 
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile, File
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+from euro_prospects.images import validate_image_upload
+
 MIN_WIDTH, MIN_HEIGHT = 1200, 630
-MAX_PIXELS = 50_000_000
-ALLOWED_FORMATS = {"JPEG", "PNG", "WEBP"}
+ALLOWED_FORMATS = {"JPEG", "MPO", "PNG", "WEBP"}
 
 # name -> (largest width, JPEG quality)
 RENDITIONS = {"page": (1600, 82), "email": (600, 80)}
 
 
 def validate_hero_image(upload: File) -> None:
-    """Refuse anything that is not a JPEG, PNG or WebP of a sensible size."""
-    if upload.size is not None and upload.size > MAX_UPLOAD_BYTES:
-        raise ValidationError("The image is larger than 10 MB; please upload a smaller file.", code="too_large")
+    """The site-wide upload checks (size and pixel caps, no SVG, decodable),
+    then what a hero image needs: a photo format, and large enough for the page."""
+    validate_image_upload(upload)
     position = upload.tell() if hasattr(upload, "tell") else 0
     try:
         upload.seek(0)
         with Image.open(upload) as image:
             image_format = image.format
             width, height = image.size
-            if width * height > MAX_PIXELS:
-                raise ValidationError("The image has too many pixels.", code="too_many_pixels")
-            image.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError):
-        raise ValidationError("This file is not an image we can read.", code="not_an_image") from None
     finally:
         upload.seek(position)
     if image_format not in ALLOWED_FORMATS:

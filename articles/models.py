@@ -10,6 +10,7 @@ from simple_history.models import HistoricalRecords
 
 from articles.html import reading_minutes, sanitise_html
 from articles.images import validate_hero_image
+from euro_prospects.images import validate_image_upload
 
 if TYPE_CHECKING:
     from django.db.models.fields.related_descriptors import RelatedManager
@@ -71,7 +72,7 @@ class Author(models.Model):
         max_length=120, blank=True, help_text='Shown beside the byline, e.g. "Ukraine Correspondent".'
     )
     bio = models.TextField(blank=True, help_text="A short biography shown on the author page.")
-    photo = models.ImageField(upload_to="authors/", blank=True)
+    photo = models.ImageField(upload_to="authors/", blank=True, validators=[validate_image_upload])
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,
         null=True,

@@ -245,3 +245,16 @@ def test_view_on_site_opens_the_preview_until_published(client, eva, coras_draft
     client.force_login(eva)
     page = client.get(change_url(coras_draft)).content.decode()
     assert f"/articles/{coras_draft.slug}/preview/" in page
+
+
+def test_the_stored_hero_image_is_re_encoded_so_only_pixels_remain(client, eva, coras_draft):
+    client.force_login(eva)
+    upload = png(1200, 630)
+    upload = SimpleUploadedFile("hero.png", upload.read() + b"<script>alert(1)</script>", content_type="image/png")
+    data = form_data(slug=coras_draft.slug, hero_image=upload, hero_image_alt="A harbour", hero_image_credit="Demo")
+    assert client.post(change_url(coras_draft), data).status_code == 302
+    coras_draft.refresh_from_db()
+    with open(coras_draft.hero_image.path, "rb") as stored:
+        assert b"<script>" not in stored.read()
+    with Image.open(coras_draft.hero_image.path) as image:
+        assert image.size == (1200, 630)
