@@ -1,9 +1,10 @@
 """The sending engine: plan a campaign's ledger, claim batches, send, record, recover.
 
 Each Delivery row moves pending -> sending -> sent | retrying | failed | skipped.
-A batch claims rows (``claimed_by`` + a lease in ``claimed_at``), sends them over one
-connection and records each result before sending the next message, so a worker that
-dies can leave at most one message sent but unrecorded. ``recover_stalled_campaigns``
+A batch claims rows (``claimed_by`` + a lease in ``claimed_at``), sends them over a
+few connections at once and records each accepted message before the server can
+accept another one from this worker, so a worker that dies can leave at most one
+message sent but unrecorded (see ``_Batch``). ``recover_stalled_campaigns``
 (a beat task) returns expired leases to pending and restarts stalled campaigns; it
 does not wait for the broker's visibility timeout.
 """
@@ -16,16 +17,19 @@ import os
 import random
 import smtplib
 import socket
+import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+import psycopg
 from django.conf import settings
-from django.core.mail import get_connection
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
@@ -176,37 +180,43 @@ def _update_claimed(recipient: Recipient, claimed_by: str, **fields: Any) -> boo
     return bool(updated)
 
 
-def record_sent(recipient: Recipient, claimed_by: str, provider_message_id: str) -> None:
-    """Record one accepted message before the next is sent.
+def record_sent(recipient: Recipient, claimed_by: str, provider_message_id: str) -> bool:
+    """Record one accepted message; False when the batch lost its lease on it.
 
-    One plain UPDATE per message is the hot path of every send: the ORM's query
-    building would cost more than the database round trip, so the SQL is written out.
+    This UPDATE runs once per message, between the server accepting one message and
+    the next: plain SQL, prepared once per connection on PostgreSQL, because the
+    ORM's query building and re-planning the statement would cost more than the
+    database round trip. Run again after a lost answer, it matches nothing, and the
+    batch stops as if its lease were lost (the rest of its deliveries go back to pending).
     """
-    table = Delivery._meta.db_table
-    sql = (
-        f"UPDATE {table} SET status = %s, sent_at = %s, updated_at = %s, attempts = attempts + 1, "  # noqa: S608
-        "provider_message_id = %s, claimed_by = '' WHERE id = %s AND claimed_by = %s AND status = %s"
-    )
     now = timezone.now()
-    params: list[str | int | datetime] = [
-        Delivery.Status.SENT.value,
-        now,
-        now,
-        provider_message_id[:255],
-        recipient.delivery_id,
-        claimed_by,
-        Delivery.Status.SENDING.value,
-    ]
+    params = [now, now, provider_message_id[:255], recipient.delivery_id, claimed_by]
+    if with_database_retry(lambda: _execute_prepared(_RECORD_SENT_SQL, params)):
+        metrics.record_emails_sent(campaign_id=recipient.campaign_id)
+        return True
+    logger.warning("delivery=%s event=lease_lost (recovered by another worker)", recipient.delivery_id)
+    return False
 
-    def update() -> int:
+
+_RECORD_SENT_SQL = (
+    f"UPDATE {Delivery._meta.db_table} SET status = 'sent', sent_at = %s, updated_at = %s, "  # noqa: S608
+    "attempts = attempts + 1, provider_message_id = %s, claimed_by = '' "
+    "WHERE id = %s AND claimed_by = %s AND status = 'sending'"
+)
+
+
+def _execute_prepared(sql: str, params: list[Any]) -> int:
+    """Run one statement in autocommit and return its row count."""
+    if connection.vendor != "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return int(cursor.rowcount)
-
-    if with_database_retry(update):
-        metrics.record_emails_sent(campaign_id=recipient.campaign_id)
-    else:
-        logger.warning("delivery=%s event=lease_lost (recovered by another worker)", recipient.delivery_id)
+    connection.ensure_connection()
+    # Django's cursors bind parameters on the client; a server-side binding cursor
+    # lets PostgreSQL keep the plan of this statement for the connection's lifetime.
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params, prepare=True)
+        return int(cursor.rowcount)
 
 
 def retry_delay(attempts: int) -> float:
@@ -287,11 +297,18 @@ def _smtp_error(code: int, reply: bytes, stage: str) -> Exception:
 
 
 class SMTPTransport:
-    """Prebuilt bytes over one SMTP connection, with PIPELINING when the server offers it."""
+    """Prebuilt bytes over one SMTP connection, with PIPELINING when the server offers it.
+
+    A message is sent in two steps so the batch can record the previous message
+    while the server reads this one: ``begin`` sends the envelope and the body
+    without its final ".", ``finish`` sends the "." and returns once the server
+    has accepted the message. Until that "." the server has accepted nothing.
+    """
 
     def __init__(self, backend: SMTPBackend) -> None:
         self.backend = backend
         self.smtp: smtplib.SMTP | None = None
+        self.pipelining = False
 
     def open(self) -> None:
         try:
@@ -314,7 +331,15 @@ class SMTPTransport:
         with contextlib.suppress(Exception):  # the connection may already be gone
             self.backend.close()
 
-    def send(self, email: CampaignEmail, recipient: Recipient) -> str:
+    def abort(self) -> None:
+        """Drop the connection without finishing the message begun: the server discards it."""
+        if self.smtp is not None and self.smtp.sock is not None:
+            with contextlib.suppress(OSError):
+                self.smtp.sock.close()
+        self.smtp = None
+        self.backend.connection = None
+
+    def begin(self, email: CampaignEmail, recipient: Recipient) -> None:
         try:
             sender = email.sender_address.encode("ascii")
             to = recipient.email.encode("ascii")
@@ -322,15 +347,30 @@ class SMTPTransport:
             raise PermanentSendError("address is not ASCII (SMTPUTF8 not supported)", suppress=False) from None
         data = email.as_bytes(recipient)
         try:
-            self._transaction(sender, to, data)
+            self._envelope(sender, to)
+            self._smtp().send(data if data.endswith(b"\r\n") else data + b"\r\n")
         except (OSError, smtplib.SMTPServerDisconnected) as exc:
             raise TransientSendError(f"connection lost: {exc!r}", connection_lost=True) from exc
+
+    def finish(self, email: CampaignEmail, recipient: Recipient) -> str:
+        try:
+            smtp = self._smtp()
+            smtp.send(b".\r\n")
+            code, reply = smtp.getreply()
+        except (OSError, smtplib.SMTPServerDisconnected) as exc:
+            raise TransientSendError(f"connection lost: {exc!r}", connection_lost=True) from exc
+        if code != 250:
+            raise _smtp_error(code, reply, "end of DATA")
         return email.message_id(recipient)
 
-    def _transaction(self, sender: bytes, to: bytes, data: bytes) -> None:
-        smtp = self.smtp
-        if smtp is None:
+    def _smtp(self) -> smtplib.SMTP:
+        if self.smtp is None:
             raise TransientSendError("not connected", connection_lost=True)
+        return self.smtp
+
+    def _envelope(self, sender: bytes, to: bytes) -> None:
+        """MAIL, RCPT and DATA, in one write when pipelining; raises unless DATA got 354."""
+        smtp = self._smtp()
         if self.pipelining:
             smtp.send(b"MAIL FROM:<" + sender + b">\r\nRCPT TO:<" + to + b">\r\nDATA\r\n")
             replies = [smtp.getreply(), smtp.getreply(), smtp.getreply()]
@@ -356,10 +396,6 @@ class SMTPTransport:
         if failure is not None or data_code != 354:
             smtp.rset()
             raise failure or _smtp_error(data_code, replies[2][1], "DATA")
-        smtp.send(data + b".\r\n" if data.endswith(b"\r\n") else data + b"\r\n.\r\n")
-        code, reply = smtp.getreply()
-        if code != 250:
-            raise _smtp_error(code, reply, "end of DATA")
 
 
 class BackendTransport:
@@ -367,6 +403,7 @@ class BackendTransport:
 
     def __init__(self, backend: Any) -> None:
         self.backend = backend
+        self.message: EmailMultiAlternatives | None = None
 
     def open(self) -> None:
         try:
@@ -378,8 +415,16 @@ class BackendTransport:
         with contextlib.suppress(Exception):  # the connection may already be gone
             self.backend.close()
 
-    def send(self, email: CampaignEmail, recipient: Recipient) -> str:
-        message = email.as_message(recipient, connection=self.backend)
+    def abort(self) -> None:
+        self.message = None
+
+    def begin(self, email: CampaignEmail, recipient: Recipient) -> None:
+        self.message = email.as_message(recipient, connection=self.backend)
+
+    def finish(self, email: CampaignEmail, recipient: Recipient) -> str:
+        message, self.message = self.message, None
+        if message is None:
+            raise TransientSendError("no message begun")
         try:
             self.backend.send_messages([message])
         except Exception as exc:
@@ -482,23 +527,27 @@ class _Lease:
         self.claimed_by = claimed_by
         self.every = settings.NEWSLETTER_LEASE_SECONDS / 3
         self.renewed = time.monotonic()
+        self.lock = threading.Lock()
 
     def keep(self) -> bool:
         """Renew when due; False when the campaign was cancelled meanwhile."""
         if time.monotonic() - self.renewed < self.every:
             return True
-        now = timezone.now()
-        with_database_retry(
-            lambda: Delivery.objects.filter(claimed_by=self.claimed_by, status=Delivery.Status.SENDING).update(
-                claimed_at=now
+        with self.lock:  # one connection's thread renews for all of them
+            if time.monotonic() - self.renewed < self.every:
+                return True
+            now = timezone.now()
+            with_database_retry(
+                lambda: Delivery.objects.filter(claimed_by=self.claimed_by, status=Delivery.Status.SENDING).update(
+                    claimed_at=now
+                )
             )
-        )
-        status = with_database_retry(
-            lambda: Campaign.objects.filter(pk=self.campaign_id).values_list("status", flat=True).first()
-        )
-        with_database_retry(lambda: Campaign.objects.filter(pk=self.campaign_id).update(last_activity_at=now))
-        self.renewed = time.monotonic()
-        return status == Campaign.Status.SENDING
+            status = with_database_retry(
+                lambda: Campaign.objects.filter(pk=self.campaign_id).values_list("status", flat=True).first()
+            )
+            with_database_retry(lambda: Campaign.objects.filter(pk=self.campaign_id).update(last_activity_at=now))
+            self.renewed = time.monotonic()
+            return status == Campaign.Status.SENDING
 
 
 @contextmanager
@@ -510,65 +559,144 @@ def _transport() -> Iterator[SMTPTransport | BackendTransport]:
         transport.close()
 
 
+class _Batch:
+    """One claimed batch, sent over ``NEWSLETTER_CONNECTIONS_PER_BATCH`` connections at once.
+
+    Each connection (a thread of its own) takes the next reader, builds the message
+    and sends its envelope and body. Only the final "." that makes the server accept
+    a message, and the ledger record of that message, are taken one at a time
+    (``accepting``): so while one connection waits for the server and the database,
+    the others are already sending, yet a worker that dies leaves at most one message
+    accepted but unrecorded, however many connections it had open.
+    """
+
+    def __init__(self, campaign: Campaign, claimed_by: str, recipients: list[Recipient]) -> None:
+        self.claimed_by = claimed_by
+        self.email = campaign_email(campaign)
+        self.attempts = dict(Delivery.objects.filter(claimed_by=claimed_by).values_list("id", "attempts"))
+        self.queue = deque(recipients)
+        self.result = BatchResult(claimed=len(recipients))
+        self.counting = threading.Lock()
+        self.accepting = threading.Lock()
+        self.stop = threading.Event()
+        self.lease = _Lease(campaign.pk, claimed_by)
+        self.limiter = RateLimiter()
+        self.unreachable: list[TransientSendError] = []
+        self.connected = 0
+        self.crashed: list[BaseException] = []
+
+    def run(self, connections: int) -> None:
+        try:
+            if connections <= 1:
+                self.send_over_one_connection()
+            else:
+                threads = [
+                    threading.Thread(target=self._thread, name=f"send-{index}", daemon=True)
+                    for index in range(connections)
+                ]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join()
+                if self.crashed:
+                    raise self.crashed[0]
+            if self.unreachable and not self.connected and not self.stop.is_set():
+                # No connection could be opened: the whole batch waits and retries.
+                error = str(self.unreachable[0])
+                while self.queue:
+                    recipient = self.queue.popleft()
+                    self.record_failure(recipient, TransientSendError(error))
+        finally:
+            release(self.claimed_by, [r.delivery_id for r in self.queue])
+            self.result.released = len(self.queue)
+
+    def _thread(self) -> None:
+        try:
+            self.send_over_one_connection()
+        except BaseException as exc:
+            self.crashed.append(exc)
+            self.stop.set()
+        finally:
+            connection.close()  # each thread has a database connection of its own
+
+    def send_over_one_connection(self) -> None:
+        if not settings.NEWSLETTER_LEDGER_SYNCHRONOUS_COMMIT and connection.vendor == "postgresql":
+            # Commits still reach PostgreSQL before the next message is sent (a dead worker loses
+            # nothing); only a crash of the PostgreSQL server itself could lose the last ~0.5 s.
+            with connection.cursor() as cursor:
+                cursor.execute("SET synchronous_commit TO off")
+        try:
+            with _transport() as transport:
+                with self.counting:
+                    self.connected += 1
+                while not self.stop.is_set():
+                    if not self.lease.keep():
+                        self.stop.set()
+                        break
+                    resume_in = self.limiter.wait()
+                    if resume_in:
+                        self.result.resume_in = resume_in
+                        self.stop.set()
+                        break
+                    try:
+                        recipient = self.queue.popleft()
+                    except IndexError:
+                        break
+                    if not self.send_one(transport, recipient):
+                        break
+        except TransientSendError as exc:  # could not connect
+            self.unreachable.append(exc)
+
+    def send_one(self, transport: SMTPTransport | BackendTransport, recipient: Recipient) -> bool:
+        """Send to one reader and record the result; False when this connection should stop."""
+        try:
+            transport.begin(self.email, recipient)
+            with self.accepting:
+                if self.stop.is_set():
+                    transport.abort()  # the server discards a message without its final "."
+                    self.queue.appendleft(recipient)
+                    return False
+                provider_id = transport.finish(self.email, recipient)
+                lease_held = record_sent(recipient, self.claimed_by, provider_id)
+        except (TransientSendError, PermanentSendError) as exc:
+            self.record_failure(recipient, exc)
+            return not (isinstance(exc, TransientSendError) and exc.connection_lost)
+        with self.counting:
+            self.result.sent += 1
+        if not lease_held:  # another worker took our deliveries back: stop, send nothing more
+            self.stop.set()
+        return lease_held
+
+    def record_failure(self, recipient: Recipient, exc: TransientSendError | PermanentSendError) -> None:
+        if isinstance(exc, PermanentSendError):
+            record_permanent_failure(recipient, self.claimed_by, str(exc), suppress=exc.suppress)
+        else:
+            record_transient_failure(recipient, self.claimed_by, str(exc), self.attempts[recipient.delivery_id])
+        with self.counting:
+            if isinstance(exc, PermanentSendError):
+                self.result.failed += 1
+            else:
+                self.result.retrying += 1
+            self.result.errors.append(str(exc))
+
+
 def send_campaign_batch(*, campaign_id: int) -> BatchResult:
-    """Claim one batch of the campaign, send it over one connection and record every result."""
-    result = BatchResult()
+    """Claim one batch of the campaign, send it and record every result."""
     campaign = Campaign.objects.select_related("article").filter(pk=campaign_id).first()
     if campaign is None or campaign.status != Campaign.Status.SENDING:
-        return result
+        return BatchResult()
     claimed_by = f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
     recipients = claim_batch(campaign=campaign, claimed_by=claimed_by, size=settings.NEWSLETTER_BATCH_SIZE)
-    result.claimed = len(recipients)
     if not recipients:
         finish_if_done(campaign_id=campaign_id)
-        return result
+        return BatchResult()
     started = time.monotonic()
-    if not settings.NEWSLETTER_LEDGER_SYNCHRONOUS_COMMIT and connection.vendor == "postgresql":
-        # Commits still reach PostgreSQL before the next message is sent (a dead worker loses
-        # nothing); only a crash of the PostgreSQL server itself could lose the last ~0.5 s.
-        with connection.cursor() as cursor:
-            cursor.execute("SET synchronous_commit TO off")
-    attempts = dict(Delivery.objects.filter(claimed_by=claimed_by).values_list("id", "attempts"))
-    email = campaign_email(campaign)
-    limiter = RateLimiter()
-    lease = _Lease(campaign.pk, claimed_by)
-    remaining = list(recipients)
-    try:
-        with _transport() as transport:
-            while remaining:
-                if not lease.keep():
-                    break
-                result.resume_in = limiter.wait()
-                if result.resume_in:
-                    break
-                recipient = remaining[0]
-                try:
-                    provider_id = transport.send(email, recipient)
-                except TransientSendError as exc:
-                    remaining.pop(0)
-                    record_transient_failure(recipient, claimed_by, str(exc), attempts[recipient.delivery_id])
-                    result.retrying += 1
-                    result.errors.append(str(exc))
-                    if exc.connection_lost:
-                        break
-                except PermanentSendError as exc:
-                    remaining.pop(0)
-                    record_permanent_failure(recipient, claimed_by, str(exc), suppress=exc.suppress)
-                    result.failed += 1
-                    result.errors.append(str(exc))
-                else:
-                    remaining.pop(0)
-                    record_sent(recipient, claimed_by, provider_id)
-                    result.sent += 1
-    except TransientSendError as exc:  # could not connect: the whole batch waits and retries
-        for recipient in remaining:
-            record_transient_failure(recipient, claimed_by, str(exc), attempts[recipient.delivery_id])
-        result.retrying += len(remaining)
-        result.errors.append(str(exc))
-        remaining = []
-    finally:
-        release(claimed_by, [r.delivery_id for r in remaining])
-    result.released = len(remaining)
+    batch = _Batch(campaign, claimed_by, recipients)
+    # Threads have database connections of their own, which can't see the rows of an
+    # open transaction (tests run in one): inside one, the batch uses one connection.
+    connections = 1 if connection.in_atomic_block else settings.NEWSLETTER_CONNECTIONS_PER_BATCH
+    batch.run(min(connections, len(recipients)))
+    result = batch.result
     seconds = time.monotonic() - started
     logger.info(
         "campaign=%s event=batch claimed=%s sent=%s retrying=%s failed=%s released=%s seconds=%.3f rate=%.1f%s",

@@ -1,5 +1,8 @@
 """A real SMTP server for tests (aiosmtpd on loopback) that records what it
-receives and can answer 4xx/5xx for chosen recipients or drop the connection."""
+receives and can answer 4xx/5xx for chosen recipients or drop the connection.
+
+Like Postfix it offers PIPELINING, so the engine's pipelined path is the one tested;
+``handler.pipelining = False`` tests the one-command-at-a-time path."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import email
 import email.policy
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
@@ -40,6 +44,18 @@ class RecordingHandler:
     # drop the connection instead of accepting the message once this many were accepted
     drop_after: int | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    pipelining: bool = True
+    # called with the message about to be accepted, before the server answers 250
+    before_accept: Callable[[ReceivedMessage], None] | None = None
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        if self.pipelining:
+            # aiosmtpd reads commands one line at a time, so pipelined commands just work.
+            responses.insert(-1, "250-PIPELINING")
+        return responses
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any) -> str:
         fault = self.rcpt_faults.get(address.lower())
@@ -54,7 +70,10 @@ class RecordingHandler:
                 self.drop_after = None  # drop once, then accept again
                 server.transport.close()
                 return "421 4.3.0 Connection dropped by test"
-            self.messages.append(ReceivedMessage(envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+            message = ReceivedMessage(envelope.mail_from, list(envelope.rcpt_tos), envelope.content)
+            if self.before_accept is not None:
+                self.before_accept(message)
+            self.messages.append(message)
         return "250 Message accepted for delivery"
 
     def recipients(self) -> list[str]:

@@ -1,5 +1,6 @@
 """The sending engine in one process: planning, the ledger, the email, failures, recovery."""
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -409,3 +410,85 @@ def test_each_readers_bytes_decode_to_exactly_their_own_email():
     assert html_part.rstrip("\n") == expected_html.rstrip("\n")
     assert "/newsletter/unsubscribe/" in html_part
     assert message["Message-ID"] == f"<campaign-{campaign.pk}.delivery-7@localhost>"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelining", "one-command-at-a-time"])
+def test_one_connection_records_each_result_once_whatever_the_server_answers(smtp_server, settings, pipelining):
+    settings.NEWSLETTER_CONNECTIONS_PER_BATCH = 1
+    settings.NEWSLETTER_RETRY_BASE_SECONDS = 60
+    smtp_server.handler.pipelining = pipelining
+    article = ArticleFactory.create()
+    readers = [SubscriberFactory.create() for _ in range(12)]
+    gone, busy = readers[3], readers[7]
+    smtp_server.handler.rcpt_faults[gone.email] = "550 5.1.1 No such user"
+    smtp_server.handler.rcpt_faults[busy.email] = "450 4.2.1 Mailbox busy"
+    smtp_server.handler.drop_after = 6
+    campaign = sending.start_campaign_for_article(article_id=article.pk)
+    assert campaign is not None
+
+    first = sending.send_campaign_batch(campaign_id=campaign.pk)
+    # Readers 0-2 and 4-6 accepted, 3 refused, 7 deferred, the connection dropped at 8.
+    assert (first.sent, first.failed, first.retrying, first.released) == (6, 1, 2, 3)
+    send_everything(campaign)
+    statuses = dict(campaign.deliveries.values_list("email", "status"))
+    assert statuses[gone.email] == Delivery.Status.FAILED
+    assert list(statuses.values()).count(Delivery.Status.RETRYING) == 2  # the busy one and the dropped one
+
+    del smtp_server.handler.rcpt_faults[busy.email]
+    campaign.deliveries.filter(status=Delivery.Status.RETRYING).update(next_attempt_at=timezone.now())
+    send_everything(campaign)
+    others = sorted(r.email for r in readers if r != gone)
+    assert sorted(smtp_server.handler.recipients()) == others  # each exactly once
+    assert sorted(campaign.deliveries.filter(status=Delivery.Status.SENT).values_list("email", flat=True)) == others
+
+
+@pytest.mark.django_db(transaction=True)
+def test_several_connections_never_let_two_accepted_messages_go_unrecorded(smtp_server, settings):
+    """The server looks at the ledger just before accepting each message: every message it
+    accepted before must already be recorded as sent, however many connections send."""
+    settings.NEWSLETTER_CONNECTIONS_PER_BATCH = 3
+    settings.NEWSLETTER_RETRY_BASE_SECONDS = 60
+    article = ArticleFactory.create()
+    readers = [SubscriberFactory.create() for _ in range(40)]
+    gone, busy = readers[5], readers[17]
+    smtp_server.handler.rcpt_faults[gone.email] = "550 5.1.1 No such user"
+    smtp_server.handler.rcpt_faults[busy.email] = "450 4.2.1 Mailbox busy"
+    smtp_server.handler.drop_after = 20
+    campaign = sending.start_campaign_for_article(article_id=article.pk)
+    assert campaign is not None
+    unrecorded_at_acceptance = []
+
+    def count_recorded():
+        from django.db import connection
+
+        try:
+            return Delivery.objects.filter(status=Delivery.Status.SENT).count()
+        finally:
+            connection.close()
+
+    def count_unrecorded(message):
+        # The server runs an event loop, where Django refuses database calls: ask from a thread.
+        with ThreadPoolExecutor(1) as pool:
+            recorded = pool.submit(count_recorded).result()
+        unrecorded_at_acceptance.append(len(smtp_server.handler.messages) - recorded)
+
+    smtp_server.handler.before_accept = count_unrecorded
+
+    first = sending.send_campaign_batch(campaign_id=campaign.pk)
+    assert first.sent >= 20
+    assert first.sent + first.failed + first.retrying + first.released == first.claimed == 40
+    del smtp_server.handler.rcpt_faults[busy.email]
+    send_everything(campaign)
+    campaign.deliveries.filter(status=Delivery.Status.RETRYING).update(next_attempt_at=timezone.now())
+    send_everything(campaign)
+
+    others = sorted(r.email for r in readers if r != gone)
+    assert sorted(smtp_server.handler.recipients()) == others  # each exactly once
+    sent = campaign.deliveries.filter(status=Delivery.Status.SENT)
+    assert sorted(sent.values_list("email", flat=True)) == others
+    assert not sent.filter(sent_at=None).exists()
+    assert not sent.exclude(claimed_by="").exists()
+    assert campaign.deliveries.get(subscriber=gone).status == Delivery.Status.FAILED
+    assert len(unrecorded_at_acceptance) == len(others)
+    assert set(unrecorded_at_acceptance) == {0}
