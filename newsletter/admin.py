@@ -203,23 +203,17 @@ class SuppressionAdmin(admin.ModelAdmin):
 
 def campaign_progress(campaign: Campaign) -> dict[str, Any]:
     """Counts by state, rate over the last minute and an ETA; JSON-ready."""
-    counts = dict(campaign.deliveries.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
-    total = sum(counts.values())
-    done = sum(counts.get(s, 0) for s in (Delivery.Status.SENT, Delivery.Status.FAILED, Delivery.Status.SKIPPED))
-    waiting = total - done
+    totals = campaign.deliveries.totals()
+    total = totals["total"]
+    waiting = totals["pending"] + totals["retrying"]
     now = timezone.now()
     recent = campaign.deliveries.filter(status=Delivery.Status.SENT, sent_at__gte=now - timedelta(seconds=60)).count()
     rate = recent / 60
     return {
         "status": campaign.status,
         "status_display": campaign.get_status_display(),
-        "total": total,
-        "sent": counts.get(Delivery.Status.SENT, 0),
-        "pending": counts.get(Delivery.Status.PENDING, 0) + counts.get(Delivery.Status.SENDING, 0),
-        "retrying": counts.get(Delivery.Status.RETRYING, 0),
-        "failed": counts.get(Delivery.Status.FAILED, 0),
-        "skipped": counts.get(Delivery.Status.SKIPPED, 0),
-        "percent": round(100 * done / total, 1) if total else 100.0,
+        **totals,
+        "percent": round(100 * (total - waiting) / total, 1) if total else 100.0,
         "rate_per_second": round(rate, 1),
         "eta_seconds": round(waiting / rate) if rate and waiting else None,
     }
