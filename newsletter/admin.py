@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, time, timedelta
 from typing import Any
 
@@ -16,8 +16,10 @@ from django.shortcuts import get_object_or_404, render
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 
+from articles.admin import ArticleAdmin
 from articles.models import Article
 from newsletter import sending, services
 from newsletter.emails import CampaignEmail, Recipient, render_campaign_email
@@ -26,6 +28,8 @@ from newsletter.models import Campaign, Delivery, Subscriber, Suppression
 
 EXPORT_FIELDS = ["email", "name", "status", "source", "all_topics", "topics", "cadence", "created_at", "confirmed_at"]
 CHART_WEEKS = 12
+# The campaign of an article published this recently may still be on its way to a worker.
+CAMPAIGN_STARTS_WITHIN = timedelta(minutes=10)
 
 
 class ImportForm(forms.Form):
@@ -203,23 +207,17 @@ class SuppressionAdmin(admin.ModelAdmin):
 
 def campaign_progress(campaign: Campaign) -> dict[str, Any]:
     """Counts by state, rate over the last minute and an ETA; JSON-ready."""
-    counts = dict(campaign.deliveries.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
-    total = sum(counts.values())
-    done = sum(counts.get(s, 0) for s in (Delivery.Status.SENT, Delivery.Status.FAILED, Delivery.Status.SKIPPED))
-    waiting = total - done
+    totals = campaign.deliveries.totals()
+    total = totals["total"]
+    waiting = totals["pending"] + totals["retrying"]
     now = timezone.now()
     recent = campaign.deliveries.filter(status=Delivery.Status.SENT, sent_at__gte=now - timedelta(seconds=60)).count()
     rate = recent / 60
     return {
         "status": campaign.status,
         "status_display": campaign.get_status_display(),
-        "total": total,
-        "sent": counts.get(Delivery.Status.SENT, 0),
-        "pending": counts.get(Delivery.Status.PENDING, 0) + counts.get(Delivery.Status.SENDING, 0),
-        "retrying": counts.get(Delivery.Status.RETRYING, 0),
-        "failed": counts.get(Delivery.Status.FAILED, 0),
-        "skipped": counts.get(Delivery.Status.SKIPPED, 0),
-        "percent": round(100 * done / total, 1) if total else 100.0,
+        **totals,
+        "percent": round(100 * (total - waiting) / total, 1) if total else 100.0,
         "rate_per_second": round(rate, 1),
         "eta_seconds": round(waiting / rate) if rate and waiting else None,
     }
@@ -315,3 +313,80 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+# --- The article's newsletter on the article admin ------------------------------
+
+
+def why_no_campaign(article: Article) -> str:
+    """What an editor should know about an article that has no campaign (yet)."""
+    if not article.send_to_subscribers:
+        return "Not sent to subscribers: “Send to subscribers” is off."
+    if article.status == Article.Status.PUBLISHED:
+        if article.published_at and timezone.now() - article.published_at < CAMPAIGN_STARTS_WITHIN:
+            return "Starting: a worker plans the campaign moments after publishing. Reload to follow it."
+        return (
+            "Published without a campaign: “Send to subscribers” was off when it was published, "
+            "or no Celery worker has run since."
+        )
+    if article.status == Article.Status.SCHEDULED and article.publish_at:
+        when = date_format(timezone.localtime(article.publish_at), "DATETIME_FORMAT")
+        return f"Will be sent to subscribers when it is published ({when})."
+    if article.status == Article.Status.UNPUBLISHED:
+        return "Will be sent to subscribers if it is published again."
+    return "Will be sent to subscribers when it is published."
+
+
+class NewsletterFilter(admin.SimpleListFilter):
+    title = "newsletter"
+    parameter_name = "newsletter"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("none", "No campaign"), *Campaign.Status.choices]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "none":
+            return queryset.filter(campaign__isnull=True)
+        if self.value() in Campaign.Status.values:
+            return queryset.filter(campaign__status=self.value())
+        return queryset
+
+
+class ArticleWithNewsletterAdmin(ArticleAdmin):
+    """The article admin plus the article's campaign: totals on its page, a column and a filter on the list.
+
+    It replaces the article app's registration from here because ``articles`` never
+    imports ``newsletter``; everything else is the article app's own admin.
+    """
+
+    change_form_template = "admin/newsletter/article_change_form.html"
+    list_display = [*ArticleAdmin.list_display, "newsletter"]
+    list_select_related = [*ArticleAdmin.list_select_related, "campaign"]
+
+    def get_list_filter(self, request: HttpRequest) -> Sequence[Any]:
+        return [*super().get_list_filter(request), NewsletterFilter]
+
+    @admin.display(description="newsletter", ordering="campaign__status")
+    def newsletter(self, article: Article) -> str:
+        campaign: Campaign | None = getattr(article, "campaign", None)  # joined by list_select_related
+        if campaign is None:
+            return "—"
+        url = reverse("admin:newsletter_campaign_progress", args=[campaign.pk])
+        return format_html(
+            '<a href="{}">{}, {} recipients</a>', url, campaign.get_status_display(), campaign.recipients
+        )
+
+    def render_change_form(self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        article = context.get("original")
+        if article is not None:
+            campaign = Campaign.objects.filter(article=article).first()
+            context["newsletter"] = {
+                "campaign": campaign,
+                "progress": campaign_progress(campaign) if campaign else None,
+                "why_no_campaign": "" if campaign else why_no_campaign(article),
+            }
+        return super().render_change_form(request, context, *args, **kwargs)
+
+
+admin.site.unregister(Article)
+admin.site.register(Article, ArticleWithNewsletterAdmin)

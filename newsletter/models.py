@@ -125,6 +125,23 @@ class DeliveryQuerySet(models.QuerySet["Delivery"]):
     def unfinished(self) -> DeliveryQuerySet:
         return self.filter(status__in=Delivery.UNFINISHED)
 
+    def totals(self) -> dict[str, int]:
+        """How many deliveries are in each state, in one query.
+
+        ``pending`` includes the rows a batch holds right now (``sending``): to an editor
+        both are still to go.
+        """
+        status = Delivery.Status
+        by_status = {
+            "sent": [status.SENT],
+            "pending": [status.PENDING, status.SENDING],
+            "retrying": [status.RETRYING],
+            "failed": [status.FAILED],
+            "skipped": [status.SKIPPED],
+        }
+        counts = {name: models.Count("id", filter=models.Q(status__in=values)) for name, values in by_status.items()}
+        return self.order_by().aggregate(total=models.Count("id"), **counts)
+
 
 class Delivery(models.Model):
     """The ledger: one row per (campaign, subscriber), moved through its states by the engine."""

@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from articles.models import Article, ArticleAuthor, ArticleTopic, Author, Topic
-from newsletter.models import Subscriber
+from newsletter.models import Campaign, Delivery, Subscriber
 
 
 class UserFactory(factory.django.DjangoModelFactory[Any]):
@@ -80,3 +80,24 @@ class SubscriberFactory(factory.django.DjangoModelFactory[Subscriber]):
     email = factory.Sequence(lambda n: f"reader{n}@example.org")
     status = Subscriber.Status.CONFIRMED
     confirmed_at = factory.LazyFunction(timezone.now)
+
+
+class CampaignFactory(factory.django.DjangoModelFactory[Campaign]):
+    """A planned campaign that is sending; add its ledger with DeliveryFactory."""
+
+    class Meta:
+        model = Campaign
+
+    article = factory.SubFactory(ArticleFactory)
+    status = Campaign.Status.SENDING
+    planned_at = factory.LazyFunction(timezone.now)
+
+
+class DeliveryFactory(factory.django.DjangoModelFactory[Delivery]):
+    class Meta:
+        model = Delivery
+
+    campaign = factory.SubFactory(CampaignFactory)
+    subscriber = factory.SubFactory(SubscriberFactory)
+    email = factory.LazyAttribute(lambda delivery: delivery.subscriber.email)
+    status = Delivery.Status.PENDING
