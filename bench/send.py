@@ -116,6 +116,29 @@ def invented_body(words: int) -> str:
     return "\n".join(paragraphs)
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time used so far by these processes (and their threads)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_pids() -> list[int]:
+    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _comm(p) == "postgres"]
+
+
+def _comm(proc: Path) -> str:
+    try:
+        return (proc / "comm").read_text().strip()
+    except OSError:
+        return ""
+
+
 def peak_rss_kib(pids: list[int]) -> int:
     peak = 0
     for pid in pids:
@@ -194,7 +217,7 @@ def main() -> None:
     time.sleep(0.5)
     workers: list[subprocess.Popen[bytes]] = []
     try:
-        results = run(args, article, celery_app, article_published, workers, Campaign, Delivery)
+        results = run(args, article, celery_app, article_published, workers, Campaign, Delivery, sink.pid)
         # Reference 1: smtp-source, same size, 2 sessions, persistent connections.
         campaign = Campaign.objects.get(article=article)
         sample = render_campaign_email(campaign).as_bytes(Recipient(1, 1, "reader1@bench.example", "Reader 1"))
@@ -244,6 +267,9 @@ def main() -> None:
         ("engine / smtp-source", f"{results['vs_smtp_source']:.0%}"),
         ("engine / naive", f"{results['vs_naive']:.1f}x"),
         ("worker peak RSS (MB)", f"{results['worker_peak_rss_mb']:.1f}"),
+        ("CPU per email: workers (us)", f"{results['cpu_us_per_email_workers']:.0f}"),
+        ("CPU per email: smtp-sink (us)", f"{results['cpu_us_per_email_sink']:.0f}"),
+        ("CPU per email: PostgreSQL (us)", f"{results['cpu_us_per_email_postgres']:.0f}"),
         ("sent / planned", f"{results['sent']:,} / {results['planned']:,}"),
     ]
     width = max(len(name) for name, _ in rows)
@@ -253,7 +279,7 @@ def main() -> None:
     print(json.dumps({"bench": "send", **{k: round(v, 3) if isinstance(v, float) else v for k, v in results.items()}}))
 
 
-def run(args, article, celery_app, article_published, workers, Campaign, Delivery) -> dict:  # type: ignore[no-untyped-def]
+def run(args, article, celery_app, article_published, workers, Campaign, Delivery, sink_pid) -> dict:  # type: ignore[no-untyped-def]
     celery_app.control.purge()
     env = os.environ | {"PYTHONUNBUFFERED": "1"}
     celery = shutil.which("celery", path=str(Path(sys.executable).parent)) or "celery"
@@ -284,6 +310,12 @@ def run(args, article, celery_app, article_published, workers, Campaign, Deliver
     while len(celery_app.control.ping(timeout=0.5)) < 2:
         if time.monotonic() > deadline:
             raise SystemExit("workers did not start")
+    worker_pids = [w.pid for w in workers]
+    cpu_before = {
+        "workers": cpu_seconds(worker_pids),
+        "sink": cpu_seconds([sink_pid]),
+        "postgres": cpu_seconds(postgres_pids()),
+    }
     started_wall = django_now()
     started = time.perf_counter()
     article_published.send(sender=type(article), article_id=article.pk)
@@ -294,7 +326,12 @@ def run(args, article, celery_app, article_published, workers, Campaign, Deliver
     last = Delivery.objects.filter(campaign=campaign).order_by("-sent_at").values_list("sent_at", flat=True).first()
     first_claim = campaign.planned_at
     sent = Delivery.objects.filter(campaign=campaign, status=Delivery.Status.SENT).count()
-    rss = peak_rss_kib([w.pid for w in workers])
+    rss = peak_rss_kib(worker_pids)
+    cpu_used = {
+        "workers": cpu_seconds(worker_pids) - cpu_before["workers"],
+        "sink": cpu_seconds([sink_pid]) - cpu_before["sink"],
+        "postgres": cpu_seconds(postgres_pids()) - cpu_before["postgres"],
+    }
     publish_to_last = (last - started_wall).total_seconds()
     return {
         "publish_ms": publish_ms,
@@ -302,6 +339,7 @@ def run(args, article, celery_app, article_published, workers, Campaign, Deliver
         "publish_to_last_s": publish_to_last,
         "engine_per_s": sent / (last - first_claim).total_seconds(),
         "worker_peak_rss_mb": rss / 1024,
+        **{f"cpu_us_per_email_{name}": seconds / max(sent, 1) * 1e6 for name, seconds in cpu_used.items()},
         "sent": sent,
         "planned": campaign.recipients,
     }

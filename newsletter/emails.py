@@ -47,6 +47,7 @@ class Recipient:
     email: str
     name: str = ""
     campaign_id: int = 0
+    attempts: int = 0  # attempts made before this one
 
 
 def article_email_context(article: Article) -> dict[str, Any]:
@@ -153,41 +154,51 @@ class CampaignEmail:
         return ("\r\n".join(lines) + "\r\n").encode("utf-8")
 
     @cached_property
-    def _encoded_parts(self) -> tuple[list[bytes | str], list[bytes | str]]:
-        """The text and HTML parts, quoted-printable and dot-stuffed once per campaign,
-        as encoded pieces with the per-reader link markers left between them."""
-        return _encoded_template(self.text), _encoded_template(self.html)
+    def _pieces(self) -> list[bytes | int]:
+        """The whole message for SMTP DATA, quoted-printable and dot-stuffed once per
+        campaign, as bytes with slots (``_HEAD`` and the link slots) for what differs per reader."""
+        part = 'Content-Type: text/{}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
+        return [
+            _LEADING_DOT.sub(b"..", self._shared_head),
+            _HEAD,
+            f"\r\n--{_BOUNDARY}\r\n{part.format('plain')}".encode(),
+            *_encoded_template(self.text),
+            f"--{_BOUNDARY}\r\n{part.format('html')}".encode(),
+            *_encoded_template(self.html),
+            f"--{_BOUNDARY}--\r\n".encode(),
+        ]
 
     def as_bytes(self, recipient: Recipient) -> bytes:
         """The whole message for SMTP DATA, dot-stuffed, CRLF line ends.
 
-        The parts are encoded once per campaign; a reader's copy only joins the
-        encoded pieces around their own encoded links, so no per-reader encoding
-        of the (large) body happens here.
+        The body is encoded once per campaign; a reader's copy only fills the slots
+        with their own head and encoded links and joins the pieces once, because
+        this runs for every message of every campaign.
         """
         unsubscribe_url, preferences_url, mailto = self.links(recipient)
-        links = {UNSUBSCRIBE_MARK: _encoded_link(unsubscribe_url), PREFERENCES_MARK: _encoded_link(preferences_url)}
-        text, html = self._encoded_parts
         to = email.utils.formataddr((_one_line(recipient.name), recipient.email), charset="utf-8")
         head = (
             f"To: {to}\r\nMessage-ID: {self.message_id(recipient)}\r\n"
             f"List-Unsubscribe: <{unsubscribe_url}>, <{mailto}>\r\n"
         ).encode()
-        part = 'Content-Type: text/{}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
-        return b"".join(
-            [
-                _LEADING_DOT.sub(b"..", self._shared_head + head),
-                f"\r\n--{_BOUNDARY}\r\n{part.format('plain')}".encode(),
-                _filled(text, links),
-                f"--{_BOUNDARY}\r\n{part.format('html')}".encode(),
-                _filled(html, links),
-                f"--{_BOUNDARY}--\r\n".encode(),
-            ]
+        unsubscribe, preferences = _quoted_printable(unsubscribe_url), _quoted_printable(preferences_url)
+        slots = (
+            head,
+            unsubscribe + _SOFT_BREAK,
+            preferences + _SOFT_BREAK,
+            unsubscribe + b"\r\n",
+            preferences + b"\r\n",
         )
+        return b"".join([piece if type(piece) is bytes else slots[piece] for piece in self._pieces])  # type: ignore[index]
 
 
 _MARKERS = re.compile(f"({re.escape(UNSUBSCRIBE_MARK)}|{re.escape(PREFERENCES_MARK)})")
 _SOFT_BREAK = b"=\r\n"
+# Slots in CampaignEmail._pieces: the reader's head, then each link in the middle of a
+# line (it ends with a soft break) or at the end of a part (it ends the line).
+_HEAD = 0
+_LINK_SLOTS = {UNSUBSCRIBE_MARK: 1, PREFERENCES_MARK: 2}
+_LINK_ENDS_PART = 2
 
 
 def _quoted_printable(text: str) -> bytes:
@@ -196,29 +207,25 @@ def _quoted_printable(text: str) -> bytes:
     return _LEADING_DOT.sub(b"..", encoded)
 
 
-def _encoded_template(text: str) -> list[bytes | str]:
-    """Encoded static pieces, each ending a line (a soft break joins it to what follows),
-    with the markers kept as strings for ``_filled`` to replace."""
-    pieces: list[bytes | str] = []
+def _encoded_template(text: str) -> list[bytes | int]:
+    """A part's encoded pieces, each ending a line or a soft break that joins it to what
+    follows, and link slots; the part ends on a hard line break (the CRLF before the
+    next boundary belongs to the boundary)."""
+    pieces: list[bytes | int] = []
     for index, chunk in enumerate(_MARKERS.split(text)):
         if index % 2:
-            pieces.append(chunk)
+            pieces.append(_LINK_SLOTS[chunk])
         elif chunk:
             encoded = _quoted_printable(chunk)
             pieces.append(encoded if encoded.endswith(b"\r\n") else encoded + _SOFT_BREAK)
+    last = pieces[-1] if pieces else b"\r\n"
+    if isinstance(last, int):
+        pieces[-1] = last + _LINK_ENDS_PART
+    elif last.endswith(_SOFT_BREAK):
+        pieces[-1] = last[: -len(_SOFT_BREAK)] + b"\r\n"
+    elif not pieces:
+        pieces.append(last)
     return pieces
-
-
-def _encoded_link(url: str) -> bytes:
-    return _quoted_printable(url) + _SOFT_BREAK
-
-
-def _filled(pieces: list[bytes | str], links: dict[str, bytes]) -> bytes:
-    body = b"".join(links[piece] if isinstance(piece, str) else piece for piece in pieces)
-    # The CRLF before the next boundary belongs to the boundary: end on a hard line break.
-    if body.endswith(_SOFT_BREAK):
-        body = body[: -len(_SOFT_BREAK)]
-    return body if body.endswith(b"\r\n") else body + b"\r\n"
 
 
 def _one_line(value: str) -> str:

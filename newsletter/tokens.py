@@ -6,8 +6,12 @@ preference links do not, because old newsletters stay in inboxes and the
 unsubscribe link in each of them must keep working.
 """
 
+from functools import lru_cache
+
 from django.conf import settings
 from django.core import signing
+from django.utils.crypto import salted_hmac
+from django.utils.encoding import force_bytes
 
 PURPOSES = ("confirm", "unsubscribe", "preferences")
 
@@ -17,9 +21,31 @@ class BadToken(Exception):
 
 
 def make_token(subscriber_id: int, purpose: str) -> str:
+    """The same token as ``signing.dumps(subscriber_id, salt=...)``, made faster: every
+    campaign email carries two, so the signer and its HMAC key are made once."""
     if purpose not in PURPOSES:
         raise ValueError(f"unknown token purpose {purpose!r}")
-    return signing.dumps(subscriber_id, salt=f"newsletter.{purpose}")
+    return _signer(f"newsletter.{purpose}", settings.SECRET_KEY).sign_object(subscriber_id)
+
+
+class _ReaderLinkSigner(signing.TimestampSigner):
+    """Django's TimestampSigner with the HMAC key derived once instead of once per token."""
+
+    def __init__(self, salt: str) -> None:
+        super().__init__(salt=salt)
+        self._mac = salted_hmac(salt + "signer", b"", self.key, algorithm=self.algorithm)
+
+    def signature(self, value: str | bytes, key: str | bytes | None = None) -> str:
+        if key is not None:
+            return super().signature(value, key)
+        mac = self._mac.copy()
+        mac.update(force_bytes(value))
+        return signing.b64_encode(mac.digest()).decode()
+
+
+@lru_cache(maxsize=8)
+def _signer(salt: str, secret_key: str) -> _ReaderLinkSigner:
+    return _ReaderLinkSigner(salt)
 
 
 def read_token(token: str, purpose: str) -> int:

@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.core import signing
 from django.utils import timezone
 
 from newsletter.tokens import BadToken, make_token, read_token
@@ -53,3 +54,21 @@ def test_it_rejects_a_tampered_token():
         read_token(token.replace(value, value[:-1] + ("A" if value[-1] != "A" else "B"), 1), "unsubscribe")
     with pytest.raises(BadToken):
         read_token(token[:-2], "unsubscribe")
+
+
+@pytest.mark.parametrize("purpose", ["confirm", "unsubscribe", "preferences"])
+def test_tokens_are_the_ones_django_signing_makes(purpose):
+    with time_machine.travel(timezone.now(), tick=False):
+        assert make_token(7, purpose) == signing.dumps(7, salt=f"newsletter.{purpose}")
+
+
+def test_a_new_secret_key_makes_new_tokens_and_refuses_the_old_ones(settings):
+    with time_machine.travel(timezone.now(), tick=False):
+        old = make_token(7, "unsubscribe")
+        settings.SECRET_KEY = "another-secret-key-for-this-test-only-0123456789"
+        settings.SECRET_KEY_FALLBACKS = []
+        new = make_token(7, "unsubscribe")
+    assert new != old
+    assert read_token(new, "unsubscribe") == 7
+    with pytest.raises(BadToken):
+        read_token(old, "unsubscribe")
