@@ -383,16 +383,18 @@ def _smtp_error(code: int, reply: bytes, stage: str) -> Exception:
 class SMTPTransport:
     """Prebuilt bytes over one SMTP connection, with PIPELINING when the server offers it.
 
-    A message is sent in two steps so the batch can record the previous message
-    while the server reads this one: ``begin`` sends the envelope and the body
-    without its final ".", ``finish`` sends the "." and returns once the server
-    has accepted the message. Until that "." the server has accepted nothing.
+    A message is sent in two steps: ``begin`` sends the envelope and the body without
+    its final ".", ``finish`` sends the "." and returns once the server has accepted
+    the message; until that "." the server has accepted nothing. With PIPELINING the
+    next reader's envelope goes out with the ".", so each message costs one round trip;
+    ``begin`` then reads that envelope's answers.
     """
 
     def __init__(self, backend: SMTPBackend) -> None:
         self.backend = backend
         self.smtp: smtplib.SMTP | None = None
         self.pipelining = False
+        self.announced: Recipient | None = None  # envelope sent with the last ".", answers not read yet
 
     def open(self) -> None:
         try:
@@ -421,25 +423,36 @@ class SMTPTransport:
             with contextlib.suppress(OSError):
                 self.smtp.sock.close()
         self.smtp = None
+        self.announced = None
         self.backend.connection = None
 
     def begin(self, email: CampaignEmail, recipient: Recipient) -> None:
-        try:
-            sender = email.sender_address.encode("ascii")
-            to = recipient.email.encode("ascii")
-        except UnicodeEncodeError:
-            raise PermanentSendError("address is not ASCII (SMTPUTF8 not supported)", suppress=False) from None
+        announced, self.announced = self.announced, None
+        envelope = _envelope(email, recipient)
         data = email.as_bytes(recipient)
         try:
-            self._envelope(sender, to)
-            self._smtp().send(data if data.endswith(b"\r\n") else data + b"\r\n")
+            smtp = self._smtp()
+            if announced is recipient:
+                self._check_envelope(smtp, [smtp.getreply(), smtp.getreply(), smtp.getreply()])
+            elif self.pipelining:
+                smtp.send(envelope)
+                self._check_envelope(smtp, [smtp.getreply(), smtp.getreply(), smtp.getreply()])
+            else:
+                self._one_command_at_a_time(smtp, email, recipient)
+            smtp.send(data if data.endswith(b"\r\n") else data + b"\r\n")
         except (OSError, smtplib.SMTPServerDisconnected) as exc:
             raise TransientSendError(f"connection lost: {exc!r}", connection_lost=True) from exc
 
-    def finish(self, email: CampaignEmail, recipient: Recipient) -> str:
+    def finish(self, email: CampaignEmail, recipient: Recipient, following: Recipient | None = None) -> str:
+        """End the message; with PIPELINING, announce ``following`` in the same write."""
+        end = b".\r\n"
+        if following is not None and self.pipelining:
+            with contextlib.suppress(PermanentSendError):  # begin() reports a bad address
+                end += _envelope(email, following)
+                self.announced = following
         try:
             smtp = self._smtp()
-            smtp.send(b".\r\n")
+            smtp.send(end)
             code, reply = smtp.getreply()
         except (OSError, smtplib.SMTPServerDisconnected) as exc:
             raise TransientSendError(f"connection lost: {exc!r}", connection_lost=True) from exc
@@ -452,18 +465,16 @@ class SMTPTransport:
             raise TransientSendError("not connected", connection_lost=True)
         return self.smtp
 
-    def _envelope(self, sender: bytes, to: bytes) -> None:
-        """MAIL, RCPT and DATA, in one write when pipelining; raises unless DATA got 354."""
-        smtp = self._smtp()
-        if self.pipelining:
-            smtp.send(b"MAIL FROM:<" + sender + b">\r\nRCPT TO:<" + to + b">\r\nDATA\r\n")
-            replies = [smtp.getreply(), smtp.getreply(), smtp.getreply()]
-        else:
-            replies = [smtp.docmd("MAIL", "FROM:<" + sender.decode() + ">")]
-            if replies[0][0] == 250:
-                replies.append(smtp.docmd("RCPT", "TO:<" + to.decode() + ">"))
-            if replies[-1][0] in (250, 251):
-                replies.append(smtp.docmd("DATA"))
+    def _one_command_at_a_time(self, smtp: smtplib.SMTP, email: CampaignEmail, recipient: Recipient) -> None:
+        replies = [smtp.docmd("MAIL", f"FROM:<{email.sender_address}>")]
+        if replies[0][0] == 250:
+            replies.append(smtp.docmd("RCPT", f"TO:<{recipient.email}>"))
+        if replies[-1][0] in (250, 251):
+            replies.append(smtp.docmd("DATA"))
+        self._check_envelope(smtp, replies)
+
+    def _check_envelope(self, smtp: smtplib.SMTP, replies: list[tuple[int, bytes]]) -> None:
+        """Raise unless MAIL and RCPT were accepted and DATA got 354."""
         stages = ["MAIL", "RCPT", "DATA"]
         failure = next(
             (
@@ -480,6 +491,15 @@ class SMTPTransport:
         if failure is not None or data_code != 354:
             smtp.rset()
             raise failure or _smtp_error(data_code, replies[2][1], "DATA")
+
+
+def _envelope(email: CampaignEmail, recipient: Recipient) -> bytes:
+    try:
+        sender = email.sender_address.encode("ascii")
+        to = recipient.email.encode("ascii")
+    except UnicodeEncodeError:
+        raise PermanentSendError("address is not ASCII (SMTPUTF8 not supported)", suppress=False) from None
+    return b"MAIL FROM:<" + sender + b">\r\nRCPT TO:<" + to + b">\r\nDATA\r\n"
 
 
 class BackendTransport:
@@ -505,7 +525,7 @@ class BackendTransport:
     def begin(self, email: CampaignEmail, recipient: Recipient) -> None:
         self.message = email.as_message(recipient, connection=self.backend)
 
-    def finish(self, email: CampaignEmail, recipient: Recipient) -> str:
+    def finish(self, email: CampaignEmail, recipient: Recipient, following: Recipient | None = None) -> str:
         message, self.message = self.message, None
         if message is None:
             raise TransientSendError("no message begun")
@@ -723,25 +743,37 @@ class _Batch:
             with _transport() as transport:
                 with self.counting:
                     self.connected += 1
-                while not self.stop.is_set():
-                    if not self.lease.keep():
-                        self.stop.set()
+                recipient = self.take()
+                while recipient is not None:
+                    following = self.take()
+                    if not self.send_one(transport, recipient, following):
+                        if following is not None:
+                            self.queue.appendleft(following)
                         break
-                    resume_in = self.limiter.wait()
-                    if resume_in:
-                        self.result.resume_in = resume_in
-                        self.stop.set()
-                        break
-                    try:
-                        recipient = self.queue.popleft()
-                    except IndexError:
-                        break
-                    if not self.send_one(transport, recipient):
-                        break
+                    recipient = following
         except TransientSendError as exc:  # could not connect
             self.unreachable.append(exc)
 
-    def send_one(self, transport: SMTPTransport | BackendTransport, recipient: Recipient) -> bool:
+    def take(self) -> Recipient | None:
+        """The next reader for this connection, or None when the batch is done or must stop."""
+        if self.stop.is_set():
+            return None
+        if not self.lease.keep():
+            self.stop.set()
+            return None
+        resume_in = self.limiter.wait()
+        if resume_in:
+            self.result.resume_in = resume_in
+            self.stop.set()
+            return None
+        try:
+            return self.queue.popleft()
+        except IndexError:
+            return None
+
+    def send_one(
+        self, transport: SMTPTransport | BackendTransport, recipient: Recipient, following: Recipient | None
+    ) -> bool:
         """Send to one reader and record the result; False when this connection should stop."""
         try:
             transport.begin(self.email, recipient)
@@ -750,7 +782,7 @@ class _Batch:
                     transport.abort()  # the server discards a message without its final "."
                     self.queue.appendleft(recipient)
                     return False
-                provider_id = transport.finish(self.email, recipient)
+                provider_id = transport.finish(self.email, recipient, following)
                 lease_held = record_sent(recipient, self.claimed_by, provider_id)
         except (TransientSendError, PermanentSendError) as exc:
             self.record_failure(recipient, exc)

@@ -41,6 +41,8 @@ class RecordingHandler:
     messages: list[ReceivedMessage] = field(default_factory=list)
     # address (lower case) -> reply, e.g. "450 4.2.1 Mailbox busy" or "550 5.1.1 No such user"
     rcpt_faults: dict[str, str] = field(default_factory=dict)
+    # address (lower case) -> reply to the message's final "." (the message is not kept)
+    data_faults: dict[str, str] = field(default_factory=dict)
     # drop the connection instead of accepting the message once this many were accepted
     drop_after: int | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -70,6 +72,11 @@ class RecordingHandler:
                 self.drop_after = None  # drop once, then accept again
                 server.transport.close()
                 return "421 4.3.0 Connection dropped by test"
+            fault = next(
+                (self.data_faults[r.lower()] for r in envelope.rcpt_tos if r.lower() in self.data_faults), None
+            )
+            if fault:
+                return fault
             message = ReceivedMessage(envelope.mail_from, list(envelope.rcpt_tos), envelope.content)
             if self.before_accept is not None:
                 self.before_accept(message)

@@ -492,3 +492,27 @@ def test_several_connections_never_let_two_accepted_messages_go_unrecorded(smtp_
     assert campaign.deliveries.get(subscriber=gone).status == Delivery.Status.FAILED
     assert len(unrecorded_at_acceptance) == len(others)
     assert set(unrecorded_at_acceptance) == {0}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_message_refused_at_its_end_does_not_disturb_the_next_readers_envelope(smtp_server, settings):
+    """With PIPELINING the next reader's envelope travels with the final "." of a message the
+    server then refuses; the next reader must still get exactly one email."""
+    settings.NEWSLETTER_RETRY_BASE_SECONDS = 60
+    article = ArticleFactory.create()
+    readers = [SubscriberFactory.create() for _ in range(6)]
+    spam, later = readers[1], readers[3]
+    smtp_server.handler.data_faults[spam.email] = "554 5.7.1 Looks like spam"
+    smtp_server.handler.data_faults[later.email] = "451 4.7.1 Try again later"
+    campaign = sending.start_campaign_for_article(article_id=article.pk)
+    assert campaign is not None
+
+    result = sending.send_campaign_batch(campaign_id=campaign.pk)
+
+    assert (result.sent, result.failed, result.retrying, result.released) == (4, 1, 1, 0)
+    statuses = dict(campaign.deliveries.values_list("email", "status"))
+    assert statuses[spam.email] == Delivery.Status.FAILED
+    assert statuses[later.email] == Delivery.Status.RETRYING
+    assert sorted(smtp_server.handler.recipients()) == sorted(r.email for r in readers if r not in (spam, later))
+    spam.refresh_from_db()
+    assert spam.status == Subscriber.Status.CONFIRMED  # refused content is not a bad address
