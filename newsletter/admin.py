@@ -9,6 +9,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
 from django.db.models.functions import TruncWeek
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
@@ -140,7 +141,7 @@ class SubscriberAdmin(admin.ModelAdmin):
         context = {**self.admin_site.each_context(request), "form": form, "opts": self.model._meta}
         return TemplateResponse(request, "admin/newsletter/subscriber/import.html", context)
 
-    @admin.action(description="Export selected subscribers as CSV")
+    @admin.action(description="Export selected subscribers as CSV", permissions=["view"])
     def export_csv(self, request: HttpRequest, queryset: QuerySet[Subscriber]) -> StreamingHttpResponse:
         writer = csv.writer(_Echo())
 
@@ -166,7 +167,7 @@ class SubscriberAdmin(admin.ModelAdmin):
         response["Content-Disposition"] = 'attachment; filename="subscribers.csv"'
         return response
 
-    @admin.action(description="Undo bounce/complaint suppression")
+    @admin.action(description="Undo bounce/complaint suppression", permissions=["change"])
     def undo_suppression(self, request: HttpRequest, queryset: QuerySet[Subscriber]) -> None:
         changed = 0
         for subscriber in queryset.filter(status__in=services.SUPPRESSED):
@@ -174,13 +175,13 @@ class SubscriberAdmin(admin.ModelAdmin):
             changed += 1
         self.message_user(request, f"Lifted the suppression of {changed} subscriber(s).")
 
-    @admin.action(description="Email selected readers their data (privacy request)")
+    @admin.action(description="Email selected readers their data (privacy request)", permissions=["change"])
     def email_data_export(self, request: HttpRequest, queryset: QuerySet[Subscriber]) -> None:
         for subscriber in queryset:
             services.request_data_export(subscriber=subscriber)
         self.message_user(request, f"Queued the data export for {queryset.count()} subscriber(s).")
 
-    @admin.action(description="Erase selected readers (privacy request; cannot be undone)")
+    @admin.action(description="Erase selected readers (privacy request; cannot be undone)", permissions=["delete"])
     def erase(self, request: HttpRequest, queryset: QuerySet[Subscriber]) -> HttpResponse | None:
         if request.POST.get("confirm_erase") != "yes":
             context = {
@@ -240,18 +241,19 @@ class CampaignAdmin(admin.ModelAdmin):
         url = reverse("admin:newsletter_campaign_progress", args=[campaign.pk])
         return format_html('<a href="{}">Live progress</a>', url)
 
-    @admin.action(description="Cancel the selected campaigns")
+    @admin.action(description="Cancel the selected campaigns", permissions=["change"])
     def cancel_campaigns(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
         for campaign in queryset:
             sending.cancel_campaign(campaign=campaign)
         self.message_user(request, f"Cancelled {queryset.count()} campaign(s).", messages.SUCCESS)
 
-    @admin.action(description="Retry failed deliveries")
+    @admin.action(description="Retry failed deliveries", permissions=["change"])
     def retry_failed(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
         count = sum(sending.retry_failed_deliveries(campaign=campaign) for campaign in queryset)
         self.message_user(request, f"{count} failed deliveries will be tried again.", messages.SUCCESS)
 
     def get_urls(self) -> list[URLPattern]:
+        # admin_view asks only for a staff login: each view checks the campaign permission it needs.
         view = self.admin_site.admin_view
         return [
             path("<int:pk>/progress/", view(self.progress_view), name="newsletter_campaign_progress"),
@@ -262,6 +264,8 @@ class CampaignAdmin(admin.ModelAdmin):
         ]
 
     def progress_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         campaign = get_object_or_404(Campaign.objects.select_related("article"), pk=pk)
         errors = campaign.deliveries.exclude(last_error="").order_by("-updated_at")[:50]
         context = {
@@ -271,10 +275,14 @@ class CampaignAdmin(admin.ModelAdmin):
             "progress": campaign_progress(campaign),
             "errors": errors,
             "opts": self.model._meta,
+            "can_send_test": self.has_change_permission(request, campaign),
+            "can_view_deliveries": request.user.has_perm("newsletter.view_delivery"),
         }
         return TemplateResponse(request, "admin/newsletter/campaign_progress.html", context)
 
     def progress_json(self, request: HttpRequest, pk: int) -> JsonResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         return JsonResponse(campaign_progress(get_object_or_404(Campaign, pk=pk)))
 
     def _sample_email(self, article_id: int) -> CampaignEmail:
@@ -284,12 +292,16 @@ class CampaignAdmin(admin.ModelAdmin):
 
     def preview_view(self, request: HttpRequest, article_id: int) -> HttpResponse:
         """The email as a reader sees it (links point at a sample reader)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         _, html = self._sample_email(article_id).bodies(
             Recipient(delivery_id=0, subscriber_id=0, email="reader@example.org")
         )
         return HttpResponse(html)
 
     def send_test_view(self, request: HttpRequest, article_id: int) -> HttpResponse:
+        if not self.has_change_permission(request):
+            raise PermissionDenied
         if request.method != "POST":
             return HttpResponse("Use the button on the preview page (POST).", status=405)
         user_email = getattr(request.user, "email", "")
@@ -363,8 +375,17 @@ class ArticleWithNewsletterAdmin(ArticleAdmin):
     list_display = [*ArticleAdmin.list_display, "newsletter"]
     list_select_related = [*ArticleAdmin.list_select_related, "campaign"]
 
+    def can_watch_campaigns(self, request: HttpRequest) -> bool:
+        """The campaign admin's view permission: Editors have it, Authors see no trace of the newsletter."""
+        return self.admin_site.get_model_admin(Campaign).has_view_permission(request)
+
+    def get_list_display(self, request: HttpRequest) -> Sequence[Any]:
+        shown = super().get_list_display(request)
+        return shown if self.can_watch_campaigns(request) else [name for name in shown if name != "newsletter"]
+
     def get_list_filter(self, request: HttpRequest) -> Sequence[Any]:
-        return [*super().get_list_filter(request), NewsletterFilter]
+        shown = super().get_list_filter(request)
+        return [*shown, NewsletterFilter] if self.can_watch_campaigns(request) else shown
 
     @admin.display(description="newsletter", ordering="campaign__status")
     def newsletter(self, article: Article) -> str:
@@ -378,7 +399,7 @@ class ArticleWithNewsletterAdmin(ArticleAdmin):
 
     def render_change_form(self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         article = context.get("original")
-        if article is not None:
+        if article is not None and self.can_watch_campaigns(request):
             campaign = Campaign.objects.filter(article=article).first()
             context["newsletter"] = {
                 "campaign": campaign,

@@ -154,9 +154,12 @@ def member_of(group_name: str, **fields: Any) -> Any:
     from django.contrib.auth.models import Group
 
     from articles.roles import ensure_groups
+    from newsletter.roles import grant_editor_permissions
     from tests.factories import UserFactory
 
-    ensure_groups()  # transactional tests flush the tables, groups included
+    # Transactional tests flush the tables, groups included; the migrations filled them.
+    ensure_groups()
+    grant_editor_permissions()
     user = UserFactory.create(**fields)
     user.groups.add(Group.objects.get(name=group_name))
     return user

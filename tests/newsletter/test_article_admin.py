@@ -142,6 +142,7 @@ def test_the_article_list_shows_and_filters_by_newsletter_without_a_query_per_ro
     page = client.get(url).content.decode()
     progress_url = reverse("admin:newsletter_campaign_progress", args=[sending.pk])
     assert f'<a href="{progress_url}">Sending, 3 recipients</a>' in page
+    assert "?newsletter=none" in page
 
     CampaignFactory.create_batch(4, recipients=2)
     ArticleFactory.create_batch(4)
@@ -151,3 +152,21 @@ def test_the_article_list_shows_and_filters_by_newsletter_without_a_query_per_ro
     assert "Quiet week in Brussels" in filtered
     assert "Grid money, explained" not in filtered
     assert "Grid money, explained" in client.get(url, {"newsletter": "sending"}).content.decode()
+
+
+def test_an_author_sees_no_trace_of_the_newsletter_on_her_articles(client, cora):
+    article = ArticleFactory.create(title="Baltic ferries, again", created_by=cora)
+    campaign = CampaignFactory.create(article=article, recipients=3)
+    client.force_login(cora)
+
+    page = client.get(change_url(article))
+    listing = client.get(reverse("admin:articles_article_changelist"))
+
+    assert page.status_code == 200
+    assert "Baltic ferries, again" in page.content.decode()
+    assert b"newsletter-campaign-heading" not in page.content
+    assert reverse("admin:newsletter_campaign_progress", args=[campaign.pk]).encode() not in page.content
+    assert listing.status_code == 200
+    assert "Baltic ferries, again" in listing.content.decode()
+    assert b"3 recipients" not in listing.content
+    assert b"?newsletter=" not in listing.content

@@ -5,16 +5,17 @@ from django.urls import reverse
 
 from newsletter import sending
 from newsletter.models import Campaign, Delivery
-from tests.factories import ArticleFactory, SubscriberFactory, UserFactory
+from tests.factories import ArticleFactory, SubscriberFactory
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def editor(client):
-    user = UserFactory.create(username="margit", email="margit@example.org", is_superuser=True)
-    client.force_login(user)
-    return user
+def editor(client, eva):
+    """Eva, a member of Editors and not a superuser: the group's permissions are all she has."""
+    assert not eva.is_superuser
+    client.force_login(eva)
+    return eva
 
 
 @pytest.fixture
@@ -62,7 +63,7 @@ def test_an_editor_previews_the_email(client, editor, campaign):
 def test_an_editor_sends_a_test_to_themselves(client, editor, campaign, smtp_server):
     response = client.post(reverse("admin:newsletter_campaign_send_test", args=[campaign.article_id]))
     assert response.status_code == 302
-    [message] = smtp_server.handler.to("margit@example.org")
+    [message] = smtp_server.handler.to("eva@example.org")
     assert message["Subject"] == "Grid money, explained"
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from newsletter import services
 from newsletter.models import Subscriber
-from tests.factories import SubscriberFactory, TopicFactory, UserFactory
+from tests.factories import SubscriberFactory, TopicFactory
 
 
 def write_csv(tmp_path, text, name="list.csv"):
@@ -108,8 +108,8 @@ def test_a_missing_file_stops_with_a_clear_message(db):
 
 
 @pytest.fixture
-def editor_client(client, db):
-    client.force_login(UserFactory.create(is_superuser=True))
+def editor_client(client, eva):
+    client.force_login(eva)  # an Editor, not a superuser
     return client
 
 
