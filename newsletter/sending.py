@@ -427,6 +427,23 @@ class SMTPTransport:
         self.backend.connection = None
 
     def begin(self, email: CampaignEmail, recipient: Recipient) -> None:
+        """Send the envelope and the body, not the final "."."""
+        data = self._open_data(email, recipient)
+        try:
+            self._smtp().send(data)
+        except (OSError, smtplib.SMTPServerDisconnected) as exc:
+            raise TransientSendError(f"connection lost: {exc!r}", connection_lost=True) from exc
+
+    def finish(self, email: CampaignEmail, recipient: Recipient, following: Recipient | None = None) -> str:
+        """End the message begun; with PIPELINING, announce ``following`` in the same write."""
+        return self._end(email, recipient, b"", following)
+
+    def send(self, email: CampaignEmail, recipient: Recipient, following: Recipient | None = None) -> str:
+        """``begin`` and ``finish`` in one write, for a batch whose only connection this is."""
+        return self._end(email, recipient, self._open_data(email, recipient), following)
+
+    def _open_data(self, email: CampaignEmail, recipient: Recipient) -> bytes:
+        """Get the server to 354 for this reader; return their message, ready for DATA."""
         announced, self.announced = self.announced, None
         envelope = _envelope(email, recipient)
         data = email.as_bytes(recipient)
@@ -439,13 +456,12 @@ class SMTPTransport:
                 self._check_envelope(smtp, [smtp.getreply(), smtp.getreply(), smtp.getreply()])
             else:
                 self._one_command_at_a_time(smtp, email, recipient)
-            smtp.send(data if data.endswith(b"\r\n") else data + b"\r\n")
         except (OSError, smtplib.SMTPServerDisconnected) as exc:
             raise TransientSendError(f"connection lost: {exc!r}", connection_lost=True) from exc
+        return data if data.endswith(b"\r\n") else data + b"\r\n"
 
-    def finish(self, email: CampaignEmail, recipient: Recipient, following: Recipient | None = None) -> str:
-        """End the message; with PIPELINING, announce ``following`` in the same write."""
-        end = b".\r\n"
+    def _end(self, email: CampaignEmail, recipient: Recipient, data: bytes, following: Recipient | None) -> str:
+        end = data + b".\r\n"
         if following is not None and self.pipelining:
             with contextlib.suppress(PermanentSendError):  # begin() reports a bad address
                 end += _envelope(email, following)
@@ -524,6 +540,10 @@ class BackendTransport:
 
     def begin(self, email: CampaignEmail, recipient: Recipient) -> None:
         self.message = email.as_message(recipient, connection=self.backend)
+
+    def send(self, email: CampaignEmail, recipient: Recipient, following: Recipient | None = None) -> str:
+        self.begin(email, recipient)
+        return self.finish(email, recipient, following)
 
     def finish(self, email: CampaignEmail, recipient: Recipient, following: Recipient | None = None) -> str:
         message, self.message = self.message, None
@@ -687,9 +707,11 @@ class _Batch:
         self.limiter = RateLimiter()
         self.unreachable: list[TransientSendError] = []
         self.connected = 0
+        self.connections = 1
         self.crashed: list[BaseException] = []
 
     def run(self, connections: int) -> None:
+        self.connections = connections
         try:
             if connections <= 1:
                 self.send_over_one_connection()
@@ -776,14 +798,18 @@ class _Batch:
     ) -> bool:
         """Send to one reader and record the result; False when this connection should stop."""
         try:
-            transport.begin(self.email, recipient)
-            with self.accepting:
-                if self.stop.is_set():
-                    transport.abort()  # the server discards a message without its final "."
-                    self.queue.appendleft(recipient)
-                    return False
-                provider_id = transport.finish(self.email, recipient, following)
+            if self.connections == 1:  # nothing to wait for: the whole message in one write
+                provider_id = transport.send(self.email, recipient, following)
                 lease_held = record_sent(recipient, self.claimed_by, provider_id)
+            else:
+                transport.begin(self.email, recipient)
+                with self.accepting:
+                    if self.stop.is_set():
+                        transport.abort()  # the server discards a message without its final "."
+                        self.queue.appendleft(recipient)
+                        return False
+                    provider_id = transport.finish(self.email, recipient, following)
+                    lease_held = record_sent(recipient, self.claimed_by, provider_id)
         except (TransientSendError, PermanentSendError) as exc:
             self.record_failure(recipient, exc)
             return not (isinstance(exc, TransientSendError) and exc.connection_lost)
