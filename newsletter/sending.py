@@ -1,8 +1,8 @@
 """The sending engine: plan a campaign's ledger, claim batches, send, record, recover.
 
 Each Delivery row moves pending -> sending -> sent | retrying | failed | skipped.
-A batch claims rows (``claimed_by`` + a lease in ``claimed_at``), sends them over a
-few connections at once and records each accepted message before the server can
+A batch claims rows (``claimed_by`` + a lease in ``claimed_at``), sends them over one
+connection (or a few at once) and records each accepted message before the server can
 accept another one from this worker, so a worker that dies can leave at most one
 message sent but unrecorded (see ``_Batch``). ``recover_stalled_campaigns``
 (a beat task) returns expired leases to pending and restarts stalled campaigns; it
