@@ -156,7 +156,8 @@ class Delivery(models.Model):
 
     UNFINISHED = (Status.PENDING, Status.SENDING, Status.RETRYING)
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="deliveries")
+    # No index of its own: the unique constraint below starts with the campaign.
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
     subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="deliveries")
     email = models.EmailField(max_length=254, help_text="The address at planning time.")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
@@ -177,9 +178,15 @@ class Delivery(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["campaign", "subscriber"], name="delivery_once_per_subscriber"),
         ]
+        # Partial indexes: a row leaves them when it is sent, so recording a sent message
+        # (once per email) writes to three indexes instead of six.
         indexes = [
-            models.Index(fields=["campaign", "status", "id"], name="delivery_campaign_status"),
-            models.Index(fields=["status", "claimed_at"], name="delivery_status_claimed"),
+            models.Index(
+                fields=["campaign", "id"],
+                name="delivery_unfinished",
+                condition=models.Q(status__in=["pending", "sending", "retrying"]),
+            ),
+            models.Index(fields=["claimed_at"], name="delivery_claimed", condition=models.Q(status="sending")),
         ]
 
     def __str__(self) -> str:
