@@ -16,6 +16,7 @@ import pytest
 from django.db import connection
 
 from euro_prospects.celery import app as celery_app
+from tests.esp import MailgunServer
 from tests.smtp import SMTPServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -133,6 +134,18 @@ def smtp_server(settings: Any) -> Iterator[SMTPServer]:
     settings.EMAIL_HOST_PASSWORD = ""
     settings.EMAIL_USE_TLS = False
     settings.EMAIL_USE_SSL = False
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def mailgun_server(settings: Any) -> Iterator[MailgunServer]:
+    """Mailgun's send API on loopback (tests/esp.py); Django's mail goes to it through anymail."""
+    server = MailgunServer().start()
+    settings.EMAIL_BACKEND = "anymail.backends.mailgun.EmailBackend"
+    settings.ANYMAIL = {**settings.ANYMAIL, "MAILGUN_API_KEY": "test-key", "MAILGUN_API_URL": server.api_url}
     try:
         yield server
     finally:
