@@ -591,13 +591,15 @@ class BackendTransport:
 
 
 # Merge-field syntax of the ESPs whose batch API takes the message itself as the template,
-# as anymail documents it ("Batch sending/merge and ESP templates" of each ESP) and whose
-# anymail backend sends per-recipient headers (merge_headers). Another ESP with such an API
-# (SendGrid, Brevo, Unisender Go…) works once NEWSLETTER_ESP_MERGE_FIELD names its syntax.
+# as anymail documents it ("Batch sending/merge and ESP templates" of each ESP; Unisender
+# Go's is the one anymail's backend writes for merge_headers) and whose anymail backend
+# sends per-recipient headers. Another ESP with such an API (SendGrid, Brevo…) works once
+# NEWSLETTER_ESP_MERGE_FIELD names its syntax.
 ESP_MERGE_FIELDS = {
     "mailgun": "%recipient.{}%",
     "mailjet": "[[var:{}]]",
     "sparkpost": "{{{}}}",
+    "unisender_go": "{{{}}}",
 }
 # These merge only into templates stored at the ESP (Postmark, Amazon SES), have no
 # templating (Resend) or no per-recipient headers (Mandrill, MailerSend): one call per reader.

@@ -1,10 +1,14 @@
-"""A real HTTP server for tests that speaks an ESP's send API on loopback, as django-anymail
-calls it, records the emails the ESP would deliver and can answer errors.
+"""A real HTTP server for tests that speaks ESPs' send APIs on loopback, as django-anymail
+calls them, records the emails the ESP would deliver and can answer errors.
 
 Mailgun (``POST /v3/<domain>/messages``): a form with one ``to`` per reader, ``h:``
 headers and ``recipient-variables``; like Mailgun, the server makes one email per ``to``
 address, filling ``%recipient.KEY%`` in the subject, bodies and headers with that
-reader's variables, and refuses the whole call (400) when one address is invalid."""
+reader's variables, and refuses the whole call (400) when one address is invalid.
+
+Unisender Go (``POST /email/send.json``): JSON with ``recipients``, each with its
+``substitutions`` for ``{{KEY}}``; unlike Mailgun it sends to the good addresses of a
+call and reports the others in ``failed_emails`` (e.g. ``invalid``)."""
 
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ from urllib.parse import parse_qs
 from tests.smtp import free_port
 
 _RECIPIENT_VARIABLE = re.compile(r"%recipient\.([^%]+)%")
+_SUBSTITUTION = re.compile(r"\{\{\s*([\w.]+)\s*\}\}")
 
 
 @dataclass
@@ -50,6 +55,8 @@ class ESPState:
     call_faults: dict[int, tuple[int, str]] = field(default_factory=dict)
     # addresses (lower case) that make Mailgun refuse any call naming them
     invalid_addresses: set[str] = field(default_factory=set)
+    # address (lower case) -> Unisender Go's failed_emails code, e.g. "invalid", "permanent_unavailable"
+    failed_emails: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def to(self, address: str) -> list[DeliveredEmail]:
@@ -75,16 +82,21 @@ def _form_fields(content_type: str, body: bytes) -> dict[str, list[str]]:
     return fields
 
 
-class _MailgunHandler(BaseHTTPRequestHandler):
+class _ESPHandler(BaseHTTPRequestHandler):
     state: ESPState  # set on the subclass made per server
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: the test output shows failures
         pass
 
     def do_POST(self) -> None:
-        if not re.fullmatch(r"/v3/[^/]+/messages", self.path):
-            return self._answer(404, {"message": "not found"})
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if re.fullmatch(r"/v3/[^/]+/messages", self.path):
+            return self._mailgun(body)
+        if self.path == "/email/send.json":
+            return self._unisender_go(body)
+        return self._answer(404, {"message": "not found"})
+
+    def _mailgun(self, body: bytes) -> None:
         form = _form_fields(self.headers.get("Content-Type", ""), body)
         to = form.get("to", [])
         with self.state.lock:
@@ -99,7 +111,31 @@ class _MailgunHandler(BaseHTTPRequestHandler):
             return self._answer(fault[0], {"message": fault[1]})
         return self._answer(200, {"id": f"<{uuid.uuid4().hex}@mailgun.test>", "message": "Queued. Thank you."})
 
-    def _answer(self, status: int, payload: dict[str, str]) -> None:
+    def _unisender_go(self, body: bytes) -> None:
+        message = json.loads(body)["message"]
+        recipients = message["recipients"]
+        with self.state.lock:
+            number = len(self.state.calls) + 1
+            fault = self.state.call_faults.get(number)
+            self.state.calls.append(APICall(to=[r["email"] for r in recipients], status=fault[0] if fault else 200))
+            if fault is not None:
+                return self._answer(fault[0], {"status": "error", "message": fault[1], "code": 0})
+            failed = {
+                r["email"]: self.state.failed_emails[r["email"].lower()]
+                for r in recipients
+                if r["email"].lower() in self.state.failed_emails
+            }
+            sent = [r for r in recipients if r["email"] not in failed]
+            self.state.delivered.extend(_substituted(message, r) for r in sent)
+        job = {
+            "status": "success",
+            "job_id": uuid.uuid4().hex,
+            "emails": [r["email"] for r in sent],
+            "failed_emails": failed,
+        }
+        return self._answer(200, job)
+
+    def _answer(self, status: int, payload: dict[str, Any]) -> None:
         data = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -129,19 +165,36 @@ def _expand(form: dict[str, list[str]], to: str) -> DeliveredEmail:
     )
 
 
-class MailgunServer:
+def _substituted(message: dict[str, Any], recipient: dict[str, Any]) -> DeliveredEmail:
+    """The copy Unisender Go makes for ``recipient``: its substitutions filled in everywhere."""
+    variables = {**message.get("global_substitutions", {}), **recipient.get("substitutions", {})}
+
+    def fill(text: str) -> str:
+        return _SUBSTITUTION.sub(lambda m: str(variables.get(m.group(1), "")), text)
+
+    body = message.get("body", {})
+    return DeliveredEmail(
+        to=recipient["email"],
+        subject=fill(message.get("subject", "")),
+        text=fill(body.get("plaintext", "")),
+        html=fill(body.get("html", "")),
+        headers={name: fill(value) for name, value in message.get("headers", {}).items()},
+    )
+
+
+class ESPServer:
     def __init__(self) -> None:
         self.state = ESPState()
         self.port = free_port()
-        handler = type("Handler", (_MailgunHandler,), {"state": self.state})
+        handler = type("Handler", (_ESPHandler,), {"state": self.state})
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
-    def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v3"
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> MailgunServer:
+    def start(self) -> ESPServer:
         self.thread.start()
         return self
 

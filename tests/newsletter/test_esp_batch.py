@@ -89,6 +89,39 @@ def test_a_whole_call_refused_for_one_bad_address_sends_the_others_one_by_one(ma
     assert "400" in delivery.last_error
 
 
+def test_readers_the_esp_refuses_are_failed_and_suppressed_while_the_others_are_sent(unisender_go_server, settings):
+    settings.NEWSLETTER_ESP_BATCH_SIZE = 10
+    settings.NEWSLETTER_RETRY_BASE_SECONDS = 60
+    campaign, readers = start_campaign(7)
+    invalid, gone, full = readers[1], readers[4], readers[5]
+    unisender_go_server.state.failed_emails = {
+        invalid.email: "invalid",
+        gone.email: "permanent_unavailable",  # anymail: rejected
+        full.email: "temporary_unavailable",  # anymail: failed
+    }
+
+    result = sending.send_campaign_batch(campaign_id=campaign.pk)
+
+    assert (result.sent, result.failed, result.retrying) == (4, 2, 1)
+    assert len(unisender_go_server.state.calls) == 1
+    others = [r for r in readers if r not in (invalid, gone, full)]
+    assert sorted(unisender_go_server.state.recipients()) == sorted(r.email for r in others)
+    for reader in others:
+        (copy,) = unisender_go_server.state.to(reader.email)
+        assert links_for(copy.html, "unsubscribe") == {reader.pk}
+        assert links_for(copy.text, "preferences") == {reader.pk}
+        assert links_for(copy.headers["List-Unsubscribe"], "unsubscribe") == {reader.pk}
+    for refused in (invalid, gone):
+        assert campaign.deliveries.get(subscriber=refused).status == Delivery.Status.FAILED
+        refused.refresh_from_db()
+        assert refused.status == Subscriber.Status.BOUNCED
+    assert campaign.deliveries.get(subscriber=full).status == Delivery.Status.RETRYING
+    full.refresh_from_db()
+    assert full.status == Subscriber.Status.CONFIRMED
+    sent = campaign.deliveries.filter(status=Delivery.Status.SENT)
+    assert sent.values("provider_message_id").distinct().count() == 4  # an id per reader, recorded at once
+
+
 @pytest.mark.parametrize("status", [429, 500])
 def test_a_throttled_or_failed_call_puts_its_readers_on_retry_and_a_later_batch_sends_them_once(
     mailgun_server, settings, status
