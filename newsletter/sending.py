@@ -798,7 +798,9 @@ class _Batch:
     a message, and the ledger record of that message, are taken one at a time
     (``accepting``): so while one connection waits for the server and the database,
     the others are already sending, yet a worker that dies leaves at most one message
-    accepted but unrecorded, however many connections it had open.
+    accepted but unrecorded, however many connections it had open. Through an ESP's
+    batch API a connection sends many readers per call (``send_in_api_calls``), and a
+    call's readers take the place of that one message.
     """
 
     def __init__(self, campaign: Campaign, claimed_by: str, recipients: list[Recipient]) -> None:
