@@ -429,6 +429,18 @@ NEWSLETTER_LEDGER_SYNCHRONOUS_COMMIT = envbool("NEWSLETTER_LEDGER_SYNCHRONOUS_CO
 NEWSLETTER_DATABASE_WAIT_SECONDS = envfloat("NEWSLETTER_DATABASE_WAIT_SECONDS", "60")
 NEWSLETTER_EMAIL_EXCERPT = envbool("NEWSLETTER_EMAIL_EXCERPT", "false")
 NEWSLETTER_EMAIL_EXCERPT_WORDS = envint("NEWSLETTER_EMAIL_EXCERPT_WORDS", "120")
+# Batch sending through an ESP's API (anymail://ESP): readers per API call, and the ESP's
+# merge-field syntax with {} for the field name. Unset: the engine's default for the ESP
+# (newsletter.sending.ESP_MERGE_FIELDS); "off": one API call per reader.
+NEWSLETTER_ESP_BATCH_SIZE = envint("NEWSLETTER_ESP_BATCH_SIZE", "100")
+if NEWSLETTER_ESP_BATCH_SIZE < 1:
+    raise ImproperlyConfigured(f"NEWSLETTER_ESP_BATCH_SIZE must be 1 or more, got {NEWSLETTER_ESP_BATCH_SIZE}")
+NEWSLETTER_ESP_MERGE_FIELD: str | None = os.getenv("NEWSLETTER_ESP_MERGE_FIELD", "").strip() or None
+if NEWSLETTER_ESP_MERGE_FIELD and NEWSLETTER_ESP_MERGE_FIELD != "off" and "{}" not in NEWSLETTER_ESP_MERGE_FIELD:
+    raise ImproperlyConfigured(
+        "NEWSLETTER_ESP_MERGE_FIELD must contain {} where the field name goes (e.g. %recipient.{}%), "
+        f"or be off; got {NEWSLETTER_ESP_MERGE_FIELD!r}"
+    )
 CELERY_BEAT_SCHEDULE["newsletter-recover-campaigns"] = {
     "task": "newsletter.tasks.recover_campaigns",
     "schedule": NEWSLETTER_RECOVERY_INTERVAL,

@@ -136,6 +136,34 @@ class CampaignEmail:
         message.attach_alternative(html, "text/html")
         return message
 
+    def as_batch_message(
+        self, recipients: list[Recipient], merge_field: str, connection: Any = None
+    ) -> EmailMultiAlternatives:
+        """One email for an ESP's batch API: each reader gets a copy of their own.
+
+        The links are the ESP's merge fields (``merge_field`` with the field name in
+        place of ``{}``), filled from ``merge_data``; ``List-Unsubscribe`` comes from
+        ``merge_headers``. The ESP gives each copy its own Message-ID.
+        """
+        unsubscribe_field = merge_field.replace("{}", "unsubscribe_url")
+        preferences_field = merge_field.replace("{}", "preferences_url")
+        text, html = (
+            body.replace(UNSUBSCRIBE_MARK, unsubscribe_field).replace(PREFERENCES_MARK, preferences_field)
+            for body in (self.text, self.html)
+        )
+        to = [email.utils.formataddr((_one_line(r.name), r.email)) for r in recipients]
+        shared = {"List-Id": self.list_id, "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+        message = EmailMultiAlternatives(self.subject, text, self.from_email, to, headers=shared, connection=connection)
+        message.attach_alternative(html, "text/html")
+        merge_data, merge_headers = {}, {}
+        for recipient in recipients:
+            unsubscribe_url, preferences_url, mailto = self.links(recipient)
+            merge_data[recipient.email] = {"unsubscribe_url": unsubscribe_url, "preferences_url": preferences_url}
+            merge_headers[recipient.email] = {"List-Unsubscribe": f"<{unsubscribe_url}>, <{mailto}>"}
+        message.merge_data = merge_data  # type: ignore[attr-defined]  # anymail's batch-send attributes
+        message.merge_headers = merge_headers  # type: ignore[attr-defined]
+        return message
+
     @cached_property
     def _shared_head(self) -> bytes:
         if self.subject.isascii() and len(self.subject) < 900:

@@ -4,8 +4,9 @@ Each Delivery row moves pending -> sending -> sent | retrying | failed | skipped
 A batch claims rows (``claimed_by`` + a lease in ``claimed_at``), sends them over one
 connection (or a few at once) and records each accepted message before the server can
 accept another one from this worker, so a worker that dies can leave at most one
-message sent but unrecorded (see ``_Batch``). ``recover_stalled_campaigns``
-(a beat task) returns expired leases to pending and restarts stalled campaigns; it
+message sent but unrecorded (see ``_Batch``). Through an ESP's batch API one call
+sends up to ``NEWSLETTER_ESP_BATCH_SIZE`` readers, and that many can be left so.
+``recover_stalled_campaigns`` (a beat task) returns expired leases to pending and restarts stalled campaigns; it
 does not wait for the broker's visibility timeout.
 """
 
@@ -282,6 +283,53 @@ def _update_one(params: list[Any]) -> int:
         values = [now.isoformat(), now.isoformat(), provider_message_id, str(delivery_id), claimed_by]
         raw.pgconn.send_query_prepared(_RECORD_SENT_STATEMENT, [value.encode() for value in values])
         return int(_libpq_answer(raw.pgconn).command_tuples or 0)
+
+
+def record_sent_many(accepted: list[tuple[Recipient, str]], claimed_by: str) -> bool:
+    """Record in one statement the readers one ESP API call accepted, each with its
+    provider message id; False when the batch lost its lease on any of them."""
+    if not accepted:
+        return True
+    now = timezone.now()
+    ids = [recipient.delivery_id for recipient, _ in accepted]
+    provider_ids = [provider_id[:255] for _, provider_id in accepted]
+    updated = with_database_retry(lambda: _update_many(ids, provider_ids, claimed_by, now))
+    if updated == len(accepted):
+        return True
+    logger.warning("deliveries=%s event=lease_lost (recovered by another worker)", len(accepted) - updated)
+    return False
+
+
+_RECORD_MANY_SENT_SQL = f"""
+UPDATE {Delivery._meta.db_table} d SET
+    status = 'sent', sent_at = %(now)s, updated_at = %(now)s, attempts = d.attempts + 1,
+    provider_message_id = accepted.provider_message_id, claimed_by = ''
+FROM unnest(%(ids)s::bigint[], %(provider_ids)s::text[]) AS accepted(id, provider_message_id)
+WHERE d.id = accepted.id AND d.claimed_by = %(claimed_by)s AND d.status = 'sending'
+"""  # noqa: S608 - the table name is ours
+
+
+def _update_many(ids: list[int], provider_ids: list[str], claimed_by: str, now: datetime) -> int:
+    if connection.vendor == "postgresql":
+        params: dict[str, Any] = {"now": now, "ids": ids, "provider_ids": provider_ids, "claimed_by": claimed_by}
+        with connection.cursor() as cursor:
+            cursor.execute(_RECORD_MANY_SENT_SQL, params)
+            return int(cursor.rowcount)
+    from django.db.models import Case, CharField, F, Value, When
+
+    if len(set(provider_ids)) == 1:  # Mailgun: one id for the whole call
+        provider_message_id: Any = Value(provider_ids[0])
+    else:
+        whens = [When(pk=i, then=Value(p)) for i, p in zip(ids, provider_ids, strict=True)]
+        provider_message_id = Case(*whens, default=Value(""), output_field=CharField())
+    return Delivery.objects.filter(pk__in=ids, claimed_by=claimed_by, status=Delivery.Status.SENDING).update(
+        status=Delivery.Status.SENT,
+        sent_at=now,
+        updated_at=now,
+        attempts=F("attempts") + 1,
+        provider_message_id=provider_message_id,
+        claimed_by="",
+    )
 
 
 def _libpq_answer(pgconn: Any) -> Any:
@@ -562,6 +610,77 @@ class BackendTransport:
         return email.message_id(recipient)
 
 
+# Merge-field syntax of the ESPs whose batch API takes the message itself as the template,
+# as anymail documents it ("Batch sending/merge and ESP templates" of each ESP; Unisender
+# Go's is the one anymail's backend writes for merge_headers) and whose anymail backend
+# sends per-recipient headers. Another ESP with such an API (SendGrid, Brevo…) works once
+# NEWSLETTER_ESP_MERGE_FIELD names its syntax.
+ESP_MERGE_FIELDS = {
+    "mailgun": "%recipient.{}%",
+    "mailjet": "[[var:{}]]",
+    "sparkpost": "{{{}}}",
+    "unisender_go": "{{{}}}",
+}
+# These merge only into templates stored at the ESP (Postmark, Amazon SES), have no
+# templating (Resend) or no per-recipient headers (Mandrill, MailerSend): one call per reader.
+ESPS_WITHOUT_BATCH_MERGE = {"postmark", "amazon_ses", "resend", "mandrill", "mailersend"}
+# Anymail's per-recipient statuses (message.anymail_status.recipients[address].status).
+_REFUSED = {"rejected", "invalid"}
+_NOT_SENT = {"failed"}
+
+
+def esp_merge_field(backend: Any) -> str:
+    """The ESP's merge-field syntax when its batch API can send our campaigns, else ""."""
+    module = type(backend).__module__
+    if not module.startswith("anymail.backends."):
+        return ""
+    esp = module.rpartition(".")[2]
+    configured = settings.NEWSLETTER_ESP_MERGE_FIELD
+    if esp in ESPS_WITHOUT_BATCH_MERGE or configured == "off":
+        return ""
+    return configured or ESP_MERGE_FIELDS.get(esp, "")
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    recipient: Recipient
+    status: str  # anymail's: queued, sent, rejected, invalid, failed, unknown
+    provider_message_id: str
+
+
+class ESPBatchTransport(BackendTransport):
+    """An anymail ESP whose batch API sends up to ``size`` readers' copies in one call.
+
+    ``send_many`` sends one message to many ``to`` addresses with ``merge_data`` and
+    ``merge_headers``: the ESP makes one email per reader, each with their own address,
+    links and List-Unsubscribe. ``begin``/``finish`` still send to one reader.
+    """
+
+    def __init__(self, backend: Any, merge_field: str, size: int) -> None:
+        super().__init__(backend)
+        self.merge_field = merge_field
+        self.size = size
+
+    def send_many(self, email: CampaignEmail, recipients: list[Recipient]) -> list[CallOutcome]:
+        message = email.as_batch_message(recipients, self.merge_field, connection=self.backend)
+        try:
+            self.backend.send_messages([message])
+        except Exception as exc:
+            raise _classify_backend_error(exc) from exc
+        statuses = {address.lower(): status for address, status in message.anymail_status.recipients.items()}  # type: ignore[attr-defined]
+        outcomes = []
+        for recipient in recipients:
+            status = statuses.get(recipient.email.lower())
+            outcomes.append(
+                CallOutcome(
+                    recipient,
+                    str(status.status) if status is not None else "unknown",
+                    str(status.message_id or "") if status is not None else "",
+                )
+            )
+        return outcomes
+
+
 def _classify_backend_error(exc: Exception) -> Exception:
     name = type(exc).__name__
     status_code = getattr(exc, "status_code", None)
@@ -572,10 +691,18 @@ def _classify_backend_error(exc: Exception) -> Exception:
     return TransientSendError(f"{name}: {exc}")
 
 
-def open_transport() -> SMTPTransport | BackendTransport:
+Transport = SMTPTransport | BackendTransport | ESPBatchTransport
+
+
+def open_transport() -> Transport:
     backend = get_connection(fail_silently=False)
-    transport: SMTPTransport | BackendTransport
-    transport = SMTPTransport(backend) if isinstance(backend, SMTPBackend) else BackendTransport(backend)
+    transport: Transport
+    if isinstance(backend, SMTPBackend):
+        transport = SMTPTransport(backend)
+    elif merge_field := esp_merge_field(backend):
+        transport = ESPBatchTransport(backend, merge_field, settings.NEWSLETTER_ESP_BATCH_SIZE)
+    else:
+        transport = BackendTransport(backend)
     transport.open()
     return transport
 
@@ -675,7 +802,7 @@ class _Lease:
 
 
 @contextmanager
-def _transport() -> Iterator[SMTPTransport | BackendTransport]:
+def _transport() -> Iterator[Transport]:
     transport = open_transport()
     try:
         yield transport
@@ -691,7 +818,9 @@ class _Batch:
     a message, and the ledger record of that message, are taken one at a time
     (``accepting``): so while one connection waits for the server and the database,
     the others are already sending, yet a worker that dies leaves at most one message
-    accepted but unrecorded, however many connections it had open.
+    accepted but unrecorded, however many connections it had open. Through an ESP's
+    batch API a connection sends many readers per call (``send_in_api_calls``), and a
+    call's readers take the place of that one message.
     """
 
     def __init__(self, campaign: Campaign, claimed_by: str, recipients: list[Recipient]) -> None:
@@ -765,6 +894,9 @@ class _Batch:
             with _transport() as transport:
                 with self.counting:
                     self.connected += 1
+                if isinstance(transport, ESPBatchTransport):
+                    self.send_in_api_calls(transport)
+                    return
                 recipient = self.take()
                 while recipient is not None:
                     following = self.take()
@@ -793,9 +925,7 @@ class _Batch:
         except IndexError:
             return None
 
-    def send_one(
-        self, transport: SMTPTransport | BackendTransport, recipient: Recipient, following: Recipient | None
-    ) -> bool:
+    def send_one(self, transport: Transport, recipient: Recipient, following: Recipient | None) -> bool:
         """Send to one reader and record the result; False when this connection should stop."""
         try:
             if self.connections == 1:  # nothing to wait for: the whole message in one write
@@ -813,13 +943,75 @@ class _Batch:
         except (TransientSendError, PermanentSendError) as exc:
             self.record_failure(recipient, exc)
             return not (isinstance(exc, TransientSendError) and exc.connection_lost)
-        with self.counting:
-            self.result.sent += 1
-            if self.result.sent % 100 == 0:  # the metric follows the send without a call per message
-                metrics.record_emails_sent(campaign_id=recipient.campaign_id, count=100)
+        self.count_sent(1)
         if not lease_held:  # another worker took our deliveries back: stop, send nothing more
             self.stop.set()
         return lease_held
+
+    def count_sent(self, count: int) -> None:
+        with self.counting:
+            before, self.result.sent = self.result.sent, self.result.sent + count
+            hundreds = self.result.sent // 100 - before // 100
+        if hundreds:  # the metric follows the send without a call per message
+            metrics.record_emails_sent(campaign_id=self.campaign_id, count=100 * hundreds)
+
+    def send_in_api_calls(self, transport: ESPBatchTransport) -> None:
+        """Send the readers ``transport.size`` at a time, one API call each."""
+        while True:
+            recipients: list[Recipient] = []
+            while len(recipients) < transport.size and (recipient := self.take()) is not None:
+                recipients.append(recipient)
+            if not recipients or not self.send_call(transport, recipients):
+                return
+
+    def send_call(self, transport: ESPBatchTransport, recipients: list[Recipient]) -> bool:
+        """Send one API call and record its results; False when this connection should stop.
+
+        The ESP accepts a whole call at once, so the call and the ledger record of all
+        it accepted are taken together (``accepting``): a worker that dies between the
+        answer and the record re-sends at most one call, ``NEWSLETTER_ESP_BATCH_SIZE`` readers.
+        """
+        try:
+            with self.accepting:
+                # A cancelled campaign or a lost lease sends nothing more; readers already
+                # counted against an hourly allowance just spent (``resume_in``) still go.
+                if self.stop.is_set() and not self.result.resume_in:
+                    self.queue.extendleft(reversed(recipients))
+                    return False
+                outcomes = transport.send_many(self.email, recipients)
+                accepted = [
+                    (o.recipient, o.provider_message_id) for o in outcomes if o.status not in _REFUSED | _NOT_SENT
+                ]
+                lease_held = record_sent_many(accepted, self.claimed_by)
+        except PermanentSendError as exc:
+            if len(recipients) == 1:
+                self.record_failure(recipients[0], exc)
+                return True
+            # The ESP refused the whole call (nothing was sent), often for one bad address:
+            # send these readers one at a time, so only a bad address fails.
+            return self.send_one_by_one(transport, recipients)
+        except TransientSendError as exc:  # throttled or unreachable: the rest waits for a later batch
+            for recipient in recipients:
+                self.record_failure(recipient, exc)
+            return False
+        self.count_sent(len(accepted))
+        for outcome in outcomes:
+            if outcome.status in _REFUSED:
+                self.record_failure(
+                    outcome.recipient, PermanentSendError(f"provider refused the address ({outcome.status})")
+                )
+            elif outcome.status in _NOT_SENT:
+                self.record_failure(outcome.recipient, TransientSendError(f"provider did not send ({outcome.status})"))
+        if not lease_held:
+            self.stop.set()
+        return lease_held
+
+    def send_one_by_one(self, transport: ESPBatchTransport, recipients: list[Recipient]) -> bool:
+        for index, recipient in enumerate(recipients):
+            if not self.send_one(transport, recipient, None):
+                self.queue.extendleft(reversed(recipients[index + 1 :]))
+                return False
+        return True
 
     def record_failure(self, recipient: Recipient, exc: TransientSendError | PermanentSendError) -> None:
         if isinstance(exc, PermanentSendError):

@@ -16,6 +16,7 @@ import pytest
 from django.db import connection
 
 from euro_prospects.celery import app as celery_app
+from tests.esp import ESPServer
 from tests.smtp import SMTPServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -133,6 +134,30 @@ def smtp_server(settings: Any) -> Iterator[SMTPServer]:
     settings.EMAIL_HOST_PASSWORD = ""
     settings.EMAIL_USE_TLS = False
     settings.EMAIL_USE_SSL = False
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def mailgun_server(settings: Any) -> Iterator[ESPServer]:
+    """Mailgun's send API on loopback (tests/esp.py); Django's mail goes to it through anymail."""
+    server = ESPServer().start()
+    settings.EMAIL_BACKEND = "anymail.backends.mailgun.EmailBackend"
+    settings.ANYMAIL = {**settings.ANYMAIL, "MAILGUN_API_KEY": "test-key", "MAILGUN_API_URL": f"{server.url}/v3"}
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def unisender_go_server(settings: Any) -> Iterator[ESPServer]:
+    """Unisender Go's send API on loopback (tests/esp.py): it reports refused addresses one by one."""
+    server = ESPServer().start()
+    settings.EMAIL_BACKEND = "anymail.backends.unisender_go.EmailBackend"
+    settings.ANYMAIL = {**settings.ANYMAIL, "UNISENDER_GO_API_KEY": "test-key", "UNISENDER_GO_API_URL": server.url}
     try:
         yield server
     finally:
