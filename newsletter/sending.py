@@ -6,8 +6,8 @@ connection (or a few at once) and records each accepted message before the serve
 accept another one from this worker, so a worker that dies can leave at most one
 message sent but unrecorded (see ``_Batch``). Through an ESP's batch API one call
 sends up to ``NEWSLETTER_ESP_BATCH_SIZE`` readers, and that many can be left so.
-``recover_stalled_campaigns`` (a beat task) returns expired leases to pending and restarts stalled campaigns; it
-does not wait for the broker's visibility timeout.
+``recover_stalled_campaigns`` (a beat task) returns expired leases to pending and
+restarts stalled campaigns; it does not wait for the broker's visibility timeout.
 """
 
 from __future__ import annotations
