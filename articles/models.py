@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
@@ -14,6 +15,21 @@ from euro_prospects.images import validate_image_upload
 
 if TYPE_CHECKING:
     from django.db.models.fields.related_descriptors import RelatedManager
+
+
+def slug_url(view_name: str, slug: str) -> str:
+    """``reverse(view_name, kwargs={"slug": slug})``, remembered.
+
+    A page links to a dozen topics, authors and articles, and each reverse()
+    costs about as much as rendering the link; the answer only changes with
+    the URLconf and the script prefix, which are part of the key.
+    """
+    return _slug_url(view_name, slug, get_urlconf() or settings.ROOT_URLCONF, get_script_prefix())
+
+
+@lru_cache(maxsize=8192)
+def _slug_url(view_name: str, slug: str, urlconf: Any, script_prefix: str) -> str:
+    return reverse(view_name, urlconf=urlconf, kwargs={"slug": slug})
 
 
 class SiteSettings(models.Model):
@@ -62,7 +78,7 @@ class Topic(models.Model):
         return self.name
 
     def get_absolute_url(self) -> str:
-        return reverse("articles:topic", kwargs={"slug": self.slug})
+        return slug_url("articles:topic", self.slug)
 
 
 class Author(models.Model):
@@ -90,7 +106,7 @@ class Author(models.Model):
         return self.name
 
     def get_absolute_url(self) -> str:
-        return reverse("articles:author", kwargs={"slug": self.slug})
+        return slug_url("articles:author", self.slug)
 
 
 class ArticleQuerySet(models.QuerySet["Article"]):
@@ -234,7 +250,7 @@ class Article(models.Model):
         super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:
-        return reverse("articles:detail", kwargs={"slug": self.slug})
+        return slug_url("articles:detail", self.slug)
 
 
 class ArticleInReview(Article):

@@ -48,23 +48,30 @@ def absolute(path: str) -> str:
     return settings.SITE_URL + path
 
 
-def article_page_context(article: Article) -> dict[str, Any]:
+def article_page_context(article: Article, credits: selectors.Credits) -> dict[str, Any]:
     """Everything article_detail.html shows beyond the article itself.
 
     The staff preview calls this too, so it must work for an unpublished article.
     """
     site: SiteSettings = per_generation("site-settings", SiteSettings.load)
     canonical = article.canonical_url or absolute(article.get_absolute_url())
+    primary_topic = credits.topics[0] if credits.topics else None
     return {
         "article": article,
+        "authors": credits.authors,
+        "topics": credits.topics,
+        "editor": credits.editor,
         "site": site,
         "disclaimer": article.disclaimer or site.default_disclaimer,
         "canonical_url": canonical,
         "meta_title": article.meta_title or article.title,
         "meta_description": article.meta_description or article.standfirst,
         "og_image": absolute(article.hero_image.url) if article.hero_image else "",
-        "json_ld": news_article_json_ld(article, site=site, canonical_url=canonical),
-        "related": per_generation(f"related:{article.pk}", lambda: selectors.related_articles(article)),
+        "json_ld": news_article_json_ld(article, credits=credits, site=site, canonical_url=canonical),
+        "primary_topic": primary_topic,
+        "related": per_generation(
+            f"related:{article.pk}", lambda: selectors.related_articles(article, primary_topic=primary_topic)
+        ),
     }
 
 
@@ -89,7 +96,8 @@ def article_detail(request: HttpRequest, slug: str) -> HttpResponse:
     article = selectors.article_for_page(slug)
     if article is None:
         raise Http404("No such article")
-    return render(request, "articles/article_detail.html", article_page_context(article))
+    context = article_page_context(article, selectors.article_credits(article))
+    return render(request, "articles/article_detail.html", context)
 
 
 @require_safe
@@ -184,11 +192,10 @@ def write_thanks(request: HttpRequest) -> HttpResponse:
 @staff_member_required
 def article_preview(request: HttpRequest, slug: str) -> HttpResponse:
     """Any article as its public page would show it, for staff who may see it (unpublished ones too)."""
-    article = get_object_or_404(Article.objects.select_related("editor"), slug=slug)
+    article = get_object_or_404(Article, slug=slug)
     if not services.can_view(request.user, article):
         raise PermissionDenied
-    selectors.with_credits([article])
-    context = article_page_context(article) | {"is_preview": True}
+    context = article_page_context(article, selectors.article_credits(article)) | {"is_preview": True}
     response = render(request, "articles/article_detail.html", context)
     response["Cache-Control"] = "private, no-store"
     response["X-Robots-Tag"] = "noindex"
