@@ -52,26 +52,31 @@ _PAGE_ARTICLE_SQL = """
     FROM articles_article
     WHERE slug = %s AND status = %s AND published_at <= %s
 """
+# Who wrote and edited the article and what it is about: authors (a), topics (t)
+# and the editor (e), each kind in page order.
 _CREDITS_SQL = """
     SELECT 'a' AS kind, link.position, author.id, author.name, author.slug, author.role
     FROM articles_articleauthor link JOIN articles_author author ON author.id = link.author_id
-    WHERE link.article_id = %s
+    WHERE link.article_id = %(article)s
     UNION ALL
     SELECT 't', link.position, topic.id, topic.name, topic.slug, ''
     FROM articles_articletopic link JOIN articles_topic topic ON topic.id = link.topic_id
-    WHERE link.article_id = %s
+    WHERE link.article_id = %(article)s
     UNION ALL
     SELECT 'e', 0, editor.id, editor.name, editor.slug, editor.role
     FROM articles_author editor
-    WHERE editor.id = %s
+    WHERE editor.id = %(editor)s
     ORDER BY 1, 2
 """
+# Kept apart from the credits: folded into them, PostgreSQL planned the whole
+# statement worse and took longer than for the two.
 _RELATED_SQL = """
-    SELECT article.id, article.title, article.slug, article.published_at, article.reading_minutes
-    FROM articles_article article JOIN articles_articletopic link ON link.article_id = article.id
-    WHERE link.topic_id = %s AND article.id <> %s AND article.status = %s AND article.published_at <= %s
-    ORDER BY article.published_at DESC, article.id DESC
-    LIMIT %s
+    SELECT other.id, other.title, other.slug, other.reading_minutes
+    FROM articles_article other JOIN articles_articletopic link ON link.article_id = other.id
+    WHERE link.topic_id = %(topic)s AND other.id <> %(article)s
+        AND other.status = %(published)s AND other.published_at <= %(now)s
+    ORDER BY other.published_at DESC, other.id DESC
+    LIMIT %(limit)s
 """
 
 
@@ -81,39 +86,53 @@ def _now() -> Any:
 
 
 @dataclass
-class Credits:
-    """Who wrote and edited an article and what it is about, in page order."""
+class ArticleLinks:
+    """Everything an article's page links to, in page order."""
 
     authors: list[Author]  # byline order: the first is the byline
     topics: list[Topic]  # the first is the primary topic
     editor: Author | None
+    related: list[Article]  # the latest other published pieces on the primary topic: title, slug, reading time
+
+    @property
+    def primary_topic(self) -> Topic | None:
+        return self.topics[0] if self.topics else None
 
 
 def article_for_page(slug: str) -> Article | None:
     """One published article with the fields its page shows (one query).
 
     The other fields are deferred: reading one costs a query, so the page
-    must not. Its credits come from ``article_credits``.
+    must not. What it links to comes from ``article_links``.
     """
     params = [slug, Article.Status.PUBLISHED.value, _now()]
     found = list(Article.objects.raw(_PAGE_ARTICLE_SQL, params))
     return found[0] if found else None
 
 
-def article_credits(article: Article) -> Credits:
-    """Authors, topics and editor of ``article`` (one query, published or not)."""
+def article_links(article: Article, related: int = 3) -> ArticleLinks:
+    """Authors, topics, editor and ``related`` other pieces of ``article`` (two queries, published or not)."""
     with connection.cursor() as cursor:
-        cursor.execute(_CREDITS_SQL, [article.pk, article.pk, article.editor_id])
+        cursor.execute(_CREDITS_SQL, {"article": article.pk, "editor": article.editor_id})
         rows = cursor.fetchall()
-    credits = Credits(authors=[], topics=[], editor=None)
+    links = ArticleLinks(authors=[], topics=[], editor=None, related=[])
     for kind, _position, pk, name, slug, role in rows:
-        if kind == "t":
-            credits.topics.append(Topic(pk=pk, name=name, slug=slug))
-        elif kind == "a":
-            credits.authors.append(Author(pk=pk, name=name, slug=slug, role=role))
+        if kind == "a":
+            links.authors.append(Author(pk=pk, name=name, slug=slug, role=role))
+        elif kind == "t":
+            links.topics.append(Topic(pk=pk, name=name, slug=slug))
         else:
-            credits.editor = Author(pk=pk, name=name, slug=slug, role=role)
-    return credits
+            links.editor = Author(pk=pk, name=name, slug=slug, role=role)
+    if links.primary_topic is not None:
+        params = {
+            "topic": links.primary_topic.pk,
+            "article": article.pk,
+            "published": Article.Status.PUBLISHED.value,
+            "now": _now(),
+            "limit": related,
+        }
+        links.related = list(Article.objects.raw(_RELATED_SQL, params))
+    return links
 
 
 def featured_article() -> Article | None:
@@ -126,14 +145,6 @@ def with_credits(articles: Sequence[Article]) -> Sequence[Article]:
 
     prefetch_related_objects(list(articles), *credits_prefetches())
     return articles
-
-
-def related_articles(article: Article, primary_topic: Topic | None, limit: int = 3) -> list[Article]:
-    """The latest other pieces on the article's primary topic (one query, titles only)."""
-    if primary_topic is None:
-        return []
-    params = [primary_topic.pk, article.pk, Article.Status.PUBLISHED.value, _now(), limit]
-    return list(Article.objects.raw(_RELATED_SQL, params))
 
 
 def articles_on_topic(topic: Topic) -> QuerySet[Article]:

@@ -11,7 +11,7 @@ from django.utils.safestring import SafeString, mark_safe
 from articles.models import Article, Author, SiteSettings
 
 if TYPE_CHECKING:
-    from articles.selectors import Credits
+    from articles.selectors import ArticleLinks
 
 # The same escapes as Django's json_script: the JSON cannot close the <script>.
 _SCRIPT_ESCAPES = {ord(">"): "\\u003E", ord("<"): "\\u003C", ord("&"): "\\u0026"}
@@ -28,8 +28,10 @@ def person(author: Author, job_title: str = "") -> dict[str, Any]:
     return data
 
 
-def news_article_data(article: Article, *, credits: Credits, site: SiteSettings, canonical_url: str) -> dict[str, Any]:
-    authors, topics, editor = credits.authors, credits.topics, credits.editor
+def news_article_data(
+    article: Article, *, links: ArticleLinks, site: SiteSettings, canonical_url: str
+) -> dict[str, Any]:
+    authors, topics, editor = links.authors, links.topics, links.editor
     data: dict[str, Any] = {
         "@context": "https://schema.org",
         "@type": "NewsArticle",
@@ -60,7 +62,9 @@ def news_article_data(article: Article, *, credits: Credits, site: SiteSettings,
     return data
 
 
-def news_article_json_ld(article: Article, *, credits: Credits, site: SiteSettings, canonical_url: str) -> SafeString:
-    data = news_article_data(article, credits=credits, site=site, canonical_url=canonical_url)
+def news_article_json_ld(
+    article: Article, *, links: ArticleLinks, site: SiteSettings, canonical_url: str
+) -> SafeString:
+    data = news_article_data(article, links=links, site=site, canonical_url=canonical_url)
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":")).translate(_SCRIPT_ESCAPES)
     return mark_safe(text)  # noqa: S308

@@ -48,30 +48,27 @@ def absolute(path: str) -> str:
     return settings.SITE_URL + path
 
 
-def article_page_context(article: Article, credits: selectors.Credits) -> dict[str, Any]:
+def article_page_context(article: Article, links: selectors.ArticleLinks) -> dict[str, Any]:
     """Everything article_detail.html shows beyond the article itself.
 
     The staff preview calls this too, so it must work for an unpublished article.
     """
     site: SiteSettings = per_generation("site-settings", SiteSettings.load)
     canonical = article.canonical_url or absolute(article.get_absolute_url())
-    primary_topic = credits.topics[0] if credits.topics else None
     return {
         "article": article,
-        "authors": credits.authors,
-        "topics": credits.topics,
-        "editor": credits.editor,
+        "authors": links.authors,
+        "topics": links.topics,
+        "editor": links.editor,
+        "primary_topic": links.primary_topic,
+        "related": links.related,
         "site": site,
         "disclaimer": article.disclaimer or site.default_disclaimer,
         "canonical_url": canonical,
         "meta_title": article.meta_title or article.title,
         "meta_description": article.meta_description or article.standfirst,
         "og_image": absolute(article.hero_image.url) if article.hero_image else "",
-        "json_ld": news_article_json_ld(article, credits=credits, site=site, canonical_url=canonical),
-        "primary_topic": primary_topic,
-        "related": per_generation(
-            f"related:{article.pk}", lambda: selectors.related_articles(article, primary_topic=primary_topic)
-        ),
+        "json_ld": news_article_json_ld(article, links=links, site=site, canonical_url=canonical),
     }
 
 
@@ -96,7 +93,7 @@ def article_detail(request: HttpRequest, slug: str) -> HttpResponse:
     article = selectors.article_for_page(slug)
     if article is None:
         raise Http404("No such article")
-    context = article_page_context(article, selectors.article_credits(article))
+    context = article_page_context(article, selectors.article_links(article))
     return render(request, "articles/article_detail.html", context)
 
 
@@ -195,7 +192,7 @@ def article_preview(request: HttpRequest, slug: str) -> HttpResponse:
     article = get_object_or_404(Article, slug=slug)
     if not services.can_view(request.user, article):
         raise PermissionDenied
-    context = article_page_context(article, selectors.article_credits(article)) | {"is_preview": True}
+    context = article_page_context(article, selectors.article_links(article)) | {"is_preview": True}
     response = render(request, "articles/article_detail.html", context)
     response["Cache-Control"] = "private, no-store"
     response["X-Robots-Tag"] = "noindex"

@@ -61,6 +61,31 @@ def test_article_page_shows_the_site_disclaimer_unless_the_article_has_its_own(c
     assert "Opinions are the writers" not in own_html
 
 
+def test_article_page_lists_the_latest_other_pieces_on_its_primary_topic(client, db):
+    energy, economy = TopicFactory.create(name="Energy"), TopicFactory.create(name="Economy")
+    now = timezone.now()
+    article = ArticleFactory.create(topics=[energy, economy], published_at=now - timedelta(hours=1))
+    for hours, title in [(2, "Newest on energy"), (3, "Second on energy"), (4, "Third on energy"), (5, "Oldest")]:
+        ArticleFactory.create(title=title, topics=[economy, energy], published_at=now - timedelta(hours=hours))
+    ArticleFactory.create(title="Only on the economy", topics=[economy])
+    ArticleFactory.create(title="Draft on energy", topics=[energy], status=Article.Status.DRAFT)
+    ArticleFactory.create(title="Tomorrow on energy", topics=[energy], published_at=now + timedelta(days=1))
+    html = client.get(article.get_absolute_url()).content.decode()
+    related = html.split('id="related-title"', 1)[1]
+    assert "More on Energy" in related
+    titles = re.findall(r'<li><a href="/articles/[^"]+/">([^<]+)</a>', related)
+    assert titles == ["Newest on energy", "Second on energy", "Third on energy"]
+
+
+def test_article_page_lists_authors_in_byline_order_with_roles(client, db):
+    first = AuthorFactory.create(name="Mira Sand", role="Nordics Correspondent")
+    second = AuthorFactory.create(name="Tom Lake", role="")
+    third = AuthorFactory.create(name="Ada Reyes", role="Data Editor")
+    article = ArticleFactory.create(authors=[first, second, third])
+    text = text_of(client.get(article.get_absolute_url()).content.decode())
+    assert "By Mira Sand , Nordics Correspondent , Tom Lake and Ada Reyes , Data Editor" in text
+
+
 def test_article_without_image_or_editor_still_renders(client, db):
     article = ArticleFactory.create(authors=[AuthorFactory.create()])
     response = client.get(article.get_absolute_url())
