@@ -15,4 +15,5 @@ def site_navigation(request: HttpRequest) -> dict[str, Any]:
 
 
 def load_nav_topics() -> list[Topic]:
-    return list(Topic.objects.only("name", "slug")[:NAV_TOPICS])
+    # In SQL: on every page, and the ORM's query compiler costs more than the query.
+    return list(Topic.objects.raw("SELECT id, name, slug FROM articles_topic ORDER BY name LIMIT %s", [NAV_TOPICS]))

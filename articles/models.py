@@ -32,6 +32,16 @@ def _slug_url(view_name: str, slug: str, urlconf: Any, script_prefix: str) -> st
     return reverse(view_name, urlconf=urlconf, kwargs={"slug": slug})
 
 
+def cached_reverse(view_name: str) -> str:
+    """``reverse(view_name)`` for a URL without arguments, remembered as ``slug_url`` is."""
+    return _plain_url(view_name, get_urlconf() or settings.ROOT_URLCONF, get_script_prefix())
+
+
+@lru_cache(maxsize=256)
+def _plain_url(view_name: str, urlconf: Any, script_prefix: str) -> str:
+    return reverse(view_name, urlconf=urlconf)
+
+
 class SiteSettings(models.Model):
     """The one row of settings editors change in the admin."""
 
@@ -62,6 +72,11 @@ class SiteSettings(models.Model):
 
     @classmethod
     def load(cls) -> SiteSettings:
+        # Every public page reads this row: in SQL, as the ORM's get_or_create
+        # costs several times the query itself. The row is made on first use.
+        found = list(cls.objects.raw("SELECT * FROM articles_sitesettings WHERE id = 1"))
+        if found:
+            return found[0]
         obj, _ = cls.objects.get_or_create(pk=1)
         return obj
 

@@ -12,13 +12,15 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateformat import format as date_format
 from django.views.decorators.http import require_http_methods, require_safe
 
 from articles import selectors, services
 from articles.cache import cache_public_page, per_generation
 from articles.forms import WriteForm
 from articles.html import paragraphs_from_text
-from articles.models import Article, Author, SiteSettings, Topic
+from articles.models import Article, Author, SiteSettings, Topic, cached_reverse
 from articles.structured_data import news_article_json_ld
 from euro_prospects import ratelimit
 
@@ -65,11 +67,23 @@ def article_page_context(article: Article, links: selectors.ArticleLinks) -> dic
         "site": site,
         "disclaimer": article.disclaimer or site.default_disclaimer,
         "canonical_url": canonical,
+        **_page_dates(article),
+        "write_url": cached_reverse("articles:write"),
         "meta_title": article.meta_title or article.title,
         "meta_description": article.meta_description or article.standfirst,
         "og_image": absolute(article.hero_image.url) if article.hero_image else "",
         "json_ld": news_article_json_ld(article, links=links, site=site, canonical_url=canonical),
     }
+
+
+def _page_dates(article: Article) -> dict[str, str]:
+    """The article's dates as its page shows them, each formatted once (local time)."""
+    dates = {"modified_iso": timezone.localtime(article.updated_at).isoformat()}
+    if article.published_at:
+        published = timezone.localtime(article.published_at)
+        dates["published_iso"] = published.isoformat()
+        dates["published_display"] = date_format(published, "F j, Y | H:i")
+    return dates
 
 
 @require_safe
