@@ -8,23 +8,19 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.utils.safestring import SafeString, mark_safe
 
-from articles.models import Article, Author, SiteSettings
+from articles.models import Article, SiteSettings
 
 if TYPE_CHECKING:
-    from articles.selectors import ArticleLinks
+    from articles.selectors import ArticleLinks, Person
 
 # The same escapes as Django's json_script: the JSON cannot close the <script>.
 _SCRIPT_ESCAPES = {ord(">"): "\\u003E", ord("<"): "\\u003C", ord("&"): "\\u0026"}
 
 
-def person(author: Author, job_title: str = "") -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "@type": "Person",
-        "name": author.name,
-        "url": settings.SITE_URL + author.get_absolute_url(),
-    }
-    if job_title or author.role:
-        data["jobTitle"] = job_title or author.role
+def person(author: Person) -> dict[str, Any]:
+    data: dict[str, Any] = {"@type": "Person", "name": author.name, "url": settings.SITE_URL + author.url}
+    if author.role:
+        data["jobTitle"] = author.role
     return data
 
 

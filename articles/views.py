@@ -104,10 +104,10 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_safe
 @cache_public_page
 def article_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    article = selectors.article_for_page(slug)
-    if article is None:
+    found = selectors.article_for_page(slug)
+    if found is None:
         raise Http404("No such article")
-    context = article_page_context(article, selectors.article_links(article))
+    context = article_page_context(*found)
     return render(request, "articles/article_detail.html", context)
 
 
