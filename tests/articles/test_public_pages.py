@@ -5,7 +5,7 @@ import pytest
 from django.utils import timezone
 
 from articles.cache import bump_generation
-from articles.models import Article, SiteSettings
+from articles.models import Article, SiteSettings, Topic
 from tests.articles.helpers import busy_newsroom, full_article
 from tests.factories import ArticleFactory, AuthorFactory, TopicFactory, UserFactory
 
@@ -208,6 +208,21 @@ def test_pages_run_a_fixed_number_of_queries(client, db, django_assert_max_num_q
     with django_assert_max_num_queries(8):
         response = client.get(url + ("?page=2" if page in {"home", "topic", "author"} else ""))
     assert response.status_code == 200
+
+
+def test_article_page_reads_article_credits_and_related_pieces_in_one_query(
+    client, db, django_assert_max_num_queries
+):
+    SiteSettings.load()
+    article = full_article()
+    ArticleFactory.create(title="Also on energy", topics=list(Topic.objects.filter(slug="energy")))
+    client.cookies["sessionid"] = "not-a-session"  # skip the page cache: a full render
+    # The article with its credits and related pieces, the site settings, the topic menu.
+    with django_assert_max_num_queries(3):
+        html = client.get(article.get_absolute_url()).content.decode()
+    assert "Anna Kowal" in html
+    assert "Piet Lund" in html
+    assert "Also on energy" in html
 
 
 def test_staff_reader_sees_a_fresh_page_that_is_not_stored(client, db):
