@@ -210,9 +210,7 @@ def test_pages_run_a_fixed_number_of_queries(client, db, django_assert_max_num_q
     assert response.status_code == 200
 
 
-def test_article_page_reads_article_credits_and_related_pieces_in_one_query(
-    client, db, django_assert_max_num_queries
-):
+def test_article_page_reads_article_credits_and_related_pieces_in_one_query(client, db, django_assert_max_num_queries):
     SiteSettings.load()
     article = full_article()
     ArticleFactory.create(title="Also on energy", topics=list(Topic.objects.filter(slug="energy")))
