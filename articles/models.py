@@ -157,6 +157,9 @@ class Article(models.Model):
         editable=False,
         help_text="The hero image resized for the article page (made on save).",
     )
+    # Stored when the rendition is made, so a page never opens the image file to size its <img>.
+    hero_image_page_width = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    hero_image_page_height = models.PositiveIntegerField(null=True, blank=True, editable=False)
     hero_image_email = models.ImageField(
         upload_to="articles/renditions/",
         blank=True,
@@ -221,7 +224,15 @@ class Article(models.Model):
     objects = ArticleQuerySet.as_manager()
     # Every saved change is kept: who (history_user), when (history_date) and the
     # full row, so the admin can compare versions and restore one.
-    history = HistoricalRecords(excluded_fields=["reading_minutes", "hero_image_page", "hero_image_email"])
+    history = HistoricalRecords(
+        excluded_fields=[
+            "reading_minutes",
+            "hero_image_page",
+            "hero_image_page_width",
+            "hero_image_page_height",
+            "hero_image_email",
+        ]
+    )
 
     if TYPE_CHECKING:
         article_authors: RelatedManager[ArticleAuthor]

@@ -56,7 +56,8 @@ def published_articles() -> QuerySet[Article]:
 # the order of an ordered subquery. {where} picks the article.
 _ARTICLE_PAGE_SQL = {
     "postgresql": """
-        SELECT a.id, a.title, a.slug, a.standfirst, a.body, a.hero_image, a.hero_image_alt, a.hero_image_credit,
+        SELECT a.id, a.title, a.slug, a.standfirst, a.body, a.hero_image, a.hero_image_page, a.hero_image_page_width,
+               a.hero_image_page_height, a.hero_image_alt, a.hero_image_credit,
                a.editor_id, a.disclaimer, a.published_at, a.updated_at, a.reading_minutes, a.meta_title,
                a.meta_description, a.canonical_url,
                (SELECT json_agg(json_build_array(author.id, author.name, author.slug, author.role)
@@ -75,7 +76,8 @@ _ARTICLE_PAGE_SQL = {
         WHERE {where}
     """,
     "sqlite": """
-        SELECT a.id, a.title, a.slug, a.standfirst, a.body, a.hero_image, a.hero_image_alt, a.hero_image_credit,
+        SELECT a.id, a.title, a.slug, a.standfirst, a.body, a.hero_image, a.hero_image_page, a.hero_image_page_width,
+               a.hero_image_page_height, a.hero_image_alt, a.hero_image_credit,
                a.editor_id, a.disclaimer, a.published_at, a.updated_at, a.reading_minutes, a.meta_title,
                a.meta_description, a.canonical_url,
                (SELECT json_group_array(json(item)) FROM (
@@ -121,8 +123,9 @@ def _now() -> Any:
 
 # The article columns the statement selects, in the model's field order.
 _PAGE_FIELDS = (
-    "id", "title", "slug", "standfirst", "body", "hero_image", "hero_image_alt", "hero_image_credit", "editor_id",
-    "disclaimer", "published_at", "updated_at", "reading_minutes", "meta_title", "meta_description", "canonical_url",
+    "id", "title", "slug", "standfirst", "body", "hero_image", "hero_image_page", "hero_image_page_width",
+    "hero_image_page_height", "hero_image_alt", "hero_image_credit", "editor_id", "disclaimer", "published_at",
+    "updated_at", "reading_minutes", "meta_title", "meta_description", "canonical_url",
 )  # fmt: skip
 _PAGE_DATETIMES = ("published_at", "updated_at")
 
