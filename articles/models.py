@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
@@ -14,6 +15,31 @@ from euro_prospects.images import validate_image_upload
 
 if TYPE_CHECKING:
     from django.db.models.fields.related_descriptors import RelatedManager
+
+
+def slug_url(view_name: str, slug: str) -> str:
+    """``reverse(view_name, kwargs={"slug": slug})``, remembered.
+
+    A page links to a dozen topics, authors and articles, and each reverse()
+    costs about as much as rendering the link; the answer only changes with
+    the URLconf and the script prefix, which are part of the key.
+    """
+    return _slug_url(view_name, slug, get_urlconf() or settings.ROOT_URLCONF, get_script_prefix())
+
+
+@lru_cache(maxsize=8192)
+def _slug_url(view_name: str, slug: str, urlconf: Any, script_prefix: str) -> str:
+    return reverse(view_name, urlconf=urlconf, kwargs={"slug": slug})
+
+
+def cached_reverse(view_name: str) -> str:
+    """``reverse(view_name)`` for a URL without arguments, remembered as ``slug_url`` is."""
+    return _plain_url(view_name, get_urlconf() or settings.ROOT_URLCONF, get_script_prefix())
+
+
+@lru_cache(maxsize=256)
+def _plain_url(view_name: str, urlconf: Any, script_prefix: str) -> str:
+    return reverse(view_name, urlconf=urlconf)
 
 
 class SiteSettings(models.Model):
@@ -46,6 +72,11 @@ class SiteSettings(models.Model):
 
     @classmethod
     def load(cls) -> SiteSettings:
+        # Every public page reads this row: in SQL, as the ORM's get_or_create
+        # costs several times the query itself. The row is made on first use.
+        found = list(cls.objects.raw("SELECT * FROM articles_sitesettings WHERE id = 1"))
+        if found:
+            return found[0]
         obj, _ = cls.objects.get_or_create(pk=1)
         return obj
 
@@ -62,7 +93,7 @@ class Topic(models.Model):
         return self.name
 
     def get_absolute_url(self) -> str:
-        return reverse("articles:topic", kwargs={"slug": self.slug})
+        return slug_url("articles:topic", self.slug)
 
 
 class Author(models.Model):
@@ -90,7 +121,7 @@ class Author(models.Model):
         return self.name
 
     def get_absolute_url(self) -> str:
-        return reverse("articles:author", kwargs={"slug": self.slug})
+        return slug_url("articles:author", self.slug)
 
 
 class ArticleQuerySet(models.QuerySet["Article"]):
@@ -126,6 +157,9 @@ class Article(models.Model):
         editable=False,
         help_text="The hero image resized for the article page (made on save).",
     )
+    # Stored when the rendition is made, so a page never opens the image file to size its <img>.
+    hero_image_page_width = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    hero_image_page_height = models.PositiveIntegerField(null=True, blank=True, editable=False)
     hero_image_email = models.ImageField(
         upload_to="articles/renditions/",
         blank=True,
@@ -190,7 +224,15 @@ class Article(models.Model):
     objects = ArticleQuerySet.as_manager()
     # Every saved change is kept: who (history_user), when (history_date) and the
     # full row, so the admin can compare versions and restore one.
-    history = HistoricalRecords(excluded_fields=["reading_minutes", "hero_image_page", "hero_image_email"])
+    history = HistoricalRecords(
+        excluded_fields=[
+            "reading_minutes",
+            "hero_image_page",
+            "hero_image_page_width",
+            "hero_image_page_height",
+            "hero_image_email",
+        ]
+    )
 
     if TYPE_CHECKING:
         article_authors: RelatedManager[ArticleAuthor]
@@ -234,7 +276,7 @@ class Article(models.Model):
         super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:
-        return reverse("articles:detail", kwargs={"slug": self.slug})
+        return slug_url("articles:detail", self.slug)
 
 
 class ArticleInReview(Article):

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied
+from django.core.files.images import get_image_dimensions
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -310,22 +311,27 @@ def update_article(
     return article
 
 
+RENDITION_FIELDS = ["hero_image_page", "hero_image_page_width", "hero_image_page_height", "hero_image_email"]
+
+
 def refresh_renditions(*, article: Article) -> Article:
     """Make the page and email renditions of the hero image (or clear them when there is none)."""
     if not article.hero_image:
         if article.hero_image_page or article.hero_image_email:
             article.hero_image_page = article.hero_image_email = ""
+            article.hero_image_page_width = article.hero_image_page_height = None
             article.skip_history_when_saving = True  # type: ignore[attr-defined]
-            article.save(update_fields=["hero_image_page", "hero_image_email"])
+            article.save(update_fields=RENDITION_FIELDS)
             del article.skip_history_when_saving  # type: ignore[attr-defined]
         return article
     for name, (width, quality) in RENDITIONS.items():
+        content = rendition(article.hero_image, width, quality)
+        if name == "page":
+            article.hero_image_page_width, article.hero_image_page_height = get_image_dimensions(content)
         field = getattr(article, f"hero_image_{name}")
-        field.save(
-            rendition_name(article.hero_image.name, name), rendition(article.hero_image, width, quality), save=False
-        )
+        field.save(rendition_name(article.hero_image.name, name), content, save=False)
     article.skip_history_when_saving = True  # type: ignore[attr-defined]
-    article.save(update_fields=["hero_image_page", "hero_image_email"])
+    article.save(update_fields=RENDITION_FIELDS)
     del article.skip_history_when_saving  # type: ignore[attr-defined]
     return article
 

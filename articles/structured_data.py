@@ -3,31 +3,31 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.utils.safestring import SafeString, mark_safe
 
-from articles.models import Article, Author, SiteSettings
+from articles.models import Article, SiteSettings
+
+if TYPE_CHECKING:
+    from articles.selectors import ArticleLinks, Person
 
 # The same escapes as Django's json_script: the JSON cannot close the <script>.
 _SCRIPT_ESCAPES = {ord(">"): "\\u003E", ord("<"): "\\u003C", ord("&"): "\\u0026"}
 
 
-def person(author: Author, job_title: str = "") -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "@type": "Person",
-        "name": author.name,
-        "url": settings.SITE_URL + author.get_absolute_url(),
-    }
-    if job_title or author.role:
-        data["jobTitle"] = job_title or author.role
+def person(author: Person) -> dict[str, Any]:
+    data: dict[str, Any] = {"@type": "Person", "name": author.name, "url": settings.SITE_URL + author.url}
+    if author.role:
+        data["jobTitle"] = author.role
     return data
 
 
-def news_article_data(article: Article, *, site: SiteSettings, canonical_url: str) -> dict[str, Any]:
-    authors = [link.author for link in article.article_authors.all()]
-    topics = [link.topic for link in article.article_topics.all()]
+def news_article_data(
+    article: Article, *, links: ArticleLinks, site: SiteSettings, canonical_url: str
+) -> dict[str, Any]:
+    authors, topics, editor = links.authors, links.topics, links.editor
     data: dict[str, Any] = {
         "@context": "https://schema.org",
         "@type": "NewsArticle",
@@ -44,10 +44,10 @@ def news_article_data(article: Article, *, site: SiteSettings, canonical_url: st
     if article.published_at:
         data["datePublished"] = article.published_at.isoformat()
     data["dateModified"] = max(filter(None, [article.updated_at, article.published_at])).isoformat()
-    if article.editor:
-        data["editor"] = person(article.editor)
+    if editor:
+        data["editor"] = person(editor)
         # "Edited/Reviewed by": schema.org puts the reviewer on the page.
-        data["mainEntityOfPage"]["reviewedBy"] = person(article.editor)
+        data["mainEntityOfPage"]["reviewedBy"] = person(editor)
     if article.hero_image:
         image: dict[str, Any] = {"@type": "ImageObject", "url": settings.SITE_URL + article.hero_image.url}
         if article.hero_image_credit:
@@ -58,7 +58,9 @@ def news_article_data(article: Article, *, site: SiteSettings, canonical_url: st
     return data
 
 
-def news_article_json_ld(article: Article, *, site: SiteSettings, canonical_url: str) -> SafeString:
-    data = news_article_data(article, site=site, canonical_url=canonical_url)
+def news_article_json_ld(
+    article: Article, *, links: ArticleLinks, site: SiteSettings, canonical_url: str
+) -> SafeString:
+    data = news_article_data(article, links=links, site=site, canonical_url=canonical_url)
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":")).translate(_SCRIPT_ESCAPES)
     return mark_safe(text)  # noqa: S308

@@ -12,13 +12,15 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateformat import format as date_format
 from django.views.decorators.http import require_http_methods, require_safe
 
 from articles import selectors, services
 from articles.cache import cache_public_page, per_generation
 from articles.forms import WriteForm
 from articles.html import paragraphs_from_text
-from articles.models import Article, Author, SiteSettings, Topic
+from articles.models import Article, Author, SiteSettings, Topic, cached_reverse
 from articles.structured_data import news_article_json_ld
 from euro_prospects import ratelimit
 
@@ -48,7 +50,7 @@ def absolute(path: str) -> str:
     return settings.SITE_URL + path
 
 
-def article_page_context(article: Article) -> dict[str, Any]:
+def article_page_context(article: Article, links: selectors.ArticleLinks) -> dict[str, Any]:
     """Everything article_detail.html shows beyond the article itself.
 
     The staff preview calls this too, so it must work for an unpublished article.
@@ -57,15 +59,31 @@ def article_page_context(article: Article) -> dict[str, Any]:
     canonical = article.canonical_url or absolute(article.get_absolute_url())
     return {
         "article": article,
+        "authors": links.authors,
+        "topics": links.topics,
+        "editor": links.editor,
+        "primary_topic": links.primary_topic,
+        "related": links.related,
         "site": site,
         "disclaimer": article.disclaimer or site.default_disclaimer,
         "canonical_url": canonical,
+        **_page_dates(article),
+        "write_url": cached_reverse("articles:write"),
         "meta_title": article.meta_title or article.title,
         "meta_description": article.meta_description or article.standfirst,
         "og_image": absolute(article.hero_image.url) if article.hero_image else "",
-        "json_ld": news_article_json_ld(article, site=site, canonical_url=canonical),
-        "related": per_generation(f"related:{article.pk}", lambda: selectors.related_articles(article)),
+        "json_ld": news_article_json_ld(article, links=links, site=site, canonical_url=canonical),
     }
+
+
+def _page_dates(article: Article) -> dict[str, str]:
+    """The article's dates as its page shows them, each formatted once (local time)."""
+    dates = {"modified_iso": timezone.localtime(article.updated_at).isoformat()}
+    if article.published_at:
+        published = timezone.localtime(article.published_at)
+        dates["published_iso"] = published.isoformat()
+        dates["published_display"] = date_format(published, "F j, Y | H:i")
+    return dates
 
 
 @require_safe
@@ -86,10 +104,11 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_safe
 @cache_public_page
 def article_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    article = selectors.article_for_page(slug)
-    if article is None:
+    found = selectors.article_for_page(slug)
+    if found is None:
         raise Http404("No such article")
-    return render(request, "articles/article_detail.html", article_page_context(article))
+    context = article_page_context(*found)
+    return render(request, "articles/article_detail.html", context)
 
 
 @require_safe
@@ -184,11 +203,10 @@ def write_thanks(request: HttpRequest) -> HttpResponse:
 @staff_member_required
 def article_preview(request: HttpRequest, slug: str) -> HttpResponse:
     """Any article as its public page would show it, for staff who may see it (unpublished ones too)."""
-    article = get_object_or_404(Article.objects.select_related("editor"), slug=slug)
+    article = get_object_or_404(Article, slug=slug)
     if not services.can_view(request.user, article):
         raise PermissionDenied
-    selectors.with_credits([article])
-    context = article_page_context(article) | {"is_preview": True}
+    context = article_page_context(article, selectors.article_links(article)) | {"is_preview": True}
     response = render(request, "articles/article_detail.html", context)
     response["Cache-Control"] = "private, no-store"
     response["X-Robots-Tag"] = "noindex"

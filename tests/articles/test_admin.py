@@ -218,6 +218,34 @@ def test_an_uploaded_image_gets_page_and_email_renditions(client, eva, coras_dra
         assert email_image.format == "JPEG"
 
 
+def test_the_article_page_shows_the_page_rendition_at_its_stored_size_and_follows_a_new_image(
+    client, eva, coras_draft, django_capture_on_commit_callbacks
+):
+    services.publish_article(article=coras_draft, by=eva)
+    client.force_login(eva)
+    data = form_data(
+        slug=coras_draft.slug, hero_image=png(2400, 1260), hero_image_alt="A harbour", hero_image_credit="Demo"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(change_url(coras_draft), data).status_code == 302
+    coras_draft.refresh_from_db()
+    assert (coras_draft.hero_image_page_width, coras_draft.hero_image_page_height) == (1600, 840)
+    client.logout()
+    page = client.get(coras_draft.get_absolute_url()).content.decode()
+    assert f'<img src="{coras_draft.hero_image_page.url}" alt="A harbour" width="1600" height="840">' in page
+
+    client.force_login(eva)
+    data = form_data(
+        slug=coras_draft.slug, hero_image=png(1200, 900), hero_image_alt="A quay", hero_image_credit="Demo"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(change_url(coras_draft), data).status_code == 302
+    coras_draft.refresh_from_db()
+    client.logout()
+    page = client.get(coras_draft.get_absolute_url()).content.decode()
+    assert f'<img src="{coras_draft.hero_image_page.url}" alt="A quay" width="1200" height="900">' in page
+
+
 def test_every_field_has_help_text_or_an_obvious_name():
     obvious = {"id", "title", "slug", "created_at", "updated_at", "created_by", "authors", "topics"}
     missing = [

@@ -5,7 +5,7 @@ import pytest
 from django.utils import timezone
 
 from articles.cache import bump_generation
-from articles.models import Article, SiteSettings
+from articles.models import Article, SiteSettings, Topic
 from tests.articles.helpers import busy_newsroom, full_article
 from tests.factories import ArticleFactory, AuthorFactory, TopicFactory, UserFactory
 
@@ -59,6 +59,31 @@ def test_article_page_shows_the_site_disclaimer_unless_the_article_has_its_own(c
     own_html = client.get(own.get_absolute_url()).content.decode()
     assert "The author advises a grid operator." in own_html
     assert "Opinions are the writers" not in own_html
+
+
+def test_article_page_lists_the_latest_other_pieces_on_its_primary_topic(client, db):
+    energy, economy = TopicFactory.create(name="Energy"), TopicFactory.create(name="Economy")
+    now = timezone.now()
+    article = ArticleFactory.create(topics=[energy, economy], published_at=now - timedelta(hours=1))
+    for hours, title in [(2, "Newest on energy"), (3, "Second on energy"), (4, "Third on energy"), (5, "Oldest")]:
+        ArticleFactory.create(title=title, topics=[economy, energy], published_at=now - timedelta(hours=hours))
+    ArticleFactory.create(title="Only on the economy", topics=[economy])
+    ArticleFactory.create(title="Draft on energy", topics=[energy], status=Article.Status.DRAFT)
+    ArticleFactory.create(title="Tomorrow on energy", topics=[energy], published_at=now + timedelta(days=1))
+    html = client.get(article.get_absolute_url()).content.decode()
+    related = html.split('id="related-title"', 1)[1]
+    assert "More on Energy" in related
+    titles = re.findall(r'<li><a href="/articles/[^"]+/">([^<]+)</a>', related)
+    assert titles == ["Newest on energy", "Second on energy", "Third on energy"]
+
+
+def test_article_page_lists_authors_in_byline_order_with_roles(client, db):
+    first = AuthorFactory.create(name="Mira Sand", role="Nordics Correspondent")
+    second = AuthorFactory.create(name="Tom Lake", role="")
+    third = AuthorFactory.create(name="Ada Reyes", role="Data Editor")
+    article = ArticleFactory.create(authors=[first, second, third])
+    text = text_of(client.get(article.get_absolute_url()).content.decode())
+    assert "By Mira Sand , Nordics Correspondent , Tom Lake and Ada Reyes , Data Editor" in text
 
 
 def test_article_without_image_or_editor_still_renders(client, db):
@@ -183,6 +208,19 @@ def test_pages_run_a_fixed_number_of_queries(client, db, django_assert_max_num_q
     with django_assert_max_num_queries(8):
         response = client.get(url + ("?page=2" if page in {"home", "topic", "author"} else ""))
     assert response.status_code == 200
+
+
+def test_article_page_reads_article_credits_and_related_pieces_in_one_query(client, db, django_assert_max_num_queries):
+    SiteSettings.load()
+    article = full_article()
+    ArticleFactory.create(title="Also on energy", topics=list(Topic.objects.filter(slug="energy")))
+    client.cookies["sessionid"] = "not-a-session"  # skip the page cache: a full render
+    # The article with its credits and related pieces, the site settings, the topic menu.
+    with django_assert_max_num_queries(3):
+        html = client.get(article.get_absolute_url()).content.decode()
+    assert "Anna Kowal" in html
+    assert "Piet Lund" in html
+    assert "Also on energy" in html
 
 
 def test_staff_reader_sees_a_fresh_page_that_is_not_stored(client, db):
