@@ -34,7 +34,15 @@ import psycopg
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
-from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    connections,
+    transaction,
+)
 from django.utils import timezone
 
 from articles.models import Article
@@ -277,15 +285,15 @@ def _update_one(params: list[Any]) -> int:
         return int(_libpq_answer(connection.connection.pgconn).command_tuples or 0)
 
 
-def _libpq_usable() -> bool:
-    return connection.vendor == "postgresql" and not connection.in_atomic_block
+def _libpq_usable(db: Any = connection) -> bool:
+    return bool(db.vendor == "postgresql" and not db.in_atomic_block)
 
 
-def _send_update(params: list[Any]) -> None:
+def _send_update(params: list[Any], db: Any = connection) -> None:
     """Send the prepared ledger UPDATE without waiting for its answer."""
-    connection.ensure_connection()
-    raw = connection.connection
-    with connection.wrap_database_errors:
+    db.ensure_connection()
+    raw = db.connection
+    with db.wrap_database_errors:
         if raw not in _prepared_on:
             raw.pgconn.send_prepare(_RECORD_SENT_STATEMENT, _RECORD_SENT_LIBPQ)
             _libpq_answer(raw.pgconn)
@@ -311,18 +319,19 @@ class SentRecorder:
     def __init__(self, claimed_by: str) -> None:
         self.claimed_by = claimed_by
         self.in_flight: tuple[Recipient, list[Any], bool] | None = None
+        self.db = connections[DEFAULT_DB_ALIAS]  # this thread's; spares a lookup per message
 
     def start(self, recipient: Recipient, provider_message_id: str) -> None:
         self.confirm()
         now = timezone.now()
         params = [now, now, provider_message_id[:255], recipient.delivery_id, self.claimed_by]
         sent_ahead = False
-        if _libpq_usable():
+        if _libpq_usable(self.db):
             try:
-                _send_update(params)
+                _send_update(params, self.db)
                 sent_ahead = True
             except (OperationalError, InterfaceError):
-                connection.close()  # confirm() runs it again, waiting for the database
+                self.db.close()  # confirm() runs it again, waiting for the database
         self.in_flight = (recipient, params, sent_ahead)
 
     def confirm(self) -> bool:
@@ -334,10 +343,10 @@ class SentRecorder:
         updated: int | None = None
         if sent_ahead:
             try:
-                with connection.wrap_database_errors:
-                    updated = int(_libpq_answer(connection.connection.pgconn).command_tuples or 0)
+                with self.db.wrap_database_errors:
+                    updated = int(_libpq_answer(self.db.connection.pgconn).command_tuples or 0)
             except (OperationalError, InterfaceError):
-                connection.close()  # the answer is lost: run it again (a second run matches nothing)
+                self.db.close()  # the answer is lost: run it again (a second run matches nothing)
         if updated is None:
             updated = with_database_retry(lambda: _update_one(params))
         if updated:
