@@ -551,10 +551,8 @@ class SMTPTransport:
     def begin(self, email: CampaignEmail, recipient: Recipient) -> None:
         """Send the envelope and the body, not the final "."."""
         data = self._open_data(email, recipient)
-        try:
+        with _lost_connection_is_transient():
             self._smtp().send(data)
-        except (OSError, smtplib.SMTPServerDisconnected) as exc:
-            raise TransientSendError(f"connection lost: {exc!r}", connection_lost=True) from exc
 
     def finish(self, email: CampaignEmail, recipient: Recipient, following: Recipient | None = None) -> str:
         """End the message begun; with PIPELINING, announce ``following`` in the same write."""
@@ -577,10 +575,8 @@ class SMTPTransport:
         data = self._open_data(email, recipient)
         if before_end is None:
             return self._end(email, recipient, data, following)
-        try:
+        with _lost_connection_is_transient():
             self._smtp().send(data)
-        except (OSError, smtplib.SMTPServerDisconnected) as exc:
-            raise TransientSendError(f"connection lost: {exc!r}", connection_lost=True) from exc
         before_end()
         return self._end(email, recipient, b"", following)
 
@@ -589,7 +585,7 @@ class SMTPTransport:
         announced, self.announced = self.announced, None
         envelope = _envelope(email, recipient)
         data = email.as_bytes(recipient)
-        try:
+        with _lost_connection_is_transient():
             smtp = self._smtp()
             if announced is recipient:
                 self._check_envelope(smtp, [smtp.getreply(), smtp.getreply(), smtp.getreply()])
@@ -598,8 +594,6 @@ class SMTPTransport:
                 self._check_envelope(smtp, [smtp.getreply(), smtp.getreply(), smtp.getreply()])
             else:
                 self._one_command_at_a_time(smtp, email, recipient)
-        except (OSError, smtplib.SMTPServerDisconnected) as exc:
-            raise TransientSendError(f"connection lost: {exc!r}", connection_lost=True) from exc
         return data if data.endswith(b"\r\n") else data + b"\r\n"
 
     def _end(self, email: CampaignEmail, recipient: Recipient, data: bytes, following: Recipient | None) -> str:
@@ -608,12 +602,10 @@ class SMTPTransport:
             with contextlib.suppress(PermanentSendError):  # begin() reports a bad address
                 end += _envelope(email, following)
                 self.announced = following
-        try:
+        with _lost_connection_is_transient():
             smtp = self._smtp()
             smtp.send(end)
             code, reply = smtp.getreply()
-        except (OSError, smtplib.SMTPServerDisconnected) as exc:
-            raise TransientSendError(f"connection lost: {exc!r}", connection_lost=True) from exc
         if code != 250:
             raise _smtp_error(code, reply, "end of DATA")
         return email.message_id(recipient)
@@ -649,6 +641,14 @@ class SMTPTransport:
         if failure is not None or data_code != 354:
             smtp.rset()
             raise failure or _smtp_error(data_code, replies[2][1], "DATA")
+
+
+@contextmanager
+def _lost_connection_is_transient() -> Iterator[None]:
+    try:
+        yield
+    except (OSError, smtplib.SMTPServerDisconnected) as exc:
+        raise TransientSendError(f"connection lost: {exc!r}", connection_lost=True) from exc
 
 
 def _envelope(email: CampaignEmail, recipient: Recipient) -> bytes:
