@@ -583,7 +583,8 @@ class SMTPTransport:
     def _open_data(self, email: CampaignEmail, recipient: Recipient) -> bytes:
         """Get the server to 354 for this reader; return their message, ready for DATA."""
         announced, self.announced = self.announced, None
-        envelope = _envelope(email, recipient)
+        # An announced envelope went out with the last "." (its address was checked then).
+        envelope = b"" if announced is recipient else _envelope(email, recipient)
         data = email.as_bytes(recipient)
         with _lost_connection_is_transient():
             smtp = self._smtp()
@@ -887,10 +888,10 @@ class _Lease:
 
     def keep(self) -> bool:
         """Renew when due; False when the campaign was cancelled meanwhile."""
-        if time.monotonic() - self.renewed < self.every:
+        if not self.due():
             return True
         with self.lock:  # one connection's thread renews for all of them
-            if time.monotonic() - self.renewed < self.every:
+            if not self.due():
                 return True
             now = timezone.now()
             with_database_retry(
