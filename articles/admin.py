@@ -17,6 +17,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 from django_prose_editor.widgets import AdminProseEditorWidget
+from js_asset import Media
 from simple_history.admin import SimpleHistoryAdmin
 
 from articles import services
@@ -269,6 +270,9 @@ class ArticleAdmin(SimpleHistoryAdmin):
         if article is not None:
             allowed = services.allowed_actions(request.user, article)
             context["workflow_buttons"] = [(action, label) for action, label in WORKFLOW_BUTTONS if action in allowed]
+        # The prose editor loads through an inline <script type="importmap">, which the
+        # CSP blocks unless it carries this response's nonce.
+        context["media"] = Media.from_media(context["media"], nonce=str(getattr(request, "csp_nonce", "")))
         return super().render_change_form(request, context, *args, **kwargs)
 
     def response_change(self, request: HttpRequest, obj: Article) -> HttpResponse:

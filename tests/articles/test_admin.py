@@ -1,5 +1,6 @@
 """The newsroom day in the admin, as Cora (correspondent) and Eva (editor) would do it."""
 
+import re
 from datetime import timedelta
 from io import BytesIO
 
@@ -54,9 +55,14 @@ def media_in_tmp(settings, tmp_path):
 
 def test_the_article_page_has_the_rich_text_editor(client, eva):
     client.force_login(eva)
-    page = client.get(ADD_URL).content.decode()
+    response = client.get(ADD_URL)
+    page = response.content.decode()
     assert "django_prose_editor/editor.js" in page
     assert "data-django-prose-editor-configurable" in page
+    # The editor loads through an inline import map: the CSP lets it run only with the nonce.
+    nonce = re.search(r"'nonce-([^']+)'", response["Content-Security-Policy"])
+    assert nonce is not None
+    assert re.search(rf'<script type="importmap"[^>]* nonce="{re.escape(nonce.group(1))}"', page)
     for extension in ["Heading", "Bold", "Italic", "Link", "BulletList", "Blockquote", "Image"]:
         assert extension in page
 
