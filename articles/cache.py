@@ -266,10 +266,17 @@ def per_generation(name: str, load: Callable[[], Any]) -> Any:
     """``load()``, remembered in this process until the public pages change.
 
     For the small site-wide reads every page repeats (site settings, the topic
-    menu). Only used while the watcher vouches for the generation; otherwise
-    ``load()`` runs every time.
+    menu), also on a server without the page cache and for signed-in readers.
+    Only used while the watcher vouches for the generation; otherwise ``load()``
+    runs every time.
     """
-    generation, _ = watcher.known()
+    generation, changes_seen = watcher.known()
+    if generation is None and watcher.listening:
+        try:
+            generation = current_generation()
+        except redis.RedisError:
+            return load()
+        watcher.remember(generation, changes_seen)
     if generation is None:
         return load()
     remembered = _memo.get(name)

@@ -143,3 +143,24 @@ def test_pages_are_still_served_when_redis_is_unreachable(client, db, monkeypatc
     response = client.get(article.get_absolute_url())
     assert response.status_code == 200
     assert "Still readable" in response.content.decode()
+
+
+def test_without_the_page_cache_site_settings_and_menu_are_read_once_until_they_change(
+    client, db, settings, django_assert_num_queries, django_capture_on_commit_callbacks
+):
+    from articles import cache
+    from tests.conftest import wait_until
+
+    settings.PAGE_CACHE_ENABLED = False
+    cache.watcher.known()
+    wait_until(lambda: cache.watcher.listening, timeout=10)
+    article = ArticleFactory.create(topics=[TopicFactory.create(name="Trade")], disclaimer="")
+    client.get(article.get_absolute_url())
+    with django_assert_num_queries(1):  # the article's own statement; settings and menu are remembered
+        page = client.get(article.get_absolute_url()).content.decode()
+    assert "Trade" in page
+    with django_capture_on_commit_callbacks(execute=True):
+        site = SiteSettings.load()
+        site.default_disclaimer = "Views are the writers' own, as of today."
+        site.save()
+    assert "Views are the writers&#x27; own, as of today." in client.get(article.get_absolute_url()).content.decode()
