@@ -23,6 +23,7 @@ from django.utils.html import escape, strip_tags
 from django.utils.safestring import SafeString, mark_safe
 
 from articles.models import Article, ArticleAuthor, ArticleTopic, Author, Topic, slug_url
+from euro_prospects.db import prepared_cursor
 
 PAGE_SIZE = 12
 SEARCH_PAGE_SIZE = 20
@@ -193,7 +194,7 @@ def _article_page(row: Sequence[Any]) -> tuple[Article, ArticleLinks]:
 
 def _fetch_article_page(where: str, **params: Any) -> tuple[Article, ArticleLinks] | None:
     params |= {"published": Article.Status.PUBLISHED.value, "now": _now(), "related": RELATED}
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_article_page_sql(connection.vendor, where), params)
         row = cursor.fetchone()
     return _article_page(row) if row else None
