@@ -198,6 +198,16 @@ class SubscriberAdmin(admin.ModelAdmin):
         self.message_user(request, f"Erased {count} subscriber(s); their addresses are suppressed from imports.")
         return None
 
+    # Django's own "Delete" (the button and "Delete selected") erases too: a plain
+    # delete would forget that the reader asked to go, and the next import would
+    # add the address back.
+    def delete_model(self, request: HttpRequest, obj: Subscriber) -> None:
+        services.erase_subscriber(subscriber=obj, reason=f"deleted by {request.user}")
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Subscriber]) -> None:
+        for subscriber in queryset:
+            services.erase_subscriber(subscriber=subscriber, reason=f"deleted by {request.user}")
+
 
 @admin.register(Suppression)
 class SuppressionAdmin(admin.ModelAdmin):

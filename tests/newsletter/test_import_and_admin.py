@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from newsletter import services
-from newsletter.models import Subscriber
+from newsletter.models import Subscriber, Suppression
 from tests.factories import SubscriberFactory, TopicFactory
 
 
@@ -176,6 +176,21 @@ def test_an_editor_lifts_a_suppression_and_erases_a_reader(editor_client):
         {"action": "erase", "_selected_action": [bounced.pk], "confirm_erase": "yes"},
     )
     assert not Subscriber.objects.filter(pk=bounced.pk).exists()
+
+
+def test_deleting_readers_in_the_admin_erases_them_so_no_import_adds_them_back(editor_client, tmp_path):
+    one, two, kept = (SubscriberFactory.create(email=f"{name}@example.org") for name in ("one", "two", "kept"))
+    editor_client.post(
+        "/admin/newsletter/subscriber/",
+        {"action": "delete_selected", "_selected_action": [one.pk, two.pk], "post": "yes"},
+    )
+    editor_client.post(f"/admin/newsletter/subscriber/{kept.pk}/delete/", {"post": "yes"})
+    assert not Subscriber.objects.exists()
+    assert Suppression.objects.count() == 3
+    csv_file = tmp_path / "readers.csv"
+    csv_file.write_text("email\none@example.org\ntwo@example.org\nkept@example.org\n")
+    call_command("import_subscribers", str(csv_file), stdout=io.StringIO())
+    assert not Subscriber.objects.exists()
 
 
 def test_suppress_refuses_a_status_that_is_not_a_suppression(db):
