@@ -31,4 +31,4 @@ class CanWatchCampaigns(permissions.BasePermission):
         user = request.user
         if not (user and user.is_authenticated and user.is_active and user.is_staff):
             return False
-        return user.has_perm("newsletter.view_campaign") or user.has_perm("articles.publish_article")
+        return user.has_perm("newsletter.view_campaign")

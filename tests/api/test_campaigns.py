@@ -48,3 +48,17 @@ def test_only_editors_watch_campaigns(request, campaign, who, expected):
 def test_campaigns_are_read_only(as_eva, campaign):
     assert as_eva.post("/api/v1/campaigns/", {}, format="json").status_code == 405
     assert as_eva.delete(f"/api/v1/campaigns/{campaign.pk}/").status_code == 405
+
+
+@pytest.mark.parametrize(
+    ("permission", "expected"), [("articles.publish_article", 403), ("newsletter.view_campaign", 200)]
+)
+def test_the_newsletters_view_permission_is_what_lets_staff_watch_campaigns(campaign, permission, expected):
+    from django.contrib.auth.models import Permission, User
+
+    app_label, codename = permission.split(".")
+    staff = User.objects.create_user("pat", "pat@example.org", "pw", is_staff=True)
+    staff.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    client = APIClient()
+    client.force_authenticate(staff)
+    assert client.get(f"/api/v1/campaigns/{campaign.pk}/").status_code == expected
