@@ -1,5 +1,5 @@
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from html import unescape
 
 import pytest
@@ -135,6 +135,14 @@ def test_home_shows_the_featured_piece_first_then_the_latest(client, db):
     assert html.index(old_featured.title) < html.index("Yesterday's piece")
     assert html.count(old_featured.title) == 1
     assert newer.get_absolute_url() in html
+
+
+def test_cards_date_a_piece_in_the_site_time_zone(client, db, settings):
+    settings.TIME_ZONE = "Europe/Brussels"
+    # Late on the 7th in UTC is already the 8th in Brussels.
+    ArticleFactory.create(title="Past midnight", published_at=datetime(2026, 1, 7, 23, 30, tzinfo=UTC))
+    html = client.get("/").content.decode()
+    assert '<time datetime="2026-01-08T00:30:00+01:00">8 January 2026</time>' in html
 
 
 def test_home_is_paginated_and_past_the_last_page_is_not_found(client, db):
