@@ -161,7 +161,27 @@ MIDDLEWARE = [
 ROOT_URLCONF = "euro_prospects.urls"
 WSGI_APPLICATION = "euro_prospects.wsgi.application"
 
+# Two engines, and no template name exists in both (tests/test_templates.py holds that).
+# The public site is Jinja2 (euro_prospects/jinja2.py says why); it comes first so
+# a reader's page is found without a miss in the other engine. The admin and every
+# email are Django templates.
 TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
+        "DIRS": [BASE_DIR / "jinja2"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "environment": "euro_prospects.jinja2.environment",
+            # Django advises Jinja2 globals over context processors; these stay processors
+            # because every page's layout shows them and, unlike globals, they stay out of
+            # a page rendered without a request (the 500 page).
+            "context_processors": [
+                "django.contrib.messages.context_processors.messages",
+                "csp.context_processors.nonce",
+                "articles.context_processors.site_navigation",
+            ],
+        },
+    },
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         "DIRS": [BASE_DIR / "templates"],
@@ -172,7 +192,6 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "csp.context_processors.nonce",
-                "articles.context_processors.site_navigation",
             ],
         },
     },

@@ -1,3 +1,5 @@
+from html import unescape
+
 from articles.models import Article, SiteSettings
 from tests.factories import ArticleFactory, AuthorFactory, TopicFactory
 
@@ -163,4 +165,6 @@ def test_without_the_page_cache_site_settings_and_menu_are_read_once_until_they_
         site = SiteSettings.load()
         site.default_disclaimer = "Views are the writers' own, as of today."
         site.save()
-    assert "Views are the writers&#x27; own, as of today." in client.get(article.get_absolute_url()).content.decode()
+    assert "Views are the writers' own, as of today." in unescape(
+        client.get(article.get_absolute_url()).content.decode()
+    )

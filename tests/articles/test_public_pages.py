@@ -1,5 +1,6 @@
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from html import unescape
 
 import pytest
 from django.utils import timezone
@@ -55,8 +56,8 @@ def test_article_page_shows_the_site_disclaimer_unless_the_article_has_its_own(c
     site.save()
     plain = ArticleFactory.create()
     own = ArticleFactory.create(disclaimer="The author advises a grid operator.")
-    assert "Opinions are the writers&#x27; own." in client.get(plain.get_absolute_url()).content.decode()
-    own_html = client.get(own.get_absolute_url()).content.decode()
+    assert "Opinions are the writers' own." in unescape(client.get(plain.get_absolute_url()).content.decode())
+    own_html = unescape(client.get(own.get_absolute_url()).content.decode())
     assert "The author advises a grid operator." in own_html
     assert "Opinions are the writers" not in own_html
 
@@ -128,12 +129,20 @@ def test_home_shows_the_featured_piece_first_then_the_latest(client, db):
         title="The featured piece", is_featured=True, published_at=timezone.now() - timedelta(days=3)
     )
     newer = ArticleFactory.create(title="Yesterday's piece", published_at=timezone.now() - timedelta(days=1))
-    html = client.get("/").content.decode()
+    html = unescape(client.get("/").content.decode())
     featured_section = html.split('class="featured"', 1)[1].split("</section>", 1)[0]
     assert old_featured.title in featured_section
-    assert html.index(old_featured.title) < html.index("Yesterday&#x27;s piece")
+    assert html.index(old_featured.title) < html.index("Yesterday's piece")
     assert html.count(old_featured.title) == 1
     assert newer.get_absolute_url() in html
+
+
+def test_cards_date_a_piece_in_the_site_time_zone(client, db, settings):
+    settings.TIME_ZONE = "Europe/Brussels"
+    # Late on the 7th in UTC is already the 8th in Brussels.
+    ArticleFactory.create(title="Past midnight", published_at=datetime(2026, 1, 7, 23, 30, tzinfo=UTC))
+    html = client.get("/").content.decode()
+    assert '<time datetime="2026-01-08T00:30:00+01:00">8 January 2026</time>' in html
 
 
 def test_home_is_paginated_and_past_the_last_page_is_not_found(client, db):

@@ -54,6 +54,12 @@ def test_empty_search_shows_the_form_and_no_results(client, db):
     assert "result" not in html.split("</header>", 2)[-1].lower().replace("results", "")
 
 
+def test_search_counts_a_single_result_in_the_singular(client, db):
+    ArticleFactory.create(title="Zeppelins over the Baltic")
+    html = client.get("/search/", {"q": "zeppelin"}).content.decode()
+    assert "1 result for" in html
+
+
 def test_search_with_no_match_says_so(client, db):
     ArticleFactory.create(title="Something else")
     html = client.get("/search/", {"q": "zeppelin"}).content.decode()
