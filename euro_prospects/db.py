@@ -15,7 +15,16 @@ class _PreparingCursor(psycopg.Cursor[Any]):
     """Binds parameters on the server and prepares every statement on its first run."""
 
     def execute(self, query: Any, params: Any = None, *, prepare: bool | None = None, **kwargs: Any) -> Any:
-        return super().execute(query, params, prepare=True, **kwargs)
+        # Django leaves psycopg's threshold at None, which turns preparing off for the
+        # connection. Only for this statement: with a threshold set, psycopg would also
+        # keep count of every ORM query the connection runs, which it never prepares.
+        threshold = self.connection.prepare_threshold
+        if threshold is None:
+            self.connection.prepare_threshold = 0
+        try:
+            return super().execute(query, params, prepare=True, **kwargs)
+        finally:
+            self.connection.prepare_threshold = threshold
 
     def _send_query_prepared(self, name: bytes, pgq: Any, **kwargs: Any) -> None:
         # psycopg keeps the statement it ran only when it did not prepare it;

@@ -216,10 +216,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # (euro_prospects.db.prepared_cursor); switch off behind a pooler that cannot
 # keep prepared statements (PgBouncer in transaction mode before 1.21).
 DB_PREPARED_STATEMENTS = envbool("DB_PREPARED_STATEMENTS", "true")
-if DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql") and DB_PREPARED_STATEMENTS:
-    # Django turns psycopg's prepared statements off; its own cursors bind on the
-    # client and never prepare, so this only lets prepared_cursor() prepare.
-    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.getenv("REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -27,6 +27,8 @@ def test_the_article_page_statement_is_prepared_once_and_still_counted(
     assert any("authors_json" in query["sql"] for query in captured.captured_queries)
     page_statements = [statement for statement in prepared_statements() if "authors_json" in statement]
     assert len(page_statements) == 1  # two visits, one prepared statement
+    # The ORM's queries are left alone: psycopg neither prepares nor keeps count of them.
+    assert connection.connection.prepare_threshold is None
 
 
 def test_prepared_statements_can_be_switched_off(client, db, settings):
