@@ -6,7 +6,7 @@ from django.urls import include, path
 
 from articles.cache import cache_public_page
 from articles.sitemaps import SITEMAPS
-from articles.views import robots_txt
+from articles.views import favicon, robots_txt
 from euro_prospects.health import healthz
 from euro_prospects.metrics import metrics_view
 
@@ -19,6 +19,7 @@ urlpatterns = [
     path("api/", include("api.urls")),
     path("sitemap.xml", cache_public_page(sitemap), {"sitemaps": SITEMAPS}, name="sitemap"),
     path("robots.txt", robots_txt, name="robots"),
+    path("favicon.ico", favicon, name="favicon"),
     path("", include("articles.urls")),
 ]
 
