@@ -174,8 +174,12 @@ def _rejection_is_about_the_address(event: AnymailTrackingEvent, esp_name: str) 
         return True
     if esp_name == "Postmark":
         return _field(event.esp_event, "Type") in POSTMARK_ADDRESS_REJECTIONS
-    if esp_name == "Mailjet":
-        return _field(event.esp_event, "error_related_to") in MAILJET_ADDRESS_ERRORS
+    if esp_name == "Mailjet":  # "preblocked": Mailjet's own list of addresses that bounced before
+        esp_event = event.esp_event
+        return (
+            _field(esp_event, "error_related_to") in MAILJET_ADDRESS_ERRORS
+            or _field(esp_event, "error") == "preblocked"
+        )
     return False
 
 
