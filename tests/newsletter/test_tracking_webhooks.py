@@ -307,3 +307,39 @@ def test_a_postmark_reactivation_keeps_the_readers_own_choice(client, status):
     change = payloads.postmark_subscription_change("chose@example.org", 1, suppress=False)
     assert post(client, "postmark", payloads.postmark(change)).status_code == 200
     assert state(reader)[0] == status
+
+
+# Concurrent repeats -----------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_event_delivered_twice_at_once_counts_once():
+    """Providers retry when an answer is slow, so a repeat can arrive while the first
+    delivery is still being processed; the unique event key settles it in the database."""
+    import threading
+
+    from django.db import connection, connections
+    from django.test import Client
+
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent writers need PostgreSQL")
+    reader = SubscriberFactory.create(email="racing@example.org")
+    request = payloads.Mailjet.soft_bounce("racing@example.org", 1)
+    start = threading.Barrier(4)
+    statuses: list[int] = []
+
+    def deliver() -> None:
+        try:
+            start.wait()
+            statuses.append(post(Client(), "mailjet", request).status_code)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=deliver) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert statuses == [200, 200, 200, 200]
+    assert state(reader) == (Subscriber.Status.CONFIRMED, 1)
+    assert ProcessedTrackingEvent.objects.count() == 1
