@@ -174,6 +174,8 @@ def _rejection_is_about_the_address(event: AnymailTrackingEvent, esp_name: str) 
         return True
     if esp_name == "Postmark":
         return _field(event.esp_event, "Type") in POSTMARK_ADDRESS_REJECTIONS
+    if esp_name == "Brevo":  # "blocked": the address is on Brevo's blocklist (earlier bounces)
+        return _field(event.esp_event, "event") == "blocked"
     if esp_name == "Mailjet":  # "preblocked": Mailjet's own list of addresses that bounced before
         esp_event = event.esp_event
         return (

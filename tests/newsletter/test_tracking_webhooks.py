@@ -51,7 +51,9 @@ def test_a_hard_bounce_suppresses_the_reader_at_once(client, provider):
     assert response.status_code == 200
     assert state(reader) == (Subscriber.Status.BOUNCED, 0)
     assert reader.suppressed_at is not None
-    assert reader.suppression_reason.startswith(("Postmark", "Mailgun", "Mailjet", "SparkPost", "Unisender Go"))
+    assert reader.suppression_reason.startswith(
+        ("Postmark", "Mailgun", "Mailjet", "SparkPost", "Unisender Go", "Brevo")
+    )
 
 
 @by_provider
@@ -343,3 +345,102 @@ def test_the_same_event_delivered_twice_at_once_counts_once():
     assert statuses == [200, 200, 200, 200]
     assert state(reader) == (Subscriber.Status.CONFIRMED, 1)
     assert ProcessedTrackingEvent.objects.count() == 1
+
+
+# Amazon SES ---------------------------------------------------------------------------
+# Its webhook view needs boto3 (django-anymail[amazon-ses]), which this project does not
+# install; anymail's own SES parser still reads the notifications, fed to the handler.
+
+
+def ses_notification(n: int, ses_event: dict) -> dict:
+    """An SNS notification carrying an SES event, as AWS documents both."""
+    return {
+        "Type": "Notification",
+        "MessageId": f"8a5a5b1f-5a3e-5d0e-9c8b-{n:012d}",
+        "TopicArn": "arn:aws:sns:eu-west-1:123456789012:ses-events",
+        "Message": json.dumps(ses_event),
+        "Timestamp": payloads.iso(n).replace(".0000000Z", ".000Z"),
+        "SignatureVersion": "1",
+        "Signature": "invented",
+        "SigningCertURL": "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-invented.pem",
+        "UnsubscribeURL": "https://sns.eu-west-1.amazonaws.com/?Action=Unsubscribe",
+    }
+
+
+def ses_bounce(n: int, bounce_type: str, *emails: str) -> dict:
+    return ses_notification(
+        n,
+        {
+            "eventType": "Bounce",
+            "bounce": {
+                "bounceType": bounce_type,
+                "bounceSubType": "General" if bounce_type == "Permanent" else "MailboxFull",
+                "bouncedRecipients": [
+                    {"emailAddress": email, "action": "failed", "status": "5.1.1", "diagnosticCode": "smtp; 550 5.1.1"}
+                    for email in emails
+                ],
+                "timestamp": payloads.iso(n),
+                "feedbackId": f"0102016a-{n:08d}",
+            },
+            "mail": {"timestamp": payloads.iso(n), "messageId": f"0102016a-mail-{n}", "destination": list(emails)},
+        },
+    )
+
+
+def ses_complaint(n: int, email: str) -> dict:
+    return ses_notification(
+        n,
+        {
+            "eventType": "Complaint",
+            "complaint": {
+                "complainedRecipients": [{"emailAddress": email}],
+                "timestamp": payloads.iso(n),
+                "feedbackId": f"0102016a-{n:08d}",
+                "complaintFeedbackType": "abuse",
+            },
+            "mail": {"timestamp": payloads.iso(n), "messageId": f"0102016a-mail-{n}", "destination": [email]},
+        },
+    )
+
+
+def deliver_ses(notification: dict) -> None:
+    from anymail.webhooks.amazon_ses import AmazonSESTrackingWebhookView
+    from django.test import RequestFactory
+
+    from newsletter.webhooks import handle_tracking_event
+
+    request = RequestFactory().post("/", json.dumps(notification), content_type="text/plain")
+    view = object.__new__(AmazonSESTrackingWebhookView)  # its __init__ only prepares boto3
+    for event in view.parse_events(request):
+        handle_tracking_event(AmazonSESTrackingWebhookView, event=event, esp_name=view.esp_name)
+
+
+def test_amazon_ses_bounces_and_complaints_reach_every_named_reader_once():
+    first, second = (SubscriberFactory.create(email=f"ses{i}@example.org") for i in (1, 2))
+    deliver_ses(ses_bounce(1, "Transient", "ses1@example.org", "ses2@example.org"))
+    deliver_ses(ses_bounce(1, "Transient", "ses1@example.org", "ses2@example.org"))  # SNS redelivers
+    assert state(first) == state(second) == (Subscriber.Status.CONFIRMED, 1)
+    deliver_ses(ses_bounce(2, "Permanent", "ses1@example.org"))
+    assert state(first)[0] == Subscriber.Status.BOUNCED
+    deliver_ses(ses_complaint(3, "ses2@example.org"))
+    deliver_ses(ses_bounce(4, "Permanent", "ses2@example.org"))
+    assert state(second)[0] == Subscriber.Status.COMPLAINED
+
+
+def test_the_amazon_ses_webhook_says_what_it_needs_when_boto3_is_missing(client):
+    try:
+        import boto3  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("boto3 is installed")
+    body = json.dumps(ses_complaint(1, "a@example.org"))
+    response = client.post(
+        url("amazon_ses"),
+        body,
+        content_type="text/plain",
+        **payloads.basic_auth(),
+        HTTP_X_AMZ_SNS_MESSAGE_TYPE="Notification",
+    )
+    assert response.status_code == 503
+    assert "amazon-ses" in response.content.decode()

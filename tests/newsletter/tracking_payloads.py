@@ -5,7 +5,8 @@ events apart (a new event id and time), so the same ``n`` twice is one event del
 twice. Shapes follow the providers' webhook documentation as django-anymail parses it:
 Postmark (bounce, spam complaint, delivery, subscription change webhooks), Mailgun
 (JSON webhooks with a signature block), Mailjet (grouped event arrays), SparkPost
-(``msys`` batches) and Unisender Go (``events_by_user``, MD5 ``auth``).
+(``msys`` batches), Unisender Go (``events_by_user``, MD5 ``auth``) and Brevo
+(transactional webhooks, one event per request).
 """
 
 from __future__ import annotations
@@ -407,4 +408,53 @@ class UnisenderGo:
         return unisender_go([unisender_go_event(email, n, "delivered")])
 
 
-PROVIDERS = [Postmark, Mailgun, Mailjet, SparkPost, UnisenderGo]
+# Brevo -------------------------------------------------------------------------------
+
+
+def brevo(email: Any, n: int, event: str, reason: str = "") -> Request:
+    payload = {
+        "event": event,
+        "email": email,
+        "id": 1234567,
+        "date": "2026-01-07 11:00:00",
+        "ts": BASE_TIME + n,
+        "ts_event": BASE_TIME + n,
+        "ts_epoch": (BASE_TIME + n) * 1000,
+        "message-id": f"<202601071000.{n}@smtp-relay.mailin.fr>",
+        "subject": "A piece",
+        "tag": "newsletter",
+        "sending_ip": "185.41.28.109",
+        "reason": reason,
+    }
+    return Request(json.dumps(payload).encode(), basic_auth())
+
+
+class Brevo:
+    name = "brevo"
+
+    @staticmethod
+    def hard_bounce(email: str, n: int) -> Request:
+        return brevo(email, n, "hard_bounce", "550 5.1.1 User unknown")
+
+    @staticmethod
+    def soft_bounce(email: str, n: int) -> Request:
+        return brevo(email, n, "soft_bounce", "552 5.2.2 Mailbox full")
+
+    @staticmethod
+    def delay(email: str, n: int) -> Request:
+        return brevo(email, n, "deferred", "421 4.7.0 Try again later")
+
+    @staticmethod
+    def complaint(email: str, n: int) -> Request:
+        return brevo(email, n, "spam")
+
+    @staticmethod
+    def unsubscribe(email: str, n: int) -> Request:
+        return brevo(email, n, "unsubscribe")
+
+    @staticmethod
+    def delivered(email: str, n: int) -> Request:
+        return brevo(email, n, "delivered")
+
+
+PROVIDERS = [Postmark, Mailgun, Mailjet, SparkPost, UnisenderGo, Brevo]
