@@ -193,6 +193,7 @@ MALFORMED_POSTMARK = {
     "a number for BouncedAt": payloads.postmark(
         {**payloads.postmark_bounce_payload("victim@example.org", 1), "BouncedAt": 7}
     ),
+    "a NUL in Email": payloads.postmark(payloads.postmark_bounce_payload("victim\x00@example.org", 1)),
     "not UTF-8": Request(b'{"Email": "\xff\xfe"}', payloads.basic_auth()),
 }
 
