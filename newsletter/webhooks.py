@@ -150,8 +150,11 @@ def _amazon_ses_hard(event: AnymailTrackingEvent) -> bool:
 
 
 def _generic_hard(event: AnymailTrackingEvent) -> bool:
-    if _field(event.esp_event, "event") == "soft_bounce":  # Brevo, Mandrill
-        return False
+    esp_event = event.esp_event
+    if _field(esp_event, "event") == "soft_bounce" or _field(esp_event, "data", "type") == "soft_bounced":
+        return False  # Brevo and Mandrill; MailerSend
+    if _field(esp_event, "data", "bounce", "type") in ("Transient", "Undetermined"):
+        return False  # Resend
     return not _smtp_code_is_temporary(event.mta_response)
 
 

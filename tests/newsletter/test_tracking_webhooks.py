@@ -5,10 +5,17 @@ answers 400 and changes nothing."""
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
+import time_machine
+from anymail.signals import AnymailTrackingEvent, EventType
+from anymail.webhooks.amazon_ses import AmazonSESTrackingWebhookView
+from django.db import connection, connections
+from django.test import Client, RequestFactory
 
 from newsletter.models import ProcessedTrackingEvent, Subscriber
+from newsletter.webhooks import classify, handle_tracking_event
 from tests.factories import SubscriberFactory
 from tests.newsletter import tracking_payloads as payloads
 from tests.newsletter.tracking_payloads import PROVIDERS, Request
@@ -319,10 +326,6 @@ def test_a_postmark_reactivation_keeps_the_readers_own_choice(client, status):
 def test_the_same_event_delivered_twice_at_once_counts_once():
     """Providers retry when an answer is slow, so a repeat can arrive while the first
     delivery is still being processed; the unique event key settles it in the database."""
-    import threading
-
-    from django.db import connection, connections
-    from django.test import Client
 
     if connection.vendor != "postgresql":
         pytest.skip("concurrent writers need PostgreSQL")
@@ -405,10 +408,6 @@ def ses_complaint(n: int, email: str) -> dict:
 
 
 def deliver_ses(notification: dict) -> None:
-    from anymail.webhooks.amazon_ses import AmazonSESTrackingWebhookView
-    from django.test import RequestFactory
-
-    from newsletter.webhooks import handle_tracking_event
 
     request = RequestFactory().post("/", json.dumps(notification), content_type="text/plain")
     view = object.__new__(AmazonSESTrackingWebhookView)  # its __init__ only prepares boto3
@@ -445,3 +444,37 @@ def test_the_amazon_ses_webhook_says_what_it_needs_when_boto3_is_missing(client)
     )
     assert response.status_code == 503
     assert "amazon-ses" in response.content.decode()
+
+
+# Classification of the other providers' bounces, and how long events are remembered ----
+
+
+@pytest.mark.parametrize(
+    ("esp_name", "esp_event", "mta_response", "expected"),
+    [
+        ("Mandrill", {"event": "soft_bounce"}, None, "soft bounce"),
+        ("Mandrill", {"event": "hard_bounce"}, "550 5.1.1 unknown user", "hard bounce"),
+        ("MailerSend", {"data": {"type": "soft_bounced"}}, None, "soft bounce"),
+        ("MailerSend", {"data": {"type": "hard_bounced"}}, None, "hard bounce"),
+        ("Resend", {"data": {"bounce": {"type": "Transient", "message": "mailbox full"}}}, None, "soft bounce"),
+        ("Resend", {"data": {"bounce": {"type": "Permanent", "message": "no such user"}}}, None, "hard bounce"),
+        ("Another ESP", {}, "452 4.2.2 Mailbox full", "soft bounce"),
+    ],
+)
+def test_other_providers_bounces_are_told_apart_by_their_own_fields(esp_name, esp_event, mta_response, expected):
+
+    event = AnymailTrackingEvent(
+        event_type=EventType.BOUNCED, recipient="a@example.org", esp_event=esp_event, mta_response=mta_response
+    )
+    assert classify(event, esp_name).value == expected
+
+
+def test_processed_events_are_forgotten_after_thirty_days(client):
+
+    reader = SubscriberFactory.create(email="old@example.org")
+    with time_machine.travel("2026-01-07 10:00Z"):
+        post(client, "postmark", payloads.Postmark.soft_bounce("old@example.org", 1))
+    with time_machine.travel("2026-02-07 10:00Z"):
+        post(client, "postmark", payloads.Postmark.soft_bounce("old@example.org", 2))
+    assert state(reader) == (Subscriber.Status.CONFIRMED, 2)
+    assert ProcessedTrackingEvent.objects.count() == 1  # the January one is gone
