@@ -280,9 +280,18 @@ NEWSLETTER_RATE_LIMIT_PER_IP = envint("NEWSLETTER_RATE_LIMIT_PER_IP", "30")
 NEWSLETTER_RATE_LIMIT_PER_ADDRESS = envint("NEWSLETTER_RATE_LIMIT_PER_ADDRESS", "5")
 NEWSLETTER_SOFT_BOUNCE_THRESHOLD = envint("NEWSLETTER_SOFT_BOUNCE_THRESHOLD", "3")
 # django-anymail: tracking webhooks (bounces, complaints) authenticate with HTTP
-# basic auth "user:password" given in ANYMAIL_WEBHOOK_SECRET.
+# basic auth "user:password" given in ANYMAIL_WEBHOOK_SECRET, or with the provider's
+# signing key (Mailgun, Unisender Go, MailerSend, Mandrill, Resend; docs/deploy.md).
+ANYMAIL_WEBHOOK_KEYS = {
+    "MAILGUN_WEBHOOK_SIGNING_KEY": os.getenv("ANYMAIL_MAILGUN_WEBHOOK_SIGNING_KEY", ""),
+    "UNISENDER_GO_API_KEY": os.getenv("ANYMAIL_UNISENDER_GO_API_KEY", ""),
+    "MAILERSEND_SIGNING_SECRET": os.getenv("ANYMAIL_MAILERSEND_SIGNING_SECRET", ""),
+    "MANDRILL_WEBHOOK_KEY": os.getenv("ANYMAIL_MANDRILL_WEBHOOK_KEY", ""),
+    "RESEND_SIGNING_SECRET": os.getenv("ANYMAIL_RESEND_SIGNING_SECRET", ""),
+}
 ANYMAIL = {
     "WEBHOOK_SECRET": os.getenv("ANYMAIL_WEBHOOK_SECRET", "") or None,
+    **{name: value for name, value in ANYMAIL_WEBHOOK_KEYS.items() if value},
 }
 
 # Celery: broker on Redis. Tasks are idempotent (they take ids and re-read rows),

@@ -191,3 +191,21 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email} ({self.status})"
+
+
+class ProcessedTrackingEvent(models.Model):
+    """A provider's tracking event (bounce, complaint…) already acted on.
+
+    Providers deliver an event again whenever they are unsure we received it; remembering
+    each one for a while makes a repeated soft bounce count once. Holds no address.
+    """
+
+    key = models.CharField(
+        max_length=64, unique=True, help_text="SHA-256 of the provider, event id, recipient, type and time."
+    )
+    esp = models.CharField(max_length=40, help_text="The provider that reported the event.")
+    event_type = models.CharField(max_length=20)
+    processed_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.esp} {self.event_type} {self.key[:12]}…"

@@ -212,6 +212,29 @@ def record_soft_bounce(*, subscriber: Subscriber, reason: str) -> Subscriber:
     return subscriber
 
 
+def clear_soft_bounces(*, subscriber: Subscriber) -> Subscriber:
+    """A message reached the reader: earlier soft bounces were passing trouble, so the count restarts."""
+    Subscriber.objects.filter(pk=subscriber.pk, soft_bounce_count__gt=0).update(soft_bounce_count=0)
+    subscriber.refresh_from_db(fields=["soft_bounce_count"])
+    return subscriber
+
+
+def lift_bounce_suppression(*, subscriber: Subscriber) -> Subscriber:
+    """The provider accepts mail for the address again (e.g. Postmark's reactivation).
+
+    A bounce suppression is about the mailbox, so it is lifted and the soft-bounce count
+    restarts. A complaint or an unsubscribe is the reader's own choice and stays.
+    """
+    with transaction.atomic():
+        subscriber = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
+        if subscriber.status == Subscriber.Status.BOUNCED:
+            return unsuppress_subscriber(subscriber=subscriber)
+        if subscriber.soft_bounce_count:
+            subscriber.soft_bounce_count = 0
+            subscriber.save(update_fields=["soft_bounce_count"])
+    return subscriber
+
+
 def unsuppress_subscriber(*, subscriber: Subscriber, by: Any = None) -> Subscriber:
     """Undo a bounce or complaint suppression (an editor's decision).
 
