@@ -2,9 +2,11 @@
 
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.http import HttpRequest
 from django.test import Client, RequestFactory
 
 from euro_prospects.security import client_ip
@@ -13,7 +15,7 @@ from tests.factories import UserFactory
 NGINX = "127.0.0.1"
 
 
-def request_from(remote: str, **headers: str):
+def request_from(remote: str, **headers: Any) -> HttpRequest:
     return RequestFactory().get("/", REMOTE_ADDR=remote, **headers)
 
 
@@ -96,7 +98,8 @@ def test_login_lockout_counts_each_client_behind_the_proxy_apart(db, behind_ngin
     attacker = Client(REMOTE_ADDR=NGINX, HTTP_X_FORWARDED_FOR="203.0.113.66")
     for _ in range(behind_nginx.AXES_FAILURE_LIMIT):
         attacker.post("/admin/login/", {"username": "editor-one", "password": "a wrong guess"})
-    assert attacker.post("/admin/login/", {"username": "editor-one", "password": "the right password"}).status_code == 429
+    locked = attacker.post("/admin/login/", {"username": "editor-one", "password": "the right password"})
+    assert locked.status_code == 429
 
     owner = Client(REMOTE_ADDR=NGINX, HTTP_X_FORWARDED_FOR="198.51.100.20")
     response = owner.post("/admin/login/", {"username": "editor-one", "password": "the right password"})
