@@ -481,7 +481,7 @@ CELERY_BEAT_SCHEDULE["newsletter-recover-campaigns"] = {
 # API (Django REST framework): /api/v1/, the OpenAPI schema at /api/schema/, docs at /api/docs/.
 INSTALLED_APPS += [
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -500,6 +500,16 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": envint("API_PAGE_SIZE", "20"),
     "DEFAULT_SCHEMA_CLASS": "api.schema.ApiSchema",
     "EXCEPTION_HANDLER": "api.errors.json_exception_handler",
+}
+# API tokens (django-rest-knox, api/tokens.py): stored as SHA-512 digests, sent as
+# "Authorization: Token KEY", valid for API_TOKEN_TTL seconds after they are made.
+API_TOKEN_TTL = envint("API_TOKEN_TTL", str(30 * 24 * 3600))
+if API_TOKEN_TTL < 1:
+    raise ImproperlyConfigured(f"API_TOKEN_TTL must be 1 second or more, got {API_TOKEN_TTL}")
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(seconds=API_TOKEN_TTL),
+    "AUTH_HEADER_PREFIX": "Token",
+    "AUTO_REFRESH": False,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Euro Prospects API",
