@@ -27,5 +27,6 @@ class TokenScheme(OpenApiAuthenticationExtension):
     name = "tokenAuth"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
-        scheme: dict[str, Any] = build_bearer_security_scheme_object(header_name="Authorization", token_prefix=knox_settings.AUTH_HEADER_PREFIX)
+        prefix = knox_settings.AUTH_HEADER_PREFIX
+        scheme: dict[str, Any] = build_bearer_security_scheme_object(header_name="Authorization", token_prefix=prefix)
         return scheme
