@@ -2,6 +2,9 @@
 
 import hashlib
 import importlib
+import os
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -81,6 +84,19 @@ def test_api_token_ttl_sets_the_lifetime(eva, settings):
     settings.REST_KNOX = {**settings.REST_KNOX, "TOKEN_TTL": timedelta(hours=1)}
     token_for(eva)
     assert AuthToken.objects.get().expiry - timezone.now() < timedelta(hours=1)
+
+
+@pytest.mark.parametrize(("value", "printed"), [("3600", "1:00:00"), ("0", "API_TOKEN_TTL must be 1 second or more")])
+def test_api_token_ttl_is_read_from_the_environment(value, printed):
+    script = "import django; django.setup(); from django.conf import settings; print(settings.REST_KNOX['TOKEN_TTL'])"
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "euro_prospects.settings", "API_TOKEN_TTL": value},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert printed in result.stdout + result.stderr
 
 
 # --- listing and revoking ---------------------------------------------------------------------
