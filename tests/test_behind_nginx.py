@@ -102,11 +102,19 @@ def nginx(live_server, tmp_path: Path) -> Iterator[int]:
 
 
 def request(
-    port: int, source: str, method: str, path: str, body: dict[str, str] | None = None, cookie: str = ""
+    port: int,
+    source: str,
+    method: str,
+    path: str,
+    body: dict[str, str] | None = None,
+    cookie: str = "",
+    forged_for: str = "",
 ) -> http.client.HTTPResponse:
     """One request to nginx whose TCP connection leaves from ``source``."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30, source_address=(source, 0))
     headers = {"Content-Type": "application/x-www-form-urlencoded"} if body is not None else {}
+    if forged_for:
+        headers["X-Forwarded-For"] = headers["X-Real-IP"] = forged_for
     if cookie:
         headers["Cookie"] = cookie
     connection.request(method, path, body=urlencode(body) if body is not None else None, headers=headers)
@@ -135,6 +143,9 @@ def test_sign_ups_behind_nginx_are_counted_and_recorded_per_visitor(site, nginx)
     sign_up = "/newsletter/subscribe/"
     first = [request(nginx, VISITOR_A, "POST", sign_up, {"email": f"a{n}@example.org"}).status for n in range(3)]
     assert first == [200, 200, 429]
+    # Claiming another address in the request's own headers does not open a new bucket.
+    forged = request(nginx, VISITOR_A, "POST", sign_up, {"email": "a3@example.org"}, forged_for="203.0.113.9")
+    assert forged.status == 429
     assert request(nginx, VISITOR_B, "POST", sign_up, {"email": "b0@example.org"}).status == 200
 
     consent = dict(Subscriber.objects.values_list("email", "consent_ip"))
