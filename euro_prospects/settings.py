@@ -15,6 +15,8 @@ import dj_database_url
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from euro_prospects.security import parse_proxy_networks
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -350,6 +352,13 @@ LOGGING = {
 TRUST_X_FORWARDED_PROTO = envbool("TRUST_X_FORWARDED_PROTO", "false")
 if TRUST_X_FORWARDED_PROTO:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Proxies (addresses or CIDR ranges) whose X-Forwarded-For / X-Real-IP name the
+# client: euro_prospects.security.client_ip, the one source of a client's address.
+TRUSTED_PROXIES = envlist("TRUSTED_PROXIES", "")
+try:
+    parse_proxy_networks(",".join(TRUSTED_PROXIES))
+except ValueError as exc:
+    raise ImproperlyConfigured(f"TRUSTED_PROXIES: {exc}") from None
 SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", "false" if DEBUG else "true")
 SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", "0" if DEBUG else str(365 * 24 * 3600))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", "false" if DEBUG else "true")
@@ -403,8 +412,8 @@ AXES_COOLOFF_TIME = timedelta(minutes=envint("AXES_COOLOFF_MINUTES", "30"))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_USERNAME_FORM_FIELD = "username"
-# Behind nginx the client address is the last X-Forwarded-For entry; it is read
-# only when the proxy is trusted, as for X-Forwarded-Proto.
+# Behind nginx the client address comes from X-Forwarded-For, read only when the
+# peer is one of TRUSTED_PROXIES.
 AXES_CLIENT_IP_CALLABLE = "euro_prospects.security.client_ip"
 
 # Two-factor sign-in (django-otp, TOTP) for staff in these groups, and for
@@ -481,7 +490,7 @@ CELERY_BEAT_SCHEDULE["newsletter-recover-campaigns"] = {
 # API (Django REST framework): /api/v1/, the OpenAPI schema at /api/schema/, docs at /api/docs/.
 INSTALLED_APPS += [
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -500,6 +509,16 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": envint("API_PAGE_SIZE", "20"),
     "DEFAULT_SCHEMA_CLASS": "api.schema.ApiSchema",
     "EXCEPTION_HANDLER": "api.errors.json_exception_handler",
+}
+# API tokens (django-rest-knox, api/tokens.py): stored as SHA-512 digests, sent as
+# "Authorization: Token KEY", valid for API_TOKEN_TTL seconds after they are made.
+API_TOKEN_TTL = envint("API_TOKEN_TTL", str(30 * 24 * 3600))
+if API_TOKEN_TTL < 1:
+    raise ImproperlyConfigured(f"API_TOKEN_TTL must be 1 second or more, got {API_TOKEN_TTL}")
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(seconds=API_TOKEN_TTL),
+    "AUTH_HEADER_PREFIX": "Token",
+    "AUTO_REFRESH": False,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Euro Prospects API",
