@@ -203,7 +203,7 @@ def editing_role(user: User | None, article: Article | None) -> str | None:
     return None
 
 
-def _role_may(role: str | None, access: Access) -> bool:
+def role_may(role: str | None, access: Access) -> bool:
     if role == EDITOR:
         return access is not Access.WORKFLOW
     return role == AUTHOR and access in (Access.AUTHORS, Access.REVIEW)
@@ -213,7 +213,7 @@ def editable_fields(user: User | None, article: Article | None) -> list[str]:
     """The fields ``user`` may change on ``article`` now (``None``: a new piece, a draft)."""
     role = editing_role(user, article)
     status = article.status if article is not None else Status.DRAFT
-    return [field for field in EDIT_RULES if _role_may(role, field_access(field, status))]
+    return [field for field in EDIT_RULES if role_may(role, field_access(field, status))]
 
 
 def may_change(user: User | None, article: Article | None, field: str) -> bool:
