@@ -222,7 +222,7 @@ class ArticleAdmin(SimpleHistoryAdmin):
         editable = services.editable_fields(request.user, obj)
         if not editable:  # a view-only page: the admin shows every field read-only by itself
             return ALWAYS_READONLY
-        fields = flatten_fieldsets(self.fieldsets)
+        fields = flatten_fieldsets(self.get_fieldsets(request, obj))
         return [
             name for name in fields if name in ALWAYS_READONLY or (name in services.EDIT_RULES and name not in editable)
         ]
@@ -419,7 +419,7 @@ class AuthorAdmin(admin.ModelAdmin):
     def _sees_private(self, request: HttpRequest, obj: Author | None = None) -> bool:
         return services.sees_private_author_fields(request.user, obj)
 
-    def get_list_display(self, request: HttpRequest) -> list[str]:
+    def get_list_display(self, request: HttpRequest) -> Any:
         columns = list(super().get_list_display(request))
         if self._sees_private(request):
             return columns

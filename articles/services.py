@@ -356,11 +356,11 @@ def _current(article: Article | None, field: str, by: User | None = None) -> Any
     """What ``field`` holds on ``article`` now (on a new piece: what it would hold if left out)."""
     if article is None:
         if field == "authors":
-            profile = Author.objects.filter(user_id=getattr(by, "pk", None)).first() if by is not None else None
+            profile = Author.objects.filter(user_id=by.pk).first() if by is not None and by.pk else None
             return [profile] if profile else []
         if field == "topics":
             return []
-        return Article._meta.get_field(field).get_default()
+        return _model_field(field).get_default()
     if field == "authors":
         return [link.author for link in article.article_authors.select_related("author").order_by("position")]
     if field == "topics":
@@ -393,7 +393,14 @@ def check_changes(*, by: User | None, article: Article | None, fields: Iterable[
 
 
 def _label(field: str) -> str:
-    return "the byline (authors)" if field == "authors" else str(Article._meta.get_field(field).verbose_name)
+    return "the byline (authors)" if field == "authors" else str(_model_field(field).verbose_name)
+
+
+def _model_field(name: str) -> models.Field[Any, Any]:
+    field = Article._meta.get_field(name)
+    if not isinstance(field, models.Field):
+        raise TypeError(f"{name} is not a field of Article")
+    return field
 
 
 @transaction.atomic
@@ -462,7 +469,7 @@ def restore_version(*, article: Article, by: User | None, history_id: int) -> Ar
     """
     locked = Article.objects.select_for_update().get(pk=article.pk)
     _check_can_edit(by, locked)
-    record = Article.history.get(id=locked.pk, history_id=history_id)  # type: ignore[attr-defined]
+    record = Article.history.get(id=locked.pk, history_id=history_id)
     allowed = editable_fields(by, locked) if by is not None else list(EDIT_RULES)
     fields = {field: getattr(record.instance, field) for field in REVERTED_FIELDS if field in allowed}
     when = timezone.localtime(record.history_date)

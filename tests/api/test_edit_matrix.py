@@ -115,26 +115,26 @@ def admin_form(article: Article, field: str, value: Any, otto: Author, economy: 
         else:
             data.pop(field, None)
     elif field == "topics":
-        [link] = ArticleTopic.objects.filter(article=article)
+        [topic_link] = ArticleTopic.objects.filter(article=article)
         data.update(
             {
                 "article_topics-TOTAL_FORMS": "1",
                 "article_topics-INITIAL_FORMS": "1",
-                "article_topics-0-id": link.pk,
+                "article_topics-0-id": topic_link.pk,
                 "article_topics-0-article": article.pk,
                 "article_topics-0-topic": economy.pk,
                 "article_topics-0-position": "0",
             }
         )
     elif field == "authors":
-        [link] = ArticleAuthor.objects.filter(article=article)
+        [author_link] = ArticleAuthor.objects.filter(article=article)
         data.update(
             {
                 "article_authors-TOTAL_FORMS": "2",
                 "article_authors-INITIAL_FORMS": "1",
-                "article_authors-0-id": link.pk,
+                "article_authors-0-id": author_link.pk,
                 "article_authors-0-article": article.pk,
-                "article_authors-0-author": link.author_id,
+                "article_authors-0-author": author_link.author_id,
                 "article_authors-0-position": "0",
                 "article_authors-1-article": article.pk,
                 "article_authors-1-author": otto.pk,

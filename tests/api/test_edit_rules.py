@@ -35,7 +35,7 @@ def coras_draft(cora):
 
 
 def snapshot(article: Article) -> dict[str, object]:
-    row = Article.objects.values().get(pk=article.pk)
+    row: dict[str, object] = dict(Article.objects.values().get(pk=article.pk))
     row.pop("updated_at")
     return {**row, "authors": [link.author.slug for link in row_links(article)]}
 
