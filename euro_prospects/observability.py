@@ -19,6 +19,11 @@ from typing import Any
 from celery import signals
 from django.http import HttpRequest, HttpResponse
 
+# Readers' links carry a signed token that never expires and lets whoever holds it
+# manage, export or erase the subscription: it must not reach any log.
+READER_TOKEN_PATH = re.compile(r"(/newsletter/(?:confirm|unsubscribe|preferences)/)[^/?#\s\"'<>\\]+")
+REDACTED = "[token]"
+
 REQUEST_ID_HEADER = "X-Request-ID"
 TASK_HEADER = "request_id"
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
@@ -65,12 +70,53 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+def redact_reader_tokens(text: str) -> str:
+    """``text`` with the token of every reader's link (confirm, unsubscribe, preferences) replaced."""
+    if "/newsletter/" not in text:
+        return text
+    return READER_TOKEN_PATH.sub(rf"\1{REDACTED}", text)
+
+
+class ReaderTokenFilter(logging.Filter):
+    """Redacts readers' tokens in records of loggers whose handlers are not ours (gunicorn's)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact_reader_tokens(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+def redact_gunicorn_logs() -> None:
+    """Put ReaderTokenFilter on gunicorn's access and error loggers.
+
+    gunicorn writes its access log (request line and referrer) through handlers of its
+    own, which settings.LOGGING must not replace; a filter on the logger sees every line.
+    """
+    for name in ("gunicorn.access", "gunicorn.error"):
+        target = logging.getLogger(name)
+        if not any(isinstance(existing, ReaderTokenFilter) for existing in target.filters):
+            target.addFilter(ReaderTokenFilter())
+
+
+class PlainFormatter(logging.Formatter):
+    """The plain text format, with readers' tokens redacted."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_reader_tokens(super().format(record))
+
+
 # LogRecord attributes that are not "extra" fields passed by the caller.
 _STANDARD_ATTRIBUTES = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, request_id, extras."""
+    """One JSON object per line: time, level, logger, message, request_id, extras.
+
+    Readers' tokens are redacted in the whole line: also in extras such as the
+    request Django's logger attaches (its repr names the path).
+    """
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -84,7 +130,7 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        return redact_reader_tokens(json.dumps(entry, default=str, ensure_ascii=False))
 
 
 @signals.before_task_publish.connect
