@@ -57,11 +57,18 @@ def test_the_probe_pings_no_worker_and_opens_no_broker_connection(
     client, db, monkeypatch, django_assert_max_num_queries
 ):
     calls: list[str] = []
-    monkeypatch.setattr(celery_app.control, "ping", lambda *args, **kwargs: calls.append("ping") or [])
     real_connect = Connection.ensure_connection
-    monkeypatch.setattr(
-        Connection, "ensure_connection", lambda self, *a, **k: calls.append("connect") or real_connect(self, *a, **k)
-    )
+
+    def ping(*args: object, **kwargs: object) -> list[object]:
+        calls.append("ping")
+        return []
+
+    def ensure_connection(self: Connection, *args: object, **kwargs: object) -> object:
+        calls.append("connect")
+        return real_connect(self, *args, **kwargs)
+
+    monkeypatch.setattr(celery_app.control, "ping", ping)
+    monkeypatch.setattr(Connection, "ensure_connection", ensure_connection)
     started = time.monotonic()
     with django_assert_max_num_queries(1):  # SELECT 1 once per HEALTH_CACHE_SECONDS, not once per request
         for _ in range(100):
