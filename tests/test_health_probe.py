@@ -2,6 +2,7 @@
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from kombu import Connection
@@ -59,11 +60,11 @@ def test_the_probe_pings_no_worker_and_opens_no_broker_connection(
     calls: list[str] = []
     real_connect = Connection.ensure_connection
 
-    def ping(*args: object, **kwargs: object) -> list[object]:
+    def ping(*args: Any, **kwargs: Any) -> list[Any]:
         calls.append("ping")
         return []
 
-    def ensure_connection(self: Connection, *args: object, **kwargs: object) -> object:
+    def ensure_connection(self: Connection, *args: Any, **kwargs: Any) -> Any:
         calls.append("connect")
         return real_connect(self, *args, **kwargs)
 
