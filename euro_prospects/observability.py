@@ -77,27 +77,35 @@ def redact_reader_tokens(text: str) -> str:
     return READER_TOKEN_PATH.sub(rf"\1{REDACTED}", text)
 
 
-class ReaderTokenFilter(logging.Filter):
-    """Redacts readers' tokens in records of loggers whose handlers are not ours (gunicorn's)."""
+EMAIL_ADDRESS = re.compile(r"[^\s<>\"'(),;:@]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 
-    def filter(self, record: logging.LogRecord) -> bool:
+
+def redact_email_addresses(text: str) -> str:
+    """``text`` (say a mail server's reply) with every email address replaced: log ids, not addresses."""
+    return EMAIL_ADDRESS.sub("[address]", text) if "@" in text else text
+
+
+_make_record = logging.getLogRecordFactory()
+
+
+def _record_without_reader_tokens(*args: Any, **kwargs: Any) -> logging.LogRecord:
+    """Every log record, whichever logger and handler: Django's request and security loggers
+    ("Bad Request: /newsletter/preferences/…/", CSRF failures), runserver's and gunicorn's
+    access lines (request line and referrer), and the handlers of tests and Sentry."""
+    record = _make_record(*args, **kwargs)
+    try:
         message = record.getMessage()
-        redacted = redact_reader_tokens(message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
+    except Exception:  # a malformed call: leave it for logging's own error report
+        return record
+    redacted = redact_reader_tokens(message)
+    if redacted != message:
+        record.msg, record.args = redacted, None
+    return record
 
 
-def redact_gunicorn_logs() -> None:
-    """Put ReaderTokenFilter on gunicorn's access and error loggers.
-
-    gunicorn writes its access log (request line and referrer) through handlers of its
-    own, which settings.LOGGING must not replace; a filter on the logger sees every line.
-    """
-    for name in ("gunicorn.access", "gunicorn.error"):
-        target = logging.getLogger(name)
-        if not any(isinstance(existing, ReaderTokenFilter) for existing in target.filters):
-            target.addFilter(ReaderTokenFilter())
+if not getattr(_make_record, "redacts_reader_tokens", False):
+    _record_without_reader_tokens.redacts_reader_tokens = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(_record_without_reader_tokens)
 
 
 class PlainFormatter(logging.Formatter):

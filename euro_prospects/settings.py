@@ -362,7 +362,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"request_id": {"()": "euro_prospects.observability.RequestIdFilter"}},
-    # Both formats replace readers' link tokens in every line (observability.redact_reader_tokens).
+    # Records are redacted when made (observability); the formats redact extras and tracebacks too.
     "formatters": {
         "plain": {
             "()": "euro_prospects.observability.PlainFormatter",
@@ -374,11 +374,7 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
-        "django.db.backends": {"level": "INFO"},
-        # runserver's request lines, through the console handler so they are redacted too.
-        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
-    },
+    "loggers": {"django.db.backends": {"level": "INFO"}},
 }
 
 # Security. Defaults are production-safe when DEBUG is off; `manage.py check
