@@ -174,6 +174,21 @@ def _use_django_logging(**kwargs: Any) -> None:
     logging.config.dictConfig(settings.LOGGING)
 
 
+def without_reader_tokens(value: Any) -> Any:
+    """``value`` (a Sentry event or breadcrumb: dicts, lists, strings) with readers' tokens redacted."""
+    if isinstance(value, str):
+        return redact_reader_tokens(value)
+    if isinstance(value, dict):
+        return {key: without_reader_tokens(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_reader_tokens(item) for item in value]
+    return value
+
+
+def _sentry_scrub(event: Any, hint: Any) -> Any:
+    return without_reader_tokens(event)
+
+
 def init_sentry(*, dsn: str, environment: str, traces_sample_rate: float) -> None:
     import sentry_sdk
     from sentry_sdk.integrations.celery import CeleryIntegration
@@ -185,4 +200,8 @@ def init_sentry(*, dsn: str, environment: str, traces_sample_rate: float) -> Non
         integrations=[DjangoIntegration(), CeleryIntegration()],
         traces_sample_rate=traces_sample_rate,
         send_default_pii=False,  # readers' addresses are personal data
+        # The request's URL and referrer, breadcrumbs, transaction names: no reader's token.
+        before_send=_sentry_scrub,
+        before_send_transaction=_sentry_scrub,
+        before_breadcrumb=_sentry_scrub,
     )
