@@ -220,9 +220,10 @@ def page_cache_path(request: HttpRequest, query_params: tuple[str, ...]) -> str 
     """The name ``request``'s page is stored under, or None when it must not be stored.
 
     Only ``query_params`` (page numbers) tell pages apart, each in its one canonical
-    spelling (``?page=02`` is ``?page=2``, ``?page=1`` is no parameter); other
-    parameters are ignored, as the view ignores them. A page number that is not one
-    (the view answers 404) is not looked up at all.
+    spelling (``?page=02`` is ``?page=2``; ``?page=1`` stays apart from no parameter,
+    as the home page shows its featured piece only without one); other parameters are
+    ignored, as the view ignores them. A page number that is not one (the view
+    answers 404) is not looked up at all.
     """
     kept: list[tuple[str, str]] = []
     for name in query_params:
@@ -231,9 +232,7 @@ def page_cache_path(request: HttpRequest, query_params: tuple[str, ...]) -> str 
             continue
         if not PAGE_NUMBER.fullmatch(value):
             return None
-        number = int(value)
-        if number != 1:
-            kept.append((name, str(number)))
+        kept.append((name, str(int(value))))
     return f"{request.path}?{urlencode(kept)}" if kept else request.path
 
 

@@ -206,8 +206,7 @@ def test_junk_after_an_article_or_feed_url_stores_nothing_new(client, db):
 def test_one_entry_per_page_number_however_it_is_spelt(client, db):
     for _ in range(25):  # two pages on the home page
         ArticleFactory.create()
-    first = client.get("/")
-    assert client.get("/?page=1").content == first.content
+    client.get("/")
     before = stored_pages()
     second = client.get("/?page=2")
     assert second.status_code == 200
@@ -238,3 +237,15 @@ def test_pages_live_in_the_cache_redis_when_it_is_set_apart(client, db, settings
     apart = redis.Redis.from_url(private_redis.url)
     assert sum(1 for _ in apart.scan_iter(match=cache._key("page:*"))) == 1
     assert sum(1 for _ in broker.scan_iter(match=cache._key("page:*"))) == pages_in_broker
+
+
+def test_the_first_page_asked_for_by_number_does_not_replace_the_home_page(client, db):
+    featured = ArticleFactory.create(title="The featured piece", is_featured=True)
+    for _ in range(25):
+        ArticleFactory.create()
+    numbered = client.get("/?page=01")  # the home page without its featured block
+    home = client.get("/")
+    assert home.content != numbered.content
+    assert client.get("/?junk=1").content == home.content
+    assert client.get("/?page=1").content == numbered.content
+    assert featured.title in home.content.decode()
