@@ -47,6 +47,7 @@ from django.utils import timezone
 
 from articles.models import Article
 from euro_prospects import metrics
+from euro_prospects.observability import redact_email_addresses
 from newsletter.emails import CampaignEmail, Recipient, render_campaign_email
 from newsletter.models import Campaign, Delivery, Subscriber
 
@@ -1150,7 +1151,8 @@ class _Batch:
                 self.result.failed += 1
             else:
                 self.result.retrying += 1
-            self.result.errors.append(str(exc))
+            # For the batch's log line: a server's reply may quote the address.
+            self.result.errors.append(f"subscriber={recipient.subscriber_id} {redact_email_addresses(str(exc))}")
 
 
 def send_campaign_batch(*, campaign_id: int) -> BatchResult:
