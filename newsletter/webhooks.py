@@ -17,7 +17,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from newsletter import services
-from newsletter.models import Subscriber
+from newsletter.models import Subscriber, canonical_email
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def is_soft_bounce(event: AnymailTrackingEvent) -> bool:
 def handle_tracking_event(sender: Any, event: AnymailTrackingEvent, esp_name: str, **kwargs: Any) -> None:
     if event.event_type not in (EventType.BOUNCED, EventType.COMPLAINED, EventType.DEFERRED) or not event.recipient:
         return
-    subscriber = Subscriber.objects.filter(email__iexact=event.recipient.strip()).first()
+    subscriber = Subscriber.objects.filter(email__iexact=canonical_email(event.recipient)).first()
     if subscriber is None:
         return
     detail = event.description or event.mta_response or ""
