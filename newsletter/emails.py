@@ -46,6 +46,16 @@ _BOUNDARY = "=_euro-prospects-campaign"
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
+# An RFC 5321 mailbox (RFC 6531's UTF-8 local part allowed): a dot-atom or quoted local
+# part, and a domain name or address literal. Anything else would be refused by the
+# server, split by a header parser (``a,b@x``) or read as more than one command.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\x80-\U0010ffff-]+"
+_QUOTED = r'"(?:[\x20\x21\x23-\x5b\x5d-\x7e\x80-\U0010ffff]|\\[\x20-\x7e])*"'
+_MAILBOX = re.compile(
+    rf"(?:{_ATOM}(?:\.{_ATOM})*|{_QUOTED})@(?:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?|\[[\x21-\x5a\x5e-\x7e]+\])"
+)
+
+
 class UnsendableAddress(ValueError):
     """The address cannot be written in an envelope or a header (the reason says why)."""
 
@@ -61,23 +71,23 @@ def header_text(value: str) -> str:
 def sendable_address(address: str, *, smtputf8: bool = False) -> str:
     """The address as it goes into ``RCPT TO`` and ``To``: the domain in its ASCII (IDNA)
     form; a non-ASCII local part only where the server takes SMTPUTF8."""
-    if address.isascii() and address.isprintable():  # every ordinary address: no other work
-        local, at, domain = address.rpartition("@")
-        if at and local and domain and " " not in domain:
+    if address.isascii():  # every ordinary address: one match, no other work
+        if _MAILBOX.fullmatch(address):
             return address
+        raise UnsendableAddress("the address is not a valid mailbox")
     if _CONTROL.search(address):
         raise UnsendableAddress("the address contains control characters")
-    local, at, domain = address.strip().rpartition("@")
-    if not (at and local and domain) or any(c.isspace() for c in domain):
-        raise UnsendableAddress("the address has no valid domain")
+    local, at, domain = address.rpartition("@")
     if not domain.isascii():
         try:
             domain = idna.encode(domain, uts46=True).decode("ascii")
         except (idna.IDNAError, UnicodeError) as exc:
             raise UnsendableAddress(f"the domain cannot be written in ASCII ({exc})") from None
+    if not at or not _MAILBOX.fullmatch(sendable := f"{local}@{domain}"):
+        raise UnsendableAddress("the address is not a valid mailbox")
     if not local.isascii() and not smtputf8:
         raise UnsendableAddress("the local part is not ASCII and the mail server does not offer SMTPUTF8")
-    return f"{local}@{domain}"
+    return sendable
 
 
 def mailbox(name: str, address: str) -> str:

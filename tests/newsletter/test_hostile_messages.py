@@ -139,6 +139,7 @@ def hostile_list() -> dict[str, Subscriber]:
         "quoted": SubscriberFactory.create(email=QUOTED_READER),
         "twin": SubscriberFactory.create(email=TWIN_SPELLING),
         "broken": SubscriberFactory.create(email="bad@exa\r\nmple.org"),
+        "comma": SubscriberFactory.create(email="ana,bo@example.org"),  # two addresses to a header parser
         "last": SubscriberFactory.create(email="last@example.org"),
     }
     assert len(LONG_READER) == 254
@@ -174,6 +175,7 @@ def test_a_hostile_list_over_smtp_sends_each_reader_that_can_be_sent_to(smtp_ser
     assert utf8.status == Delivery.Status.FAILED
     assert "SMTPUTF8" in utf8.last_error
     assert outcome(readers["broken"]).status == Delivery.Status.FAILED
+    assert outcome(readers["comma"]).status == Delivery.Status.FAILED
     assert_nobody_suppressed(readers)
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.FINISHED
@@ -214,7 +216,7 @@ def test_a_hostile_list_through_a_django_backend_sends_each_reader_that_can_be_s
 
     for name in ("plain", "idn", "long", "quoted", "twin", "last"):
         assert outcome(readers[name]).status == Delivery.Status.SENT, name
-    for name in ("utf8 local", "broken"):
+    for name in ("utf8 local", "broken", "comma"):
         assert outcome(readers[name]).status == Delivery.Status.FAILED, name
     addresses = {parseaddr(message.message()["To"])[1] for message in mail.outbox}
     assert "leser@xn--bcher-kva.de" in addresses
@@ -232,7 +234,7 @@ def test_a_hostile_list_through_an_esp_batch_sends_each_reader_that_can_be_sent_
 
     for name in ("plain", "idn", "long", "quoted", "twin", "last"):
         assert outcome(readers[name]).status == Delivery.Status.SENT, name
-    for name in ("utf8 local", "broken"):
+    for name in ("utf8 local", "broken", "comma"):
         assert outcome(readers[name]).status == Delivery.Status.FAILED, name
     # The two spellings of one address never share a call, so each copy has its own links.
     for call in mailgun_server.state.calls:
