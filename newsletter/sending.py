@@ -36,6 +36,7 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
 from django.db import (
     DEFAULT_DB_ALIAS,
+    DatabaseError,
     IntegrityError,
     InterfaceError,
     OperationalError,
@@ -1107,6 +1108,8 @@ class _Batch:
             if not lease_held:
                 self.stop.set()
             return lease_held and not (isinstance(exc, TransientSendError) and exc.connection_lost)
+        except (DatabaseError, InterfaceError, psycopg.Error):
+            raise  # the message may have been accepted: recovery decides, never a retry from here
         except Exception as exc:  # unforeseen: this reader's failure; the connection's state is unknown
             logger.exception("delivery=%s event=send_error", recipient.delivery_id)
             transport.abort()
