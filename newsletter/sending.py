@@ -1174,14 +1174,13 @@ class _Batch:
                 if self.stop.is_set() and not self.result.resume_in:
                     self.queue.extendleft(reversed(recipients))
                     return False
-                try:
-                    outcomes = transport.send_many(self.email, recipients)
-                except _CannotBuild:  # nothing was sent: each reader's own send finds and records the fault
-                    return self.send_one_by_one(transport, recipients)
+                outcomes = transport.send_many(self.email, recipients)
                 accepted = [
                     (o.recipient, o.provider_message_id) for o in outcomes if o.status not in _REFUSED | _NOT_SENT
                 ]
                 lease_held = record_sent_many(accepted, self.claimed_by)
+        except _CannotBuild:  # nothing was sent: each reader's own send finds and records the fault
+            return self.send_one_by_one(transport, recipients)
         except PermanentSendError as exc:
             if len(recipients) == 1:
                 self.record_failure(recipients[0], exc)
