@@ -158,8 +158,10 @@ def assert_nobody_suppressed(readers: dict[str, Subscriber]) -> None:
     assert set(Subscriber.objects.values_list("status", flat=True)) == {Subscriber.Status.CONFIRMED}
 
 
-def test_a_hostile_list_over_smtp_sends_each_reader_that_can_be_sent_to(smtp_server, settings):
+@pytest.mark.parametrize("connections", [1, 3])
+def test_a_hostile_list_over_smtp_sends_each_reader_that_can_be_sent_to(smtp_server, settings, connections):
     settings.NEWSLETTER_BATCH_SIZE = 100
+    settings.NEWSLETTER_CONNECTIONS_PER_BATCH = connections
     readers = hostile_list()
     campaign = start(ArticleFactory.create())
 
