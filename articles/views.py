@@ -24,6 +24,7 @@ from articles.html import paragraphs_from_text
 from articles.models import Article, Author, SiteSettings, Topic, cached_reverse
 from articles.structured_data import news_article_json_ld
 from euro_prospects import ratelimit
+from euro_prospects.jinja2 import html_datetime
 from euro_prospects.security import client_ip
 
 
@@ -80,10 +81,10 @@ def article_page_context(article: Article, links: selectors.ArticleLinks) -> dic
 
 def _page_dates(article: Article) -> dict[str, str]:
     """The article's dates as its page shows them, each formatted once (local time)."""
-    dates = {"modified_iso": timezone.localtime(article.updated_at).isoformat()}
+    dates = {"modified_iso": html_datetime(article.updated_at)}
     if article.published_at:
         published = timezone.localtime(article.published_at)
-        dates["published_iso"] = published.isoformat()
+        dates["published_iso"] = html_datetime(published)
         dates["published_display"] = date_format(published, "F j, Y | H:i")
     return dates
 
