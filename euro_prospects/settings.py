@@ -542,6 +542,19 @@ if NEWSLETTER_ESP_MERGE_FIELD and NEWSLETTER_ESP_MERGE_FIELD != "off" and "{}" n
         "NEWSLETTER_ESP_MERGE_FIELD must contain {} where the field name goes (e.g. %recipient.{}%), "
         f"or be off; got {NEWSLETTER_ESP_MERGE_FIELD!r}"
     )
+# Ledger compaction (newsletter/compaction.py): a finished campaign older than this many
+# days keeps its counts and loses its per-reader rows; 0 keeps every row for ever.
+NEWSLETTER_LEDGER_RETENTION_DAYS = envint("NEWSLETTER_LEDGER_RETENTION_DAYS", "90")
+NEWSLETTER_LEDGER_COMPACT_BATCH = envint("NEWSLETTER_LEDGER_COMPACT_BATCH", "5000")
+if NEWSLETTER_LEDGER_RETENTION_DAYS < 0 or NEWSLETTER_LEDGER_COMPACT_BATCH < 1:
+    raise ImproperlyConfigured(
+        "NEWSLETTER_LEDGER_RETENTION_DAYS must be 0 or more and NEWSLETTER_LEDGER_COMPACT_BATCH at least 1"
+    )
+CELERY_BEAT_SCHEDULE["newsletter-compact-ledger"] = {
+    "task": "newsletter.tasks.compact_ledger",
+    "schedule": 3600.0,
+    "options": {"expires": 3000},
+}
 CELERY_BEAT_SCHEDULE["newsletter-recover-campaigns"] = {
     "task": "newsletter.tasks.recover_campaigns",
     "schedule": NEWSLETTER_RECOVERY_INTERVAL,

@@ -23,6 +23,7 @@ from django.utils.html import format_html
 from articles.admin import ArticleAdmin
 from articles.models import Article
 from newsletter import sending, services
+from newsletter.compaction import campaign_totals
 from newsletter.emails import CampaignEmail, Recipient, UnsendableAddress, render_campaign_email
 from newsletter.imports import ImportFileError, import_subscribers
 from newsletter.models import Campaign, Delivery, Subscriber, Suppression
@@ -218,7 +219,7 @@ class SuppressionAdmin(admin.ModelAdmin):
 
 def campaign_progress(campaign: Campaign) -> dict[str, Any]:
     """Counts by state, rate over the last minute and an ETA; JSON-ready."""
-    totals = campaign.deliveries.totals()
+    totals = campaign_totals(campaign)
     total = totals["total"]
     waiting = totals["pending"] + totals["retrying"]
     now = timezone.now()

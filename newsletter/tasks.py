@@ -6,7 +6,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from newsletter import emails, sending
+from newsletter import compaction, emails, sending
 from newsletter.models import Subscriber
 from newsletter.services import export_subscriber_data
 
@@ -67,6 +67,12 @@ def send_campaign_batch(campaign_id: int) -> None:
         wait = sending.next_retry_in(campaign_id=campaign_id)
         if wait is not None:
             send_campaign_batch.apply_async((campaign_id,), countdown=wait + 0.5)
+
+
+@shared_task
+def compact_ledger() -> None:
+    """Beat, hourly: finished campaigns past NEWSLETTER_LEDGER_RETENTION_DAYS keep counts, not rows."""
+    compaction.compact_ledger()
 
 
 @shared_task
