@@ -2,6 +2,7 @@
 counts and loses its per-reader rows, and every figure editors see stays the same."""
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -33,7 +34,7 @@ def ended_campaign(days_ago: int, status: str = Campaign.Status.FINISHED, **per_
     return campaign
 
 
-def everything_editors_see(client, api: APIClient, campaign: Campaign) -> dict[str, object]:
+def everything_editors_see(client, api: APIClient, campaign: Campaign) -> dict[str, Any]:
     progress = client.get(reverse("admin:newsletter_campaign_progress_json", args=[campaign.pk])).json()
     progress.pop("rate_per_second")
     progress.pop("eta_seconds")
@@ -99,8 +100,13 @@ def test_it_deletes_in_batches_and_an_interrupted_run_resumes_with_the_counts_it
     campaign.refresh_from_db()
     frozen = compaction.campaign_totals(campaign)
 
-    statements = []
-    with connection.execute_wrapper(lambda execute, sql, *args: statements.append(sql) or execute(sql, *args)):
+    statements: list[str] = []
+
+    def record(execute, sql, *args):
+        statements.append(sql)
+        return execute(sql, *args)
+
+    with connection.execute_wrapper(record):
         compaction.compact_ledger()
 
     assert rows(campaign) == 0
