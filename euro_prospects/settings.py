@@ -276,6 +276,9 @@ CACHES = {
 PAGE_CACHE_ENABLED = envbool("PAGE_CACHE", "true")
 PAGE_CACHE_TIMEOUT = envint("PAGE_CACHE_TIMEOUT", "600")
 PAGE_BROWSER_MAX_AGE = envint("PAGE_BROWSER_MAX_AGE", "60")
+# After a change one request re-renders a page; the others get the previous version, or,
+# for a page never rendered before, wait at most this many seconds for that render.
+PAGE_RENDER_WAIT = envfloat("PAGE_RENDER_WAIT", "5")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
