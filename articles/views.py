@@ -49,6 +49,24 @@ def paginate(
     return page
 
 
+def listing_page(request: HttpRequest, kind: str, other: int | None = None) -> Page[selectors.Card]:
+    """The requested page of a listing (selectors.listing: one query), as cards; 404 past the end."""
+    try:
+        number = int(request.GET.get("page") or 1)
+    except ValueError:
+        raise Http404("No such page") from None
+    if not 1 <= number < 10**9:  # past 10**9 the offset would not fit the database's integers
+        raise Http404("No such page")
+    per_page = selectors.PAGE_SIZE
+    cards, total = selectors.listing(kind, other=other, limit=per_page, offset=(number - 1) * per_page)
+    paginator: Paginator[int] = Paginator(range(total), per_page, allow_empty_first_page=True)
+    try:
+        paginator.validate_number(number)
+    except InvalidPage:
+        raise Http404("No such page") from None
+    return Page(cards, number, paginator)  # type: ignore[arg-type]
+
+
 def absolute(path: str) -> str:
     return settings.SITE_URL + path
 
@@ -92,11 +110,11 @@ def _page_dates(article: Article) -> dict[str, str]:
 @require_safe
 @cache_public_page
 def home(request: HttpRequest) -> HttpResponse:
-    featured = selectors.featured_article() if "page" not in request.GET else None
-    latest = selectors.published_articles()
-    if featured is not None:
-        latest = latest.exclude(pk=featured.pk)
-    page = paginate(request, latest, also_credit=[featured] if featured else [])
+    featured = None
+    if "page" not in request.GET:
+        found, _ = selectors.listing("featured", limit=1)
+        featured = found[0] if found else None
+    page = listing_page(request, "all-but" if featured else "all", featured.id if featured else None)
     return render(
         request,
         "articles/home.html",
@@ -118,7 +136,7 @@ def article_detail(request: HttpRequest, slug: str) -> HttpResponse:
 @cache_public_page
 def topic_detail(request: HttpRequest, slug: str) -> HttpResponse:
     topic = get_object_or_404(Topic, slug=slug)
-    page = paginate(request, selectors.articles_on_topic(topic))
+    page = listing_page(request, "topic", topic.pk)
     return render(
         request,
         "articles/topic.html",
@@ -130,7 +148,7 @@ def topic_detail(request: HttpRequest, slug: str) -> HttpResponse:
 @cache_public_page
 def author_detail(request: HttpRequest, slug: str) -> HttpResponse:
     author = get_object_or_404(Author, slug=slug)
-    page = paginate(request, selectors.articles_by_author(author))
+    page = listing_page(request, "author", author.pk)
     return render(
         request,
         "articles/author.html",
