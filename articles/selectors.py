@@ -272,23 +272,22 @@ def search_articles(query: str) -> QuerySet[Article]:
     SQLite: a plain substring match, newest first.
     """
     if connection.vendor == "postgresql":
-        from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank, SearchVector
+        from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank, SearchVectorField
         from django.db.models import F, Func, TextField, Value
+        from django.db.models.expressions import RawSQL
         from django.db.models.functions import Concat
 
         plain_body = Func(
             F("body"), Value("<[^>]+>"), Value(" "), Value("g"), function="regexp_replace", output_field=TextField()
         )
-        vector = (
-            SearchVector("title", weight="A", config="english")
-            + SearchVector("standfirst", weight="B", config="english")
-            + SearchVector(plain_body, weight="C", config="english")
-        )
+        # Title (A), standfirst (B) and body (C), stored and GIN-indexed (migration 0007).
+        vector = RawSQL('"articles_article"."search_vector"', [], output_field=SearchVectorField())
         search_query = SearchQuery(query, search_type="websearch", config="english")
         return (
             published_articles()
+            .alias(search=vector)
+            .filter(search=search_query)
             .annotate(rank=SearchRank(vector, search_query))
-            .filter(rank__gt=0)
             .annotate(
                 headline=SearchHeadline(
                     Concat(F("standfirst"), Value(" "), plain_body, output_field=TextField()),
