@@ -3,7 +3,7 @@
 Loads 1,000 demo articles into a PostgreSQL database of its own, collects static
 files, starts two production servers (gunicorn, 2 sync workers, DEBUG off): one
 with the page cache, one without. Then measures requests/s and p50/p99 latency
-for the home, article and topic pages, cached and uncached, and a trivial Django
+for the home, article, topic, author and search-result pages, cached and uncached, and a trivial Django
 view returning the same number of bytes from memory (the ceiling on this
 machine), all in the same run. Prints a table and, last, one JSON line.
 
@@ -51,7 +51,8 @@ DRAFTS = 200  # what the publish-under-load mode publishes, one at a time
 PUBLISH_INTERVAL = float(os.getenv("BENCH_PUBLISH_INTERVAL", "2"))
 PUBLISH_DURATION = int(os.getenv("BENCH_PUBLISH_DURATION", "12"))
 TARGET_PUBLISH_RPS, TARGET_PUBLISH_P99 = 0.70, 3.0
-TARGET_CACHED, TARGET_UNCACHED_ARTICLE = 0.70, 0.25
+TARGET_CACHED = 0.85
+TARGET_UNCACHED = {"article": 0.30, "home": 0.25, "topic": 0.25, "author": 0.25, "search": 0.25}
 
 
 def env(**extra: str) -> dict[str, str]:
@@ -143,7 +144,14 @@ with connection.cursor() as cursor:
     cursor.execute("ANALYZE")
 """
     subprocess.run([PYTHON, "-c", script], cwd=ROOT, env=env(), check=True)
-    return {"home": "/", "article": "/articles/article-500/", "topic": "/topics/topic-3/"}
+    return {
+        "home": "/",
+        "article": "/articles/article-500/",
+        "topic": "/topics/topic-3/",
+        "author": "/authors/writer-3/",
+        # Every article has the word: the results page is full, 50 pages of 20.
+        "search": "/search/?q=negotiators",
+    }
 
 
 def start_server(port: int, page_cache: bool) -> subprocess.Popen[bytes]:
@@ -320,11 +328,20 @@ def main() -> None:
             f"{row['page']:<8} {row['mode']:<9} {row['bytes']:>7} {row['rps']:>9.0f} "
             f"{row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f} {row['of_ceiling']:>10.0%}"
         )
-    cached_ok = all(row["of_ceiling"] >= TARGET_CACHED for row in rows if row["mode"] == "cached")  # type: ignore[operator]
-    article_uncached = next(row for row in rows if row["page"] == "article" and row["mode"] == "uncached")
-    uncached_ok = article_uncached["of_ceiling"] >= TARGET_UNCACHED_ARTICLE  # type: ignore[operator]
+    # Search pages are never cached (each query is its own page): only their uncached target counts.
+    cached_ok = all(
+        row["of_ceiling"] >= TARGET_CACHED  # type: ignore[operator]
+        for row in rows
+        if row["mode"] == "cached" and row["page"] != "search"
+    )
+    uncached_ok = all(
+        row["of_ceiling"] >= TARGET_UNCACHED[str(row["page"])]  # type: ignore[operator]
+        for row in rows
+        if row["mode"] == "uncached"
+    )
+    targets = ", ".join(f"{page} {share:.0%}" for page, share in TARGET_UNCACHED.items())
     print(f"\ncached pages >= {TARGET_CACHED:.0%} of ceiling: {'yes' if cached_ok else 'NO'}; "
-          f"uncached article >= {TARGET_UNCACHED_ARTICLE:.0%}: {'yes' if uncached_ok else 'NO'}")  # fmt: skip
+          f"uncached ({targets}): {'yes' if uncached_ok else 'NO'}")  # fmt: skip
     print(
         json.dumps({"bench": "web", "rows": rows, "cached_target_met": cached_ok, "uncached_target_met": uncached_ok})
     )
