@@ -22,6 +22,7 @@ from django.utils.html import format_html
 
 from articles.admin import ArticleAdmin
 from articles.models import Article
+from euro_prospects.text import spreadsheet_cell
 from newsletter import sending, services
 from newsletter.emails import CampaignEmail, Recipient, render_campaign_email
 from newsletter.imports import ImportFileError, import_subscribers
@@ -149,19 +150,20 @@ class SubscriberAdmin(admin.ModelAdmin):
             yield writer.writerow(EXPORT_FIELDS)
             for subscriber in queryset.prefetch_related("topics").iterator(chunk_size=2000):
                 topics = ";".join(topic.slug for topic in subscriber.topics.all())
-                yield writer.writerow(
-                    [
-                        subscriber.email,
-                        subscriber.name,
-                        subscriber.status,
-                        subscriber.source,
-                        subscriber.all_topics,
-                        topics,
-                        subscriber.cadence,
-                        subscriber.created_at.isoformat(),
-                        subscriber.confirmed_at.isoformat() if subscriber.confirmed_at else "",
-                    ]
-                )
+                # Readers choose their own names (and addresses): a cell a spreadsheet
+                # would run as a formula is written as text.
+                cells = [
+                    subscriber.email,
+                    subscriber.name,
+                    subscriber.status,
+                    subscriber.source,
+                    subscriber.all_topics,
+                    topics,
+                    subscriber.cadence,
+                    subscriber.created_at.isoformat(),
+                    subscriber.confirmed_at.isoformat() if subscriber.confirmed_at else "",
+                ]
+                yield writer.writerow([spreadsheet_cell(cell) for cell in cells])
 
         response = StreamingHttpResponse(rows(), content_type="text/csv")
         response["Content-Disposition"] = 'attachment; filename="subscribers.csv"'

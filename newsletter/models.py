@@ -7,6 +7,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from articles.models import Topic
+from euro_prospects.text import validate_single_line
 
 
 class SubscriberQuerySet(models.QuerySet["Subscriber"]):
@@ -37,7 +38,7 @@ class Subscriber(models.Model):
         WEEKLY = "weekly", "A weekly digest"
 
     email = models.EmailField(max_length=254, help_text="Stored normalised; unique whatever its case.")
-    name = models.CharField(max_length=120, blank=True)
+    name = models.CharField(max_length=120, blank=True, validators=[validate_single_line])
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
     all_topics = models.BooleanField(default=True, help_text="Receive every topic; otherwise only the chosen ones.")
     topics = models.ManyToManyField(Topic, blank=True, related_name="subscribers")
@@ -103,7 +104,12 @@ class Campaign(models.Model):
     article = models.OneToOneField(
         "articles.Article", on_delete=models.PROTECT, related_name="campaign", help_text="One campaign per article."
     )
-    subject = models.CharField(max_length=200, blank=True, help_text="Leave blank to use the article's title.")
+    subject = models.CharField(
+        max_length=200,
+        blank=True,
+        validators=[validate_single_line],
+        help_text="Leave blank to use the article's title.",
+    )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PLANNING, db_index=True)
     recipients = models.PositiveIntegerField(default=0, help_text="Deliveries planned.")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -159,6 +159,31 @@ def test_an_editor_exports_subscribers_as_csv(editor_client):
     assert rows[1][:3] == ["export@example.org", "Ex Port", "confirmed"]
 
 
+def test_the_export_writes_names_a_spreadsheet_would_run_as_text(editor_client):
+    # Names as they were stored before sign-ups refused control characters, and addresses
+    # that are valid yet start like a formula.
+    formula = SubscriberFactory.create(email="=cmd@example.org", name='=HYPERLINK("http://evil.example","Click")')
+    signs = SubscriberFactory.create(email="plus@example.org", name="+1 555 0100")
+    at = SubscriberFactory.create(email="at@example.org", name="@SUM(A1:A9)")
+    minus = SubscriberFactory.create(email="minus@example.org", name="-2+3")
+    tab = SubscriberFactory.create(email="tab@example.org", name="\tTabbed")
+    plain = SubscriberFactory.create(email="plain@example.org", name="Ada Reader")
+    readers = [formula, signs, at, minus, tab, plain]
+    response = editor_client.post(
+        "/admin/newsletter/subscriber/", {"action": "export_csv", "_selected_action": [r.pk for r in readers]}
+    )
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    cells = {row[0]: row[1] for row in rows[1:]}
+    assert cells == {
+        "'=cmd@example.org": '\'=HYPERLINK("http://evil.example","Click")',
+        "plus@example.org": "'+1 555 0100",
+        "at@example.org": "'@SUM(A1:A9)",
+        "minus@example.org": "'-2+3",
+        "tab@example.org": "'\tTabbed",
+        "plain@example.org": "Ada Reader",
+    }
+
+
 def test_an_editor_lifts_a_suppression_and_erases_a_reader(editor_client):
     bounced = SubscriberFactory.create(email="b@example.org")
     services.suppress_subscriber(subscriber=bounced, status="bounced", reason="test bounce")
