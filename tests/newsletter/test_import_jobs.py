@@ -50,16 +50,20 @@ def energy(db: None) -> Any:
 
 def test_rows_with_nul_bytes_control_characters_or_bad_addresses_are_skipped_with_their_row_number(energy):
     skipped: dict[int, str] = {}
+
+    def on_skip(row: int, email: str, reason: str) -> None:
+        skipped[row] = reason
+
     report = import_subscribers(
         file=io.TextIOWrapper(io.BytesIO(BAD_FILE), encoding="utf-8", newline=""),
         confirmed=True,
         consent_source="test",
         chunk_size=3,
-        on_skip=lambda row, email, reason: skipped.setdefault(row, reason),
+        on_skip=on_skip,
     )
-    assert {row: reason.split(" (")[0] if row != 6 else reason.split(":")[0] for row, reason in skipped.items()} == (
-        EXPECTED_SKIPS
-    )
+    assert sorted(skipped) == sorted(EXPECTED_SKIPS)
+    for row, reason in EXPECTED_SKIPS.items():
+        assert skipped[row].startswith(reason), (row, skipped[row])
     assert (report.rows, report.imported, report.skipped_total) == (10, 3, 7)
     assert set(Subscriber.objects.values_list("email", flat=True)) == GOOD
     assert set(Subscriber.objects.values_list("name", flat=True)) == {"Good One", "", "Good Three"}
