@@ -21,11 +21,13 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, TextIO
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import DatabaseError, connection, transaction
+from django.db.models import Q, QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -106,10 +108,15 @@ def import_subscribers(
     on_skip: SkipCallback | None = None,
     on_progress: ProgressCallback | None = None,
     chunk_size: int = CHUNK_SIZE,
+    resume: ImportReport | None = None,
 ) -> ImportReport:
     """Import the CSV in ``file``. With ``confirmed`` the readers consented elsewhere;
-    otherwise each new subscriber is pending and gets a confirmation email."""
-    report = ImportReport()
+    otherwise each new subscriber is pending and gets a confirmation email.
+
+    ``resume``: the report of an earlier run of the same file that stopped; its rows
+    up to ``done_through_row`` are passed over and its counts go on."""
+    report = resume or ImportReport()
+    resume_after = report.done_through_row
     topics_by_key: dict[str, int] = {}
     for topic in Topic.objects.all():
         topics_by_key[topic.slug.lower()] = topic.pk
@@ -122,6 +129,8 @@ def import_subscribers(
 
     def candidates(rows: Iterable[tuple[int, dict[str, str | None]]]) -> Iterator[Candidate]:
         for number, row in rows:
+            if number <= resume_after:
+                continue
             report.rows += 1
             refused = _control_character(row)
             if refused:
@@ -367,15 +376,19 @@ def run_import_job(*, job_id: int) -> ImportJob | None:
     """
     now = timezone.now()
     Status = ImportJob.Status
-    if not ImportJob.objects.filter(pk=job_id, status=Status.QUEUED).update(
-        status=Status.RUNNING, started_at=now, updated_at=now
-    ):
+    if not _claimable().filter(pk=job_id).update(status=Status.RUNNING, updated_at=now):
         return None
+    ImportJob.objects.filter(pk=job_id, started_at=None).update(started_at=now)
     job = ImportJob.objects.select_related("created_by").get(pk=job_id)
     stored = _StoredFile(job.pk)
     text = io.TextIOWrapper(io.BufferedReader(stored, 1 << 16), encoding="utf-8-sig", newline="")
-    skipped_rows: list[list[Any]] = []
-    progress = ImportReport()
+    # A job a dead worker left goes on after the last chunk it recorded. (A chunk committed
+    # just before the worker died, but not yet recorded, is read again: its rows then count
+    # as already on the list.)
+    skipped_rows: list[list[Any]] = list(job.skipped_rows)
+    progress = ImportReport(
+        imported=job.imported, skipped=Counter(job.skipped_by_reason), rows=job.rows, done_through_row=job.rows + 1
+    )
 
     def on_skip(row: int, email: str, reason: str) -> None:
         if len(skipped_rows) < SKIPPED_ROWS_KEPT:
@@ -402,6 +415,7 @@ def run_import_job(*, job_id: int) -> ImportJob | None:
             consent_source=f"admin import of {job.file_name} by {job.created_by or 'a removed user'}",
             on_skip=on_skip,
             on_progress=record,
+            resume=progress,
         )
     except ImportFileError as exc:
         record(exc.report or progress, status=Status.FAILED, error=str(exc), finished_at=timezone.now())
@@ -416,3 +430,21 @@ def run_import_job(*, job_id: int) -> ImportJob | None:
         ImportFileChunk.objects.filter(job_id=job.pk).delete()
     job.refresh_from_db()
     return job
+
+
+def _claimable() -> QuerySet[ImportJob]:
+    """Jobs a worker may take: queued ones, and running ones whose worker stopped
+    recording progress for longer than a lease (it died)."""
+    stalled_before = timezone.now() - timedelta(seconds=settings.NEWSLETTER_LEASE_SECONDS)
+    Status = ImportJob.Status
+    return ImportJob.objects.filter(Q(status=Status.QUEUED) | Q(status=Status.RUNNING, updated_at__lt=stalled_before))
+
+
+def recover_stalled_imports() -> list[int]:
+    """Queue again the jobs no worker has moved on for a lease; returns their ids."""
+    from newsletter.tasks import import_subscribers_file
+
+    stalled = list(_claimable().filter(status=ImportJob.Status.RUNNING).values_list("pk", flat=True))
+    for job_id in stalled:
+        import_subscribers_file.delay(job_id)
+    return stalled

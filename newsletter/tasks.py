@@ -72,8 +72,10 @@ def send_campaign_batch(campaign_id: int) -> None:
 
 @shared_task
 def recover_campaigns() -> None:
-    """Beat: return expired leases and restart stalled campaigns (see sending.recover_stalled_campaigns)."""
+    """Beat: return expired leases and restart stalled campaigns (see sending.recover_stalled_campaigns),
+    and restart subscriber imports a dead worker left (imports.recover_stalled_imports)."""
     sending.recover_stalled_campaigns()
+    imports.recover_stalled_imports()
 
 
 @shared_task(
