@@ -236,8 +236,9 @@ def test_an_import_whose_worker_dies_goes_on_from_its_last_chunk_on_another_work
     first = WorkerProcess(extra_env=lease).start(timeout=60)
     try:
         lines = [b"email"] + [f"survivor{n}@example.org".encode() for n in range(rows)]
-        client.post(IMPORT_URL, {"file": upload(b"\n".join(lines) + b"\n", "big.csv"), "confirmed": "on"})
-        wait_until(lambda: ImportJob.objects.filter(status="running", rows__gt=0).exists(), timeout=300)
+        response = client.post(IMPORT_URL, {"file": upload(b"\n".join(lines) + b"\n", "big.csv"), "confirmed": "on"})
+        assert response.status_code == 302
+        wait_until(lambda: ImportJob.objects.filter(status="running", rows__gt=0).exists(), timeout=300, interval=0.05)
         first.kill()
     finally:
         first.stop()
