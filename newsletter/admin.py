@@ -85,8 +85,23 @@ def confirmed_by_week(weeks: int = CHART_WEEKS) -> list[dict[str, Any]]:
     return bars
 
 
+class SubscriberForm(forms.ModelForm):
+    """The admin's add and change form stores the address as sign-up does (ASCII domain)."""
+
+    class Meta:
+        model = Subscriber
+        fields = "__all__"  # noqa: DJ007 - the admin's fieldsets and read-only fields decide what shows
+
+    def clean_email(self) -> str:
+        try:
+            return services.normalise_email(self.cleaned_data["email"])
+        except services.InvalidEmail as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+
 @admin.register(Subscriber)
 class SubscriberAdmin(admin.ModelAdmin):
+    form = SubscriberForm
     list_display = ["email", "name", "status", "source", "all_topics", "soft_bounce_count", "created_at"]
     list_filter = ["status", "source", "topics", "all_topics", "cadence"]
     search_fields = ["email", "name"]
