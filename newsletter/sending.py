@@ -1203,7 +1203,8 @@ class _Batch:
             self.record_failure(recipient, exc)
             if not lease_held:
                 self.stop.set()
-            return lease_held and not (isinstance(exc, TransientSendError) and exc.connection_lost)
+            connection_lost = isinstance(exc, TransientSendError) and exc.connection_lost
+            return lease_held and not connection_lost and not self.stop.is_set()  # a streak may have paused
         self.count_sent(1)
         if not lease_held:  # another worker took our deliveries back: stop, send nothing more
             self.stop.set()
