@@ -33,7 +33,7 @@ class Queued:
     task: str
     args: list[Any]
     eta: datetime | None
-    raw: bytes
+    raw: Any  # the message as the broker holds it
 
 
 def broker() -> redis.Redis:

@@ -23,7 +23,12 @@ from newsletter import sending
 from newsletter.models import Campaign, Delivery
 from tests.conftest import ROOT, database_url, wait_until
 from tests.factories import ArticleFactory, SubscriberFactory
-from tests.newsletter.test_sending_guarantees import private_redis, slow_smtp, worker  # noqa: F401 (fixtures)
+from tests.newsletter.test_sending_guarantees import (  # noqa: F401 (fixtures)
+    SlowHandler,
+    private_redis,
+    slow_smtp,
+    worker,
+)
 from tests.smtp import SMTPServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -35,6 +40,7 @@ def batch_let_go() -> bool:
 
 def send_and_stop(smtp: SMTPServer, stop: str) -> tuple[int, int]:
     """Start sending 400 readers in one batch, stop it after 40; the messages sent before and after the stop."""
+    assert isinstance(smtp.handler, SlowHandler)
     smtp.handler.delay = 0.02  # at most 50 messages a second
     [SubscriberFactory.create() for _ in range(400)]
     article = ArticleFactory.create()
