@@ -9,6 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from articles.models import Article, ArticleAuthor, ArticleTopic, Author, Topic
+from euro_prospects.text import validate_single_line
 from newsletter.models import Campaign
 
 
@@ -147,7 +148,11 @@ class ArticleSerializer(serializers.ModelSerializer[Article]):
 
 
 class ArticleWriteSerializer(serializers.ModelSerializer[Article]):
-    """What staff may write on a draft. The status changes only through the workflow actions."""
+    """What staff may write. The status changes only through the workflow actions.
+
+    Which of these fields a caller may change, in which state, is decided by the
+    article services (``articles.services.EDIT_RULES``), exactly as in the admin.
+    """
 
     authors = serializers.SlugRelatedField(
         slug_field="slug",
@@ -189,8 +194,10 @@ class ArticleWriteSerializer(serializers.ModelSerializer[Article]):
             "meta_description",
             "is_featured",
             "send_to_subscribers",
+            "publish_at",
         ]
         extra_kwargs = {
+            "publish_at": {"help_text": "Editors: when a scheduled article goes live (see the schedule action)."},
             "slug": {"required": False, "help_text": "Made from the title when left out."},
             "body": {"help_text": "HTML; anything outside the allowed tags is removed when it is stored."},
         }
@@ -215,7 +222,7 @@ class SubscribeSerializer(serializers.Serializer[Any]):
     """The sign-up form's fields; the form itself then checks them the same way it does on the site."""
 
     email = serializers.CharField(max_length=320)
-    name = serializers.CharField(max_length=120, required=False, allow_blank=True)
+    name = serializers.CharField(max_length=120, required=False, allow_blank=True, validators=[validate_single_line])
     topics = serializers.ListField(
         child=serializers.CharField(max_length=80),
         required=False,

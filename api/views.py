@@ -28,6 +28,7 @@ from api.serializers import (
 )
 from articles import services
 from articles.models import Article, ArticleAuthor, ArticleTopic, Author, SiteSettings, Topic
+from euro_prospects.security import client_ip
 from newsletter import sending
 from newsletter import services as newsletter_services
 from newsletter import views as newsletter_views
@@ -271,7 +272,7 @@ def subscribe(request: Request) -> Response:
             name=form.cleaned_data["name"],
             topics=form.cleaned_data["topics"] or None,
             source=Subscriber.Source.API,
-            ip=newsletter_views.client_ip(request),
+            ip=client_ip(request),
             user_agent=newsletter_views.user_agent(request),
             consent_source="api",
         )

@@ -51,7 +51,10 @@ def _plain_email(email: str) -> str | None:
 def normalise_email(email: str) -> str:
     """The address as we store it, or InvalidEmail with a reason a person can read.
 
-    Syntax only: no DNS look-ups, so the answer never depends on the network.
+    Syntax only: no DNS look-ups, so the answer never depends on the network. The
+    domain is stored in its ASCII (IDNA) form, lower case: ``leser@bücher.de`` and
+    ``leser@xn--bcher-kva.de`` are one address, stored as the latter, the form every
+    mail server and ESP takes and reports back.
     """
     email = email.strip()
     plain = _plain_email(email)
@@ -61,7 +64,7 @@ def normalise_email(email: str) -> str:
         result = validate_email(email.strip(), check_deliverability=False)
     except EmailNotValidError as exc:
         raise InvalidEmail(str(exc)) from None
-    normalised: str = result.normalized
+    normalised = f"{result.local_part}@{result.ascii_domain.lower()}"
     if len(normalised) > 254:
         raise InvalidEmail("The email address is too long.")
     return normalised
@@ -209,6 +212,29 @@ def record_soft_bounce(*, subscriber: Subscriber, reason: str) -> Subscriber:
                 status=Subscriber.Status.BOUNCED,
                 reason=f"{subscriber.soft_bounce_count} soft bounces, last: {reason}",
             )
+    return subscriber
+
+
+def clear_soft_bounces(*, subscriber: Subscriber) -> Subscriber:
+    """A message reached the reader: earlier soft bounces were passing trouble, so the count restarts."""
+    Subscriber.objects.filter(pk=subscriber.pk, soft_bounce_count__gt=0).update(soft_bounce_count=0)
+    subscriber.refresh_from_db(fields=["soft_bounce_count"])
+    return subscriber
+
+
+def lift_bounce_suppression(*, subscriber: Subscriber) -> Subscriber:
+    """The provider accepts mail for the address again (e.g. Postmark's reactivation).
+
+    A bounce suppression is about the mailbox, so it is lifted and the soft-bounce count
+    restarts. A complaint or an unsubscribe is the reader's own choice and stays.
+    """
+    with transaction.atomic():
+        subscriber = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
+        if subscriber.status == Subscriber.Status.BOUNCED:
+            return unsuppress_subscriber(subscriber=subscriber)
+        if subscriber.soft_bounce_count:
+            subscriber.soft_bounce_count = 0
+            subscriber.save(update_fields=["soft_bounce_count"])
     return subscriber
 
 

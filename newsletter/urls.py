@@ -12,6 +12,7 @@ urlpatterns: list[URLPattern] = [
     path("preferences/<str:token>/data/", views.preferences_data, name="preferences_data"),
     path("preferences/<str:token>/erase/", views.preferences_erase, name="preferences_erase"),
     path("privacy/", views.privacy_request, name="privacy"),
-    # Bounces and complaints from Postmark (django-anymail, HTTP basic auth: ANYMAIL_WEBHOOK_SECRET).
-    path("webhooks/postmark/tracking/", webhooks.postmark_tracking, name="postmark_tracking_webhook"),
+    # Bounces, complaints and unsubscribes from the email provider (django-anymail; one per
+    # provider in webhooks.PROVIDERS, each authenticated as anymail requires).
+    path("webhooks/<slug:esp>/tracking/", webhooks.tracking_webhook, name="tracking_webhook"),
 ]

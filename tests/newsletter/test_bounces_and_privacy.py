@@ -1,6 +1,7 @@
 """Bounce and complaint webhooks (Postmark payloads through django-anymail) and privacy requests."""
 
 import base64
+import itertools
 import json
 
 import pytest
@@ -14,6 +15,7 @@ from tests.newsletter.conftest import link_to
 
 WEBHOOK = "/newsletter/webhooks/postmark/tracking/"
 SECRET = "hooks:s3cret-for-tests"
+BOUNCE_IDS = itertools.count(4323372036854775807)
 
 
 @pytest.fixture
@@ -27,7 +29,7 @@ def postmark_bounce(email, bounce_type="HardBounce", record_type="Bounce"):
     return {
         "RecordType": record_type,
         "MessageStream": "outbound",
-        "ID": 4323372036854775807,
+        "ID": next(BOUNCE_IDS),  # each bounce is a new event; a repeated ID is a repeat
         "Type": bounce_type,
         "TypeCode": {"HardBounce": 1, "SoftBounce": 4096, "SpamComplaint": 512}.get(bounce_type, 1),
         "Name": bounce_type,

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('newsletter', '0005_delivery_partial_indexes'),
+        ('newsletter', '0009_subscriber_import_jobs'),
     ]
 
     operations = [
