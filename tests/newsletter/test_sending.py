@@ -501,8 +501,8 @@ def test_a_message_refused_at_its_end_does_not_disturb_the_next_readers_envelope
     settings.NEWSLETTER_RETRY_BASE_SECONDS = 60
     article = ArticleFactory.create()
     readers = [SubscriberFactory.create() for _ in range(6)]
-    spam, later = readers[1], readers[3]
-    smtp_server.handler.data_faults[spam.email] = "554 5.7.1 Looks like spam"
+    full, later = readers[1], readers[3]
+    smtp_server.handler.data_faults[full.email] = "552 5.2.2 Mailbox full"
     smtp_server.handler.data_faults[later.email] = "451 4.7.1 Try again later"
     campaign = sending.start_campaign_for_article(article_id=article.pk)
     assert campaign is not None
@@ -511,8 +511,8 @@ def test_a_message_refused_at_its_end_does_not_disturb_the_next_readers_envelope
 
     assert (result.sent, result.failed, result.retrying, result.released) == (4, 1, 1, 0)
     statuses = dict(campaign.deliveries.values_list("email", "status"))
-    assert statuses[spam.email] == Delivery.Status.FAILED
+    assert statuses[full.email] == Delivery.Status.FAILED
     assert statuses[later.email] == Delivery.Status.RETRYING
-    assert sorted(smtp_server.handler.recipients()) == sorted(r.email for r in readers if r not in (spam, later))
-    spam.refresh_from_db()
-    assert spam.status == Subscriber.Status.CONFIRMED  # refused content is not a bad address
+    assert sorted(smtp_server.handler.recipients()) == sorted(r.email for r in readers if r not in (full, later))
+    full.refresh_from_db()
+    assert full.status == Subscriber.Status.CONFIRMED  # a full mailbox is not a bad address
