@@ -9,10 +9,12 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
 from django.db import connection
 
 from euro_prospects.celery import app as celery_app
@@ -20,6 +22,29 @@ from tests.esp import ESPServer
 from tests.smtp import SMTPServer
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--utc-time",
+        metavar="HH:MM",
+        help="start every test at this time of today (UTC), the clock ticking on (time_machine): "
+        "--utc-time=23:30 finds tests that pass only while the UTC date and the site's date agree",
+    )
+
+
+@pytest.fixture(autouse=True)
+def utc_time(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Move this process' clock as ``--utc-time`` asks. Worker processes keep the real
+    clock, so run it with ``-m "not integration"``."""
+    wanted = request.config.getoption("--utc-time")
+    if not wanted:
+        yield
+        return
+    hours, _, minutes = wanted.partition(":")
+    start = datetime.now(UTC).replace(hour=int(hours), minute=int(minutes or 0), second=0, microsecond=0)
+    with time_machine.travel(start, tick=True):
+        yield
 
 
 def database_url(settings_dict: dict[str, Any]) -> str:
