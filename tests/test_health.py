@@ -1,12 +1,55 @@
+import shutil
+import subprocess
+from collections.abc import Iterator
+
 import pytest
+import redis
 
 from euro_prospects.celery import app as celery_app
+from tests.conftest import wait_until
+from tests.smtp import free_port
 
 pytestmark = pytest.mark.integration
 
 
-def test_healthz_names_the_worker_as_down_when_none_runs(client, db):
-    celery_app.control.purge()
+@pytest.fixture
+def broker_of_its_own(settings, monkeypatch) -> Iterator[str]:
+    """A Redis server of this test's own as the broker: no worker of another test run
+    (or of `make run`) can answer its pings."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed: `apt-get install -y redis-server`")
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: _answers(url))
+        settings.CELERY_BROKER_URL = url
+        monkeypatch.setenv("CELERY_BROKER_URL", url)  # Celery reads it before its own setting
+        monkeypatch.setattr(celery_app.conf, "broker_url", url)
+        # New connection pools for the private broker; the shared broker's come back afterwards.
+        monkeypatch.setattr(celery_app, "_pool", None)
+        monkeypatch.setattr(celery_app.amqp, "_producer_pool", None)
+        yield url
+        celery_app.pool.force_close_all()
+    finally:
+        process.kill()
+        process.wait()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=0.2).ping())
+    except redis.ConnectionError:
+        return False
+
+
+def test_healthz_names_the_worker_as_down_when_none_runs(client, db, broker_of_its_own):
+    # The view pings through this process' Celery app: it must be on the private broker.
+    assert f":{celery_app.pool.connection.port}/" in broker_of_its_own
     response = client.get("/healthz")
     assert response.status_code == 503
     body = response.json()
