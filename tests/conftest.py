@@ -75,13 +75,18 @@ class WorkerProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = ROOT / "var" / f"worker-{self.name.split('@')[0]}.log"
 
-    def start(self, timeout: float = 30.0) -> WorkerProcess:
+    def environment(self) -> dict[str, str]:
         env = os.environ | {
             "DATABASE_URL": database_url(connection.settings_dict),
             "CELERY_BROKER_URL": celery_app.conf.broker_url,
             "PYTHONUNBUFFERED": "1",
         }
-        env.update(self.extra_env)
+        # Browser tests lift Django's async guard for themselves; a worker keeps it.
+        env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        return env | self.extra_env
+
+    def start(self, timeout: float = 30.0) -> WorkerProcess:
+        env = self.environment()
         self.log_path.parent.mkdir(exist_ok=True)
         self.log_file = self.log_path.open("wb")
         self.process = subprocess.Popen(
@@ -187,6 +192,19 @@ def unisender_go_server(settings: Any) -> Iterator[ESPServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limits() -> None:
+    """Each test starts with no rate-limit counters: they outlive a test run in Redis."""
+    import redis
+    from django.conf import settings
+
+    # Only the limiter's keys: the same Redis database holds the Celery broker's.
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    keys = list(client.scan_iter("*ratelimit:*"))
+    if keys:
+        client.delete(*keys)
 
 
 @pytest.fixture(autouse=True)
