@@ -118,7 +118,8 @@ def test_a_scheduled_piece_goes_live_only_at_its_time(as_eva, anonymous, evas_dr
     time_machine.move_to("2026-11-30 10:00Z", tick=False)
     when = timezone.now() + dt.timedelta(hours=2)
 
-    response = as_eva.post(f"/api/v1/articles/{evas_draft.pk}/schedule/", {"publish_at": when.isoformat()}, format="json")
+    url = f"/api/v1/articles/{evas_draft.pk}/schedule/"
+    response = as_eva.post(url, {"publish_at": when.isoformat()}, format="json")
 
     assert response.status_code == 200
     assert response.json()["status"] == "scheduled"
