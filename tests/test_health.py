@@ -1,6 +1,7 @@
 import shutil
 import subprocess
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -34,7 +35,8 @@ def broker_of_its_own(settings, monkeypatch) -> Iterator[str]:
         monkeypatch.setattr(celery_app, "_pool", None)
         monkeypatch.setattr(celery_app.amqp, "_producer_pool", None)
         yield url
-        celery_app.pool.force_close_all()
+        pool: Any = celery_app.pool
+        pool.force_close_all()
     finally:
         process.kill()
         process.wait()
@@ -49,7 +51,8 @@ def _answers(url: str) -> bool:
 
 def test_healthz_names_the_worker_as_down_when_none_runs(client, db, broker_of_its_own):
     # The view pings through this process' Celery app: it must be on the private broker.
-    assert f":{celery_app.pool.connection.port}/" in broker_of_its_own
+    pool: Any = celery_app.pool
+    assert f":{pool.connection.port}/" in broker_of_its_own
     response = client.get("/healthz")
     assert response.status_code == 503
     body = response.json()

@@ -34,8 +34,12 @@ class Problems:
         self.page = page
         self.console: list[str] = []
         self.found: dict[str, list[str]] = {}  # by page, only pages with problems
-        page.on("console", lambda message: message.type == "error" and self.console.append(message.text))
+        page.on("console", self.on_console)
         page.on("pageerror", lambda error: self.console.append(f"uncaught: {error}"))
+
+    def on_console(self, message: Any) -> None:
+        if message.type == "error":
+            self.console.append(message.text)
 
     def visit(self, url: str) -> None:
         self.console.clear()
@@ -61,7 +65,7 @@ def js_page(browser: Any) -> Iterator[Any]:
 
 
 def test_public_pages_run_their_scripts_and_styles_within_the_policy(site, js_page):
-    newsroom = build_newsroom()
+    newsroom: dict[str, Any] = build_newsroom()
     problems = Problems(js_page)
     featured, topic, author = newsroom["featured"], newsroom["energy"], newsroom["correspondent"]
     for path in [
@@ -96,7 +100,7 @@ def signed_in_editor(site, js_page, settings):
 
 def test_the_admin_s_main_pages_run_within_the_policy(site, signed_in_editor):
     problems = signed_in_editor
-    newsroom = build_newsroom()
+    newsroom: dict[str, Any] = build_newsroom()
     article = newsroom["featured"]
     campaign = CampaignFactory.create(article=article, recipients=3)
     for reader in SubscriberFactory.create_batch(3):
@@ -115,7 +119,7 @@ def test_the_admin_s_main_pages_run_within_the_policy(site, signed_in_editor):
 
 
 def test_the_rich_text_editor_gets_its_core_styles_without_an_inline_style(site, signed_in_editor, js_page):
-    article = build_newsroom()["featured"]
+    article: Any = build_newsroom()["featured"]
     signed_in_editor.visit(f"{site}/{settings.ADMIN_URL}articles/article/{article.pk}/change/")
     assert not signed_in_editor.found, pformat(signed_in_editor.found, width=200)
     editable = js_page.get_by_role("textbox").and_(js_page.locator(".ProseMirror"))
