@@ -62,6 +62,16 @@ def database_url(settings_dict: dict[str, Any]) -> str:
     raise RuntimeError(f"no DATABASE_URL for engine {engine}")
 
 
+STARTED_WORKERS: list[WorkerProcess] = []
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """No worker outlives the run, whatever a test did: a stray one would take the next run's tasks."""
+    for worker in STARTED_WORKERS:
+        if worker.process is not None and worker.process.poll() is None:
+            worker.kill()  # the whole group, pool processes too
+
+
 class WorkerProcess:
     """A real `celery worker` process consuming from the real Redis broker."""
 
@@ -89,6 +99,7 @@ class WorkerProcess:
         env = self.environment()
         self.log_path.parent.mkdir(exist_ok=True)
         self.log_file = self.log_path.open("wb")
+        STARTED_WORKERS.append(self)
         self.process = subprocess.Popen(
             [
                 sys.executable, "-m", "celery", "-A", "euro_prospects", "worker",
@@ -119,8 +130,7 @@ class WorkerProcess:
             try:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+                self.kill()  # the pool processes too: a stray one would take later tests' tasks
         self.log_file.close()
 
 
