@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import csv
-import io
 from collections.abc import Iterator, Sequence
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -22,11 +21,12 @@ from django.utils.html import format_html
 
 from articles.admin import ArticleAdmin
 from articles.models import Article
+from euro_prospects.text import spreadsheet_cell
 from newsletter import sending, services
 from newsletter.compaction import campaign_totals
 from newsletter.emails import CampaignEmail, Recipient, UnsendableAddress, render_campaign_email
-from newsletter.imports import ImportFileError, import_subscribers
-from newsletter.models import Campaign, Delivery, Subscriber, Suppression
+from newsletter.imports import start_import_job
+from newsletter.models import Campaign, Delivery, ImportJob, Subscriber, Suppression
 
 EXPORT_FIELDS = ["email", "name", "status", "source", "all_topics", "topics", "cadence", "created_at", "confirmed_at"]
 CHART_WEEKS = 12
@@ -39,6 +39,19 @@ class ImportForm(forms.Form):
     confirmed = forms.BooleanField(
         required=False, help_text="These readers consented elsewhere: import them confirmed, send no confirmation."
     )
+
+    def clean_file(self) -> Any:
+        """Refuse at once a file whose first line is no header with an 'email' column."""
+        upload = self.cleaned_data["file"]
+        head = upload.read(64 * 1024)
+        upload.seek(0)
+        first_line = head.decode("utf-8-sig", errors="replace").splitlines()[:1]
+        columns = next(csv.reader(first_line), [])
+        if "email" not in [column.strip().lower() for column in columns]:
+            raise forms.ValidationError(
+                "The first row must be a header with an 'email' column (optional: name, topics).", code="no_header"
+            )
+        return upload
 
 
 class _Echo:
@@ -73,8 +86,23 @@ def confirmed_by_week(weeks: int = CHART_WEEKS) -> list[dict[str, Any]]:
     return bars
 
 
+class SubscriberForm(forms.ModelForm):
+    """The admin's add and change form stores the address as sign-up does (ASCII domain)."""
+
+    class Meta:
+        model = Subscriber
+        fields = "__all__"  # noqa: DJ007 - the admin's fieldsets and read-only fields decide what shows
+
+    def clean_email(self) -> str:
+        try:
+            return services.normalise_email(self.cleaned_data["email"])
+        except services.InvalidEmail as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+
 @admin.register(Subscriber)
 class SubscriberAdmin(admin.ModelAdmin):
+    form = SubscriberForm
     list_display = ["email", "name", "status", "source", "all_topics", "soft_bounce_count", "created_at"]
     list_filter = ["status", "source", "topics", "all_topics", "cadence"]
     search_fields = ["email", "name"]
@@ -98,6 +126,11 @@ class SubscriberAdmin(admin.ModelAdmin):
     def get_urls(self) -> list[URLPattern]:
         return [
             path("import/", self.admin_site.admin_view(self.import_view), name="newsletter_subscriber_import"),
+            path(
+                "import/<int:pk>/",
+                self.admin_site.admin_view(self.import_job_view),
+                name="newsletter_subscriber_import_job",
+            ),
             *super().get_urls(),
         ]
 
@@ -111,36 +144,35 @@ class SubscriberAdmin(admin.ModelAdmin):
         return super().changelist_view(request, extra_context)
 
     def import_view(self, request: HttpRequest) -> HttpResponse:
+        """Upload a CSV: a worker imports it (ImportJob) while the job's page shows the progress."""
         if not self.has_add_permission(request):
             return HttpResponse("You may not add subscribers.", status=403)
         form = ImportForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
-            skips: list[str] = []
-
-            def on_skip(row: int, email: str, reason: str) -> None:
-                if len(skips) < 50:
-                    skips.append(f"row {row}: {email or '(empty)'}: {reason}")
-
-            upload = form.cleaned_data["file"]
-            text = io.TextIOWrapper(upload.file, encoding="utf-8-sig", newline="")
-            try:
-                report = import_subscribers(
-                    file=text,
-                    confirmed=form.cleaned_data["confirmed"],
-                    consent_source=f"admin import of {upload.name} by {request.user}",
-                    on_skip=on_skip,
-                )
-            except ImportFileError as exc:
-                form.add_error("file", f"{exc} Rows before it were imported.")
-            else:
-                messages.success(
-                    request, f"Imported {report.imported} of {report.rows} rows; skipped {report.skipped_total}."
-                )
-                for line in skips:
-                    messages.warning(request, line)
-                return HttpResponseRedirect(reverse("admin:newsletter_subscriber_changelist"))
-        context = {**self.admin_site.each_context(request), "form": form, "opts": self.model._meta}
+            job = start_import_job(
+                upload=form.cleaned_data["file"], confirmed=form.cleaned_data["confirmed"], by=request.user
+            )
+            return HttpResponseRedirect(reverse("admin:newsletter_subscriber_import_job", args=[job.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "form": form,
+            "opts": self.model._meta,
+            "jobs": ImportJob.objects.select_related("created_by")[:10],
+        }
         return TemplateResponse(request, "admin/newsletter/subscriber/import.html", context)
+
+    def import_job_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        if not self.has_add_permission(request):
+            return HttpResponse("You may not add subscribers.", status=403)
+        job = get_object_or_404(ImportJob.objects.select_related("created_by"), pk=pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Import of {job.file_name}",
+            "job": job,
+            "reasons": sorted(job.skipped_by_reason.items()),
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/newsletter/subscriber/import_job.html", context)
 
     @admin.action(description="Export selected subscribers as CSV", permissions=["view"])
     def export_csv(self, request: HttpRequest, queryset: QuerySet[Subscriber]) -> StreamingHttpResponse:
@@ -150,19 +182,20 @@ class SubscriberAdmin(admin.ModelAdmin):
             yield writer.writerow(EXPORT_FIELDS)
             for subscriber in queryset.prefetch_related("topics").iterator(chunk_size=2000):
                 topics = ";".join(topic.slug for topic in subscriber.topics.all())
-                yield writer.writerow(
-                    [
-                        subscriber.email,
-                        subscriber.name,
-                        subscriber.status,
-                        subscriber.source,
-                        subscriber.all_topics,
-                        topics,
-                        subscriber.cadence,
-                        subscriber.created_at.isoformat(),
-                        subscriber.confirmed_at.isoformat() if subscriber.confirmed_at else "",
-                    ]
-                )
+                # Readers choose their own names (and addresses): a cell a spreadsheet
+                # would run as a formula is written as text.
+                cells = [
+                    subscriber.email,
+                    subscriber.name,
+                    subscriber.status,
+                    subscriber.source,
+                    subscriber.all_topics,
+                    topics,
+                    subscriber.cadence,
+                    subscriber.created_at.isoformat(),
+                    subscriber.confirmed_at.isoformat() if subscriber.confirmed_at else "",
+                ]
+                yield writer.writerow([spreadsheet_cell(cell) for cell in cells])
 
         response = StreamingHttpResponse(rows(), content_type="text/csv")
         response["Content-Disposition"] = 'attachment; filename="subscribers.csv"'
@@ -228,6 +261,7 @@ def campaign_progress(campaign: Campaign) -> dict[str, Any]:
     return {
         "status": campaign.status,
         "status_display": campaign.get_status_display(),
+        "paused_reason": campaign.paused_reason if campaign.status == Campaign.Status.PAUSED else "",
         **totals,
         "percent": round(100 * (total - waiting) / total, 1) if total else 100.0,
         "rate_per_second": round(rate, 1),
@@ -240,9 +274,30 @@ class CampaignAdmin(admin.ModelAdmin):
     list_display = ["article", "status", "recipients", "progress_link", "created_at", "finished_at"]
     list_filter = ["status"]
     search_fields = ["article__title", "subject"]
-    fields = ["article", "subject", "status", "recipients", "created_at", "planned_at", "finished_at", "cancelled_at"]
-    readonly_fields = ["article", "status", "recipients", "created_at", "planned_at", "finished_at", "cancelled_at"]
-    actions = ["cancel_campaigns", "retry_failed"]
+    fields = [
+        "article",
+        "subject",
+        "status",
+        "paused_reason",
+        "recipients",
+        "created_at",
+        "planned_at",
+        "paused_at",
+        "finished_at",
+        "cancelled_at",
+    ]
+    readonly_fields = [
+        "article",
+        "status",
+        "paused_reason",
+        "recipients",
+        "created_at",
+        "planned_at",
+        "paused_at",
+        "finished_at",
+        "cancelled_at",
+    ]
+    actions = ["cancel_campaigns", "resume_campaigns", "retry_failed"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # campaigns start when an article is published
@@ -258,6 +313,16 @@ class CampaignAdmin(admin.ModelAdmin):
             sending.cancel_campaign(campaign=campaign)
         self.message_user(request, f"Cancelled {queryset.count()} campaign(s).", messages.SUCCESS)
 
+    @admin.action(description="Resume the selected paused campaigns", permissions=["change"])
+    def resume_campaigns(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
+        resumed = 0
+        for campaign in queryset.filter(status=Campaign.Status.PAUSED):
+            sending.resume_campaign(campaign=campaign)
+            resumed += 1
+        skipped = queryset.count() - resumed
+        note = f" {skipped} selected campaign(s) were not paused." if skipped else ""
+        self.message_user(request, f"Resumed {resumed} campaign(s).{note}", messages.SUCCESS)
+
     @admin.action(description="Retry failed deliveries", permissions=["change"])
     def retry_failed(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
         count = sum(sending.retry_failed_deliveries(campaign=campaign) for campaign in queryset)
@@ -269,6 +334,7 @@ class CampaignAdmin(admin.ModelAdmin):
         return [
             path("<int:pk>/progress/", view(self.progress_view), name="newsletter_campaign_progress"),
             path("<int:pk>/progress.json", view(self.progress_json), name="newsletter_campaign_progress_json"),
+            path("<int:pk>/resume/", view(self.resume_view), name="newsletter_campaign_resume"),
             path("preview/<int:article_id>/", view(self.preview_view), name="newsletter_campaign_preview"),
             path("send-test/<int:article_id>/", view(self.send_test_view), name="newsletter_campaign_send_test"),
             *super().get_urls(),
@@ -287,6 +353,7 @@ class CampaignAdmin(admin.ModelAdmin):
             "errors": errors,
             "opts": self.model._meta,
             "can_send_test": self.has_change_permission(request, campaign),
+            "can_resume": campaign.status == Campaign.Status.PAUSED and self.has_change_permission(request, campaign),
             "can_view_deliveries": request.user.has_perm("newsletter.view_delivery"),
         }
         return TemplateResponse(request, "admin/newsletter/campaign_progress.html", context)
@@ -295,6 +362,21 @@ class CampaignAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         return JsonResponse(campaign_progress(get_object_or_404(Campaign, pk=pk)))
+
+    def resume_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """The Resume button of a paused campaign's page."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponse("Use the Resume button on the campaign's page (POST).", status=405)
+        campaign = get_object_or_404(Campaign, pk=pk)
+        try:
+            sending.resume_campaign(campaign=campaign)
+        except sending.NotPaused as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+        else:
+            self.message_user(request, "Resumed: every reader not yet sent to gets the email once.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:newsletter_campaign_progress", args=[pk]))
 
     def _sample_email(self, article_id: int) -> CampaignEmail:
         article = get_object_or_404(Article, pk=article_id)

@@ -4,9 +4,10 @@ exits early when there is nothing (left) to do."""
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from newsletter import compaction, emails, sending
+from newsletter import compaction, emails, imports, sending
 from newsletter.models import Subscriber
 from newsletter.services import export_subscriber_data
 
@@ -59,14 +60,27 @@ def start_campaign(article_id: int) -> None:
 def send_campaign_batch(campaign_id: int) -> None:
     """Send one batch, then continue the chain while the campaign has work."""
     result = sending.send_campaign_batch(campaign_id=campaign_id)
+    if result.stopped:
+        return
     if result.resume_in:
-        send_campaign_batch.apply_async((campaign_id,), countdown=result.resume_in)
+        park_campaign_batch(campaign_id, result.resume_in)
     elif result.claimed:
         send_campaign_batch.delay(campaign_id)
     else:
         wait = sending.next_retry_in(campaign_id=campaign_id)
         if wait is not None:
-            send_campaign_batch.apply_async((campaign_id,), countdown=wait + 0.5)
+            park_campaign_batch(campaign_id, wait + 0.5)
+
+
+def longest_countdown() -> float:
+    """A task waiting longer than the broker's visibility timeout would be handed to a
+    second worker while the first still holds it: waits are cut to half of it, and the
+    task, woken early, waits again (see ``sending.send_campaign_batch``)."""
+    return float(settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]) / 2
+
+
+def park_campaign_batch(campaign_id: int, seconds: float) -> None:
+    send_campaign_batch.apply_async((campaign_id,), countdown=min(seconds, longest_countdown()))
 
 
 @shared_task
@@ -77,5 +91,15 @@ def compact_ledger() -> None:
 
 @shared_task
 def recover_campaigns() -> None:
-    """Beat: return expired leases and restart stalled campaigns (see sending.recover_stalled_campaigns)."""
+    """Beat: return expired leases and restart stalled campaigns (see sending.recover_stalled_campaigns),
+    and restart subscriber imports a dead worker left (imports.recover_stalled_imports)."""
     sending.recover_stalled_campaigns()
+    imports.recover_stalled_imports()
+
+
+@shared_task(
+    soft_time_limit=settings.NEWSLETTER_IMPORT_TIME_LIMIT, time_limit=settings.NEWSLETTER_IMPORT_TIME_LIMIT + 60
+)
+def import_subscribers_file(job_id: int) -> None:
+    """Run an import started in the admin (an ImportJob), recording its progress as it goes."""
+    imports.run_import_job(job_id=job_id)

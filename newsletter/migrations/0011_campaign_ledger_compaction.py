@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('newsletter', '0007_subscriber_email_ascii_domain'),
+        ('newsletter', '0010_campaign_paused_state'),
     ]
 
     operations = [

@@ -31,6 +31,6 @@ def drop(apps: Any, schema_editor: Any) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("articles", "0006_author_same_email_as")]
+    dependencies = [("articles", "0007_refuse_control_characters_in_single_line_fields")]
 
     operations = [migrations.RunPython(add, drop)]
