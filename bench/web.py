@@ -177,6 +177,8 @@ django.setup()
 from django.utils import timezone
 from articles.models import Article
 interval, duration = float(sys.argv[1]), float(sys.argv[2])
+print("ready", flush=True)
+sys.stdin.readline()  # Django's start-up stays out of the measured run
 deadline, published = time.monotonic() + duration, 0
 while time.monotonic() < deadline:
     article = Article.objects.filter(status="approved").order_by("pk").first()
@@ -193,8 +195,15 @@ print(published)
 def run_wrk_while_publishing(wrk: str, url: str) -> tuple[dict[str, float], int]:
     publisher = subprocess.Popen(
         [PYTHON, "-c", PUBLISHER, str(PUBLISH_INTERVAL), str(PUBLISH_DURATION)],
-        cwd=ROOT, env=env(), stdout=subprocess.PIPE, text=True,
+        cwd=ROOT, env=env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
+    assert publisher.stdin is not None
+    assert publisher.stdout is not None
+    if publisher.stdout.readline().strip() != "ready":
+        sys.exit("the publisher did not start")
+    time.sleep(1)  # let the machine settle after its start-up
+    publisher.stdin.write("go\n")
+    publisher.stdin.flush()
     try:
         figures = run_wrk(wrk, url, PUBLISH_DURATION)
     finally:
