@@ -27,8 +27,9 @@ from euro_prospects.celery import app as celery_app
 from newsletter.models import Campaign, Delivery, Subscriber
 from newsletter.tasks import start_campaign
 from tests.conftest import ROOT, WorkerProcess, wait_until
+from tests.esp import ESPServer
 from tests.factories import ArticleFactory, SubscriberFactory
-from tests.smtp import RecordingHandler, SMTPServer, free_port
+from tests.smtp import Login, RecordingHandler, SMTPServer, free_port, throwaway_certificate, tls_context
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -71,9 +72,10 @@ def smtp() -> Iterator[SMTPServer]:
         server.stop()
 
 
-def worker(smtp: SMTPServer, *, beat: bool = False, **env: str) -> WorkerProcess:
+def worker(smtp: SMTPServer | None, *, beat: bool = False, concurrency: int = 1, **env: str) -> WorkerProcess:
     args = ["--beat", "--schedule", str(ROOT / "var" / f"beat-{time.monotonic_ns()}")] if beat else []
-    return WorkerProcess(extra_env={"EMAIL_URL": smtp.url, **FAST_RECOVERY, **env}, extra_args=args)
+    email = {"EMAIL_URL": smtp.url} if smtp is not None else {}
+    return WorkerProcess(concurrency=concurrency, extra_env={**email, **FAST_RECOVERY, **env}, extra_args=args)
 
 
 def copies(smtp: SMTPServer) -> Counter[str]:
@@ -190,7 +192,7 @@ def killer(
     return hook, killed
 
 
-def kill_mid_send_and_recover(smtp: SMTPServer, killed: list[int], article: Any, **env: str) -> None:
+def kill_mid_send_and_recover(smtp: SMTPServer | None, killed: list[int], article: Any, **env: str) -> None:
     """Publish with one worker, wait until the server's hook killed it, let a new worker recover."""
     celery_app.control.purge()
     doomed = worker(smtp, **env).start()
@@ -273,6 +275,97 @@ def test_a_worker_killed_between_two_messages_sends_nobody_a_second_copy(smtp):
     kill_mid_send_and_recover(smtp, killed, ArticleFactory.create())
 
     assert_each_reader_got(copies(smtp), readers)
+
+
+# --- The configurations we ship, each killed at the moment that costs a duplicate ---
+
+
+def test_several_worker_processes_one_killed_at_accept_cost_exactly_that_readers_second_copy(smtp):
+    """Two pool processes send two batches at once; one dies (as an OOM kill would take it)."""
+    readers = [SubscriberFactory.create() for _ in range(100)]
+    target = readers[60]
+    smtp.handler.before_accept, killed = killer(is_for(target), reader=target, whole_worker=False)
+    article = ArticleFactory.create()
+    celery_app.control.purge()
+    pool = worker(smtp, beat=True, concurrency=2, NEWSLETTER_SEND_CONCURRENCY="2").start()
+    try:
+        article_published.send(sender=type(article), article_id=article.pk)
+        wait_until(lambda: killed, timeout=60)
+        wait_until(campaign_finished, timeout=90)
+    finally:
+        pool.stop()
+
+    assert_each_reader_got(copies(smtp), readers, twice={target.email.lower()})
+    assert len({peer for peer, *_ in smtp.handler.sessions}) >= 2
+
+
+def test_several_connections_per_batch_killed_at_accept_cost_exactly_that_readers_second_copy(smtp):
+    readers = [SubscriberFactory.create() for _ in range(60)]
+    target = readers[37]
+    smtp.handler.before_accept, killed = killer(is_for(target), reader=target)
+
+    kill_mid_send_and_recover(smtp, killed, ArticleFactory.create(), NEWSLETTER_CONNECTIONS_PER_BATCH="3")
+
+    assert_each_reader_got(copies(smtp), readers, twice={target.email.lower()})
+    assert len({peer for peer, *_ in smtp.handler.sessions}) >= 3
+
+
+@pytest.fixture
+def mailgun() -> Iterator[ESPServer]:
+    server = ESPServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_through_an_esp_batch_api_a_worker_killed_as_the_esp_takes_a_call_re_sends_that_call_only(mailgun):
+    """The documented bound: one API call's readers (NEWSLETTER_ESP_BATCH_SIZE), no more."""
+    readers = [SubscriberFactory.create() for _ in range(60)]
+    calls: list[list[str]] = []
+
+    def second_call(addresses: list[str]) -> bool:  # a batch of 25 goes out in calls of 10, 10, 5
+        calls.append(addresses)
+        return len(calls) == 2
+
+    mailgun.state.before_answer, killed = killer(second_call)
+    esp = {
+        "EMAIL_URL": "anymail://mailgun",
+        "DJANGO_SETTINGS_MODULE": "tests.esp_worker_settings",
+        "TEST_MAILGUN_API_URL": f"{mailgun.url}/v3",
+        "NEWSLETTER_ESP_BATCH_SIZE": "10",
+    }
+
+    kill_mid_send_and_recover(None, killed, ArticleFactory.create(), **esp)
+
+    twice = {address.lower() for address in calls[1]}
+    assert len(twice) == 10
+    assert_each_reader_got(Counter(mailgun.state.recipients()), readers, twice=twice)
+
+
+@pytest.fixture
+def relay(tmp_path: Path) -> Iterator[tuple[SMTPServer, Path]]:
+    """A relay as production has one: STARTTLS required, then AUTH; a certificate of its own."""
+    certificate, key = throwaway_certificate(tmp_path)
+    server = SMTPServer(tls=tls_context(certificate, key), login=Login("newsletter", "invented-secret")).start()
+    try:
+        yield server, certificate
+    finally:
+        server.stop()
+
+
+def test_over_starttls_and_auth_a_worker_killed_at_accept_costs_exactly_that_readers_second_copy(relay):
+    smtp, certificate = relay
+    assert smtp.url.startswith("smtp+tls://newsletter:invented-secret@")
+    readers = [SubscriberFactory.create() for _ in range(60)]
+    target = readers[37]
+    smtp.handler.before_accept, killed = killer(is_for(target), reader=target)
+
+    # The worker verifies the relay's certificate as in production; it trusts this one CA.
+    kill_mid_send_and_recover(smtp, killed, ArticleFactory.create(), SSL_CERT_FILE=str(certificate))
+
+    assert_each_reader_got(copies(smtp), readers, twice={target.email.lower()})
+    assert {(tls, authenticated) for _, tls, authenticated in smtp.handler.sessions} == {(True, True)}
 
 
 @pytest.fixture
