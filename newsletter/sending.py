@@ -247,7 +247,21 @@ def record_sent(recipient: Recipient, claimed_by: str, provider_message_id: str)
     params = [now, now, provider_message_id[:255], recipient.delivery_id, claimed_by]
     if with_database_retry(lambda: _update_one(params)):
         return True
-    logger.warning("delivery=%s event=lease_lost (recovered by another worker)", recipient.delivery_id)
+    return not _lease_lost([recipient.delivery_id], recorded=0)
+
+
+def _lease_lost(delivery_ids: list[int], *, recorded: int) -> bool:
+    """Whether rows a record did not match belong to another batch now.
+
+    A record matches nothing either because another worker took the row back (the
+    batch must stop) or because the reader was erased meanwhile, deleting their rows:
+    then the message went out as the reader left, and the batch goes on.
+    """
+    remaining = with_database_retry(lambda: Delivery.objects.filter(pk__in=delivery_ids).count())
+    if remaining > recorded:
+        logger.warning("deliveries=%s event=lease_lost (recovered by another worker)", remaining - recorded)
+        return True
+    logger.info("deliveries=%s event=erased_while_sending", len(delivery_ids) - recorded)
     return False
 
 
@@ -349,10 +363,7 @@ class SentRecorder:
                 self.db.close()  # the answer is lost: run it again (a second run matches nothing)
         if updated is None:
             updated = with_database_retry(lambda: _update_one(params))
-        if updated:
-            return True
-        logger.warning("delivery=%s event=lease_lost (recovered by another worker)", recipient.delivery_id)
-        return False
+        return bool(updated) or not _lease_lost([recipient.delivery_id], recorded=0)
 
 
 def record_sent_many(accepted: list[tuple[Recipient, str]], claimed_by: str) -> bool:
@@ -364,10 +375,7 @@ def record_sent_many(accepted: list[tuple[Recipient, str]], claimed_by: str) -> 
     ids = [recipient.delivery_id for recipient, _ in accepted]
     provider_ids = [provider_id[:255] for _, provider_id in accepted]
     updated = with_database_retry(lambda: _update_many(ids, provider_ids, claimed_by, now))
-    if updated == len(accepted):
-        return True
-    logger.warning("deliveries=%s event=lease_lost (recovered by another worker)", len(accepted) - updated)
-    return False
+    return updated == len(accepted) or not _lease_lost(ids, recorded=updated)
 
 
 _RECORD_MANY_SENT_SQL = f"""

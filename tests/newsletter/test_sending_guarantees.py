@@ -21,15 +21,26 @@ from typing import Any
 import psycopg
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from articles.signals import article_published
 from euro_prospects.celery import app as celery_app
+from newsletter import sending
 from newsletter.models import Campaign, Delivery, Subscriber
+from newsletter.services import erase_subscriber
 from newsletter.tasks import start_campaign
 from tests.conftest import ROOT, WorkerProcess, wait_until
 from tests.esp import ESPServer
 from tests.factories import ArticleFactory, SubscriberFactory
-from tests.smtp import Login, RecordingHandler, SMTPServer, free_port, throwaway_certificate, tls_context
+from tests.smtp import (
+    Login,
+    ReceivedMessage,
+    RecordingHandler,
+    SMTPServer,
+    free_port,
+    throwaway_certificate,
+    tls_context,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -462,3 +473,121 @@ def test_postgresql_going_away_in_the_middle_of_a_send_causes_no_duplicates(slow
     received = copies(slow_smtp)
     for reader in readers:
         assert received[reader.email] == 1, reader.email
+
+
+# --- Batches that meet each other, a reader erased mid-send: one batch run by hand ----
+
+
+@pytest.fixture
+def by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches run in this process, on the path production runs (no transaction around them)."""
+    monkeypatch.setattr(sending, "launch_batches", lambda *, campaign_id: None)
+    sending._rendered.clear()
+
+
+def in_a_thread(operation: Callable[[], Any]) -> Any:
+    """Run a query from an SMTP server hook (its event loop refuses Django queries)."""
+    result: list[Any] = []
+
+    def run() -> None:
+        try:
+            result.append(operation())
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    return result[0] if result else None
+
+
+def plan(readers: int) -> tuple[Campaign, list[Any]]:
+    subscribers = [SubscriberFactory.create() for _ in range(readers)]
+    campaign = sending.start_campaign_for_article(article_id=ArticleFactory.create().pk)
+    assert campaign is not None
+    return campaign, subscribers
+
+
+@pytest.mark.parametrize("connections", [1, 3])
+def test_a_live_batch_whose_rows_another_batch_took_stops_without_sending_them(
+    by_hand, smtp_server, settings, connections
+):
+    """Its lease looked expired: recovery gave its rows to another batch while it was still sending."""
+    if connections > 1 and connection.vendor != "postgresql":
+        pytest.skip("several connections per batch run on PostgreSQL")
+    settings.NEWSLETTER_CONNECTIONS_PER_BATCH = connections
+    settings.NEWSLETTER_BATCH_SIZE = 40
+    campaign, _ = plan(40)
+    thief = "another-host:1:a-later-batch"
+    taken: list[int] = []
+
+    def take_the_rows_back(message: ReceivedMessage) -> None:
+        if not taken and len(smtp_server.handler.messages) == 10:  # the 11th is being accepted
+            taken.append(
+                in_a_thread(
+                    lambda: Delivery.objects.filter(status=Delivery.Status.SENDING).update(
+                        claimed_by=thief, claimed_at=timezone.now()
+                    )
+                )
+            )
+
+    smtp_server.handler.before_accept = take_the_rows_back
+
+    sending.send_campaign_batch(campaign_id=campaign.pk)
+
+    assert taken == [30]  # readers 11 to 40, the one being accepted among them
+    assert len(smtp_server.handler.recipients()) == 11  # nothing after the 11th, whose record found the row taken
+    assert campaign.deliveries.filter(status=Delivery.Status.SENT).count() == 10
+    assert campaign.deliveries.filter(status=Delivery.Status.SENDING, claimed_by=thief).count() == 30
+
+
+def test_two_batches_claiming_at_the_same_moment_split_the_readers_and_send_each_once(by_hand, smtp_server, settings):
+    settings.NEWSLETTER_BATCH_SIZE = 40
+    if connection.vendor == "postgresql":
+        settings.NEWSLETTER_CONNECTIONS_PER_BATCH = 2
+    campaign, readers = plan(100)
+    start = threading.Barrier(2)
+    claimed: list[int] = []
+
+    def chain() -> None:
+        try:
+            start.wait()
+            while result := sending.send_campaign_batch(campaign_id=campaign.pk).claimed:
+                claimed.append(result)
+        finally:
+            connection.close()
+
+    chains = [threading.Thread(target=chain) for _ in range(2)]
+    for thread in chains:
+        thread.start()
+    for thread in chains:
+        thread.join()
+
+    assert sum(claimed) == 100
+    assert_each_reader_got(copies(smtp_server), readers)
+    assert campaign.deliveries.filter(status=Delivery.Status.SENT, attempts=1).count() == 100
+
+
+def test_a_reader_erased_while_their_delivery_is_claimed_does_not_stop_the_batch(by_hand, smtp_server, settings):
+    """Erasure deletes the reader's ledger rows; the batch's record of them finds nothing,
+    which must not read as a lost lease: the batch goes on with everyone else."""
+    settings.NEWSLETTER_BATCH_SIZE = 40
+    campaign, readers = plan(40)
+    leaving = readers[10]
+
+    def erase_as_accepted(message: ReceivedMessage) -> None:
+        if is_for(leaving)(message):
+            in_a_thread(lambda: erase_subscriber(subscriber=Subscriber.objects.get(pk=leaving.pk)))
+
+    smtp_server.handler.before_accept = erase_as_accepted
+
+    result = sending.send_campaign_batch(campaign_id=campaign.pk)
+
+    assert (result.sent, result.released) == (40, 0)
+    others = [reader for reader in readers if reader is not leaving]
+    assert_each_reader_got(copies(smtp_server), others)
+    assert not Subscriber.objects.filter(pk=leaving.pk).exists()
+    assert not Delivery.objects.filter(email=leaving.email).exists()
+    assert sending.send_campaign_batch(campaign_id=campaign.pk).claimed == 0  # the chain's next link
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.FINISHED
