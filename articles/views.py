@@ -104,7 +104,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
-@cache_public_page
+@cache_public_page(query_params=())
 def article_detail(request: HttpRequest, slug: str) -> HttpResponse:
     found = selectors.article_for_page(slug)
     if found is None:
@@ -149,7 +149,7 @@ def search(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
-@cache_public_page
+@cache_public_page(query_params=())
 def robots_txt(request: HttpRequest) -> HttpResponse:
     lines = [
         "User-agent: *",

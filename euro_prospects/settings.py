@@ -101,13 +101,44 @@ def email_settings(url: str) -> dict[str, object]:
 DEBUG = envbool("DEBUG", "true")
 
 _PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "insecure", "django-insecure"}
+_EXAMPLE_ENV_FILE = BASE_DIR / "deploy" / "euro-prospects.env.example"
+_MAKE_A_KEY = "python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
+
+
+def example_values(name: str) -> set[str]:
+    """The values the shipped example env file gives ``name``: copied unchanged, they are public."""
+    values = {"replace-with-50-random-characters"} if name == "SECRET_KEY" else set()
+    try:
+        lines = _EXAMPLE_ENV_FILE.read_text().splitlines()
+    except OSError:
+        return values
+    for line in lines:
+        key, _, value = line.strip().lstrip("#").strip().partition("=")
+        if key == name and value:
+            values.add(value.strip().strip("\"'"))
+    return values
+
+
+def production_secret_key_problem(key: str) -> str | None:
+    """Why ``key`` must not sign anything in production (the rules of Django's check --deploy), or None."""
+    if key.strip().lower() in _PLACEHOLDER_SECRETS or key.startswith("django-insecure"):
+        return "is missing or a placeholder"
+    if key in example_values("SECRET_KEY"):
+        return f"is the example value from {_EXAMPLE_ENV_FILE.relative_to(BASE_DIR)}, which anyone can read"
+    if len(key) < 50:
+        return f"is {len(key)} characters long; it needs at least 50"
+    if len(set(key)) < 5:
+        return f"has {len(set(key))} distinct characters; it needs at least 5"
+    return None
+
+
 SECRET_KEY = os.getenv("SECRET_KEY", "")
 if DEBUG and not SECRET_KEY:
     SECRET_KEY = "django-insecure-development-only-key-do-not-use-in-production"  # noqa: S105
-elif not DEBUG and (SECRET_KEY.strip().lower() in _PLACEHOLDER_SECRETS or SECRET_KEY.startswith("django-insecure")):
+elif not DEBUG and (_problem := production_secret_key_problem(SECRET_KEY)):
+    # Whoever knows the key can forge readers' unsubscribe and preferences links.
     raise ImproperlyConfigured(
-        "SECRET_KEY is missing or a placeholder. With DEBUG off, set SECRET_KEY to a long random string, e.g. "
-        "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+        f"SECRET_KEY {_problem}. With DEBUG off, set SECRET_KEY to a long random string, e.g. {_MAKE_A_KEY}"
     )
 
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver" if DEBUG else "")
@@ -223,10 +254,18 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = os.getenv("REDIS_URL", "redis://127.0.0.1:6379/0")
 if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
     raise ImproperlyConfigured(f"REDIS_URL must start with redis://, rediss:// or unix://, got {REDIS_URL!r}")
+# The cache (pages, rate-limit counters) may live in a Redis of its own, which can then
+# evict (allkeys-lru) while the broker's Redis keeps noeviction: a full cache must never
+# make the broker refuse tasks.
+CACHE_REDIS_URL = os.getenv("CACHE_REDIS_URL", REDIS_URL)
+if not CACHE_REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+    raise ImproperlyConfigured(
+        f"CACHE_REDIS_URL must start with redis://, rediss:// or unix://, got {CACHE_REDIS_URL!r}"
+    )
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
+        "LOCATION": CACHE_REDIS_URL,
         "KEY_PREFIX": os.getenv("CACHE_KEY_PREFIX", "ep"),
         "TIMEOUT": envint("CACHE_TIMEOUT", "300"),
     }
@@ -334,8 +373,12 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"request_id": {"()": "euro_prospects.observability.RequestIdFilter"}},
+    # Records are redacted when made (observability); the formats redact extras and tracebacks too.
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "plain": {
+            "()": "euro_prospects.observability.PlainFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
+        },
         "json": {"()": "euro_prospects.observability.JsonFormatter"},
     },
     "handlers": {
@@ -431,7 +474,24 @@ IMAGE_MAX_PIXELS = envint("IMAGE_MAX_PIXELS", str(40_000_000))
 # PROMETHEUS_MULTIPROC_DIR environment variable (see docs/deploy.md).
 METRICS_PATH = os.getenv("METRICS_PATH", "metrics").strip().strip("/")
 METRICS_TOKEN = os.getenv("METRICS_TOKEN", "")
+if not DEBUG and METRICS_TOKEN in example_values("METRICS_TOKEN"):
+    raise ImproperlyConfigured(
+        "METRICS_TOKEN is the example value from deploy/, which anyone can read. "
+        f"Set another random string, e.g. {_MAKE_A_KEY}, or leave it empty"
+    )
 METRICS_QUEUES = envlist("METRICS_QUEUES", "celery")
+# /healthz (euro_prospects/health.py) reads facts that are cheap to get: workers write a
+# heartbeat to the broker's Redis every HEALTH_HEARTBEAT_INTERVAL seconds and count as
+# down once theirs is older than HEALTH_HEARTBEAT_MAX_AGE; each web process reuses its
+# last answer for HEALTH_CACHE_SECONDS.
+HEALTH_HEARTBEAT_INTERVAL = envfloat("HEALTH_HEARTBEAT_INTERVAL", "10")
+HEALTH_HEARTBEAT_MAX_AGE = envfloat("HEALTH_HEARTBEAT_MAX_AGE", "45")
+HEALTH_CACHE_SECONDS = envfloat("HEALTH_CACHE_SECONDS", "2")
+if HEALTH_HEARTBEAT_MAX_AGE <= HEALTH_HEARTBEAT_INTERVAL:
+    raise ImproperlyConfigured(
+        f"HEALTH_HEARTBEAT_MAX_AGE ({HEALTH_HEARTBEAT_MAX_AGE}) must exceed HEALTH_HEARTBEAT_INTERVAL "
+        f"({HEALTH_HEARTBEAT_INTERVAL}), or live workers would look down"
+    )
 # Load balancers and Prometheus probe these over plain HTTP on the inside.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", rf"^{re.escape(METRICS_PATH)}$"]
 

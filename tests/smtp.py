@@ -62,9 +62,13 @@ class ReceivedMessage:
     mail_from: str
     recipients: list[str]
     data: bytes
+    mail_options: list[str] = field(default_factory=list)  # e.g. ["SMTPUTF8"]
 
     def parsed(self) -> EmailMessage:
-        message = email.message_from_bytes(self.data, policy=email.policy.default)
+        if "SMTPUTF8" in self.mail_options:  # RFC 6532: headers in UTF-8
+            message = email.message_from_string(self.data.decode("utf-8"), policy=email.policy.default)
+        else:
+            message = email.message_from_bytes(self.data, policy=email.policy.default)
         assert isinstance(message, EmailMessage)
         return message
 
@@ -126,7 +130,9 @@ class RecordingHandler:
             )
             if fault:
                 return fault
-            message = ReceivedMessage(envelope.mail_from, list(envelope.rcpt_tos), envelope.content)
+            message = ReceivedMessage(
+                envelope.mail_from, list(envelope.rcpt_tos), envelope.content, list(envelope.mail_options)
+            )
             if self.before_accept is not None:
                 self.before_accept(message)
             self.messages.append(message)
@@ -188,11 +194,16 @@ class Login:
 
 
 class SMTPServer:
-    def __init__(self, *, tls: ssl.SSLContext | None = None, login: Login | None = None) -> None:
+    """``smtputf8``: offer SMTPUTF8 (RFC 6531), taking UTF-8 addresses; ``tls`` and ``login``:
+    require STARTTLS, then AUTH."""
+
+    def __init__(
+        self, *, smtputf8: bool = False, tls: ssl.SSLContext | None = None, login: Login | None = None
+    ) -> None:
         self.handler = RecordingHandler()
         self.port = free_port()
         self.login = login
-        options: dict[str, Any] = {}
+        options: dict[str, Any] = {"enable_SMTPUTF8": smtputf8}
         if tls is not None:
             options.update(tls_context=tls, require_starttls=True)
         if login is not None:
