@@ -83,10 +83,18 @@ def smtp() -> Iterator[SMTPServer]:
         server.stop()
 
 
-def worker(smtp: SMTPServer | None, *, beat: bool = False, concurrency: int = 1, **env: str) -> WorkerProcess:
+def worker(
+    smtp: SMTPServer | None,
+    *,
+    beat: bool = False,
+    concurrency: int = 1,
+    env: dict[str, str] | None = None,
+    **more_env: str,
+) -> WorkerProcess:
     args = ["--beat", "--schedule", str(ROOT / "var" / f"beat-{time.monotonic_ns()}")] if beat else []
     email = {"EMAIL_URL": smtp.url} if smtp is not None else {}
-    return WorkerProcess(concurrency=concurrency, extra_env={**email, **FAST_RECOVERY, **env}, extra_args=args)
+    extra_env = {**email, **FAST_RECOVERY, **(env or {}), **more_env}
+    return WorkerProcess(concurrency=concurrency, extra_env=extra_env, extra_args=args)
 
 
 def copies(smtp: SMTPServer) -> Counter[str]:
@@ -206,13 +214,13 @@ def killer(
 def kill_mid_send_and_recover(smtp: SMTPServer | None, killed: list[int], article: Any, **env: str) -> None:
     """Publish with one worker, wait until the server's hook killed it, let a new worker recover."""
     celery_app.control.purge()
-    doomed = worker(smtp, **env).start()
+    doomed = worker(smtp, env=env).start()
     try:
         article_published.send(sender=type(article), article_id=article.pk)
         wait_until(lambda: killed, timeout=60)
     finally:
         doomed.stop()
-    rescuer = worker(smtp, beat=True, **env).start()
+    rescuer = worker(smtp, beat=True, env=env).start()
     try:
         wait_until(campaign_finished, timeout=90)
     finally:
