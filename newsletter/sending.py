@@ -963,6 +963,12 @@ def _transport() -> Iterator[Transport]:
     transport = open_transport()
     try:
         yield transport
+    except BaseException:
+        # A message may be half sent (a database that stayed away past the wait): a QUIT
+        # would go out as part of its body and wait for the server's timeout; dropping the
+        # connection makes the server discard the message at once.
+        transport.abort()
+        raise
     finally:
         transport.close()
 

@@ -483,6 +483,52 @@ def test_postgresql_going_away_in_the_middle_of_a_send_causes_no_duplicates(slow
         assert received[reader.email] == 1, reader.email
 
 
+def test_a_database_outage_longer_than_the_wait_gives_up_the_claim_and_re_sends_only_the_message_in_flight(smtp):
+    """PostgreSQL goes away as the server accepts reader 37's message and stays away past
+    NEWSLETTER_DATABASE_WAIT_SECONDS: the batch sends nothing more, gives up, and once the
+    database is back the campaign completes by itself; reader 37, accepted but never
+    recorded, is the one reader with a second copy."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: it refuses connections to the test database")
+    readers = [SubscriberFactory.create() for _ in range(60)]
+    target = readers[37]
+    database = connection.settings_dict["NAME"]
+    ours = connection.cursor().connection.info.backend_pid
+    admin = psycopg.connect(database_dsn().replace(f"dbname={database}", "dbname=postgres"), autocommit=True)
+    accepted_when_it_went: list[int] = []
+
+    def take_the_database_away(message: ReceivedMessage) -> None:
+        if is_for(target)(message) and not accepted_when_it_went:
+            admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> %s",
+                [database, ours],
+            )
+            accepted_when_it_went.append(len(smtp.handler.messages) + 1)
+
+    smtp.handler.before_accept = take_the_database_away
+    article = ArticleFactory.create()
+    celery_app.control.purge()
+    sender = worker(smtp, beat=True, NEWSLETTER_DATABASE_WAIT_SECONDS="2")
+    sender.start()
+    try:
+        article_published.send(sender=type(article), article_id=article.pk)
+        try:
+            wait_until(lambda: accepted_when_it_went, timeout=60)
+            # The batch waited NEWSLETTER_DATABASE_WAIT_SECONDS for the ledger, then gave up.
+            # Well before EMAIL_TIMEOUT (30 s): giving up does not wait for the SMTP server.
+            wait_until(lambda: "retry: Retry in" in sender.log_path.read_text(), timeout=15)
+            assert len(smtp.handler.messages) == accepted_when_it_went[0]
+        finally:
+            admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+            admin.close()
+        wait_until(campaign_finished, timeout=90)
+    finally:
+        sender.stop()
+
+    assert_each_reader_got(copies(smtp), readers, twice={target.email.lower()})
+
+
 # --- Batches that meet each other, a reader erased mid-send: one batch run by hand ----
 
 
