@@ -290,7 +290,7 @@ def _update_one(params: list[Any]) -> int:
     It runs between the server accepting one message and the next, for every message:
     on PostgreSQL it is a statement prepared once per connection and sent through
     libpq directly, which took 9 µs of CPU where a psycopg cursor took 34 µs on the
-    benchmark machine. Inside a transaction (tests) it goes through Django's cursor.
+    benchmark machine. On SQLite it goes through Django's cursor.
     """
     if not _libpq_usable():
         with connection.cursor() as cursor:
@@ -302,7 +302,7 @@ def _update_one(params: list[Any]) -> int:
 
 
 def _libpq_usable(db: Any = connection) -> bool:
-    return bool(db.vendor == "postgresql" and not db.in_atomic_block)
+    return bool(db.vendor == "postgresql")
 
 
 def _send_update(params: list[Any], db: Any = connection) -> None:
@@ -328,7 +328,7 @@ class SentRecorder:
     ``confirm`` waits for its answer. A batch confirms before it sends the final "." of
     the next message, so the database records one message while the next one's body
     travels, yet no second message is accepted before the first is recorded. Where the
-    UPDATE cannot be sent ahead (SQLite, inside a transaction, a failed send) ``confirm``
+    UPDATE cannot be sent ahead (SQLite, a failed send) ``confirm``
     runs it synchronously, waiting through a database outage.
     """
 
@@ -1252,10 +1252,7 @@ def send_campaign_batch(*, campaign_id: int) -> BatchResult:
         return BatchResult()
     started = time.monotonic()
     batch = _Batch(campaign, claimed_by, recipients)
-    # Threads have database connections of their own, which can't see the rows of an
-    # open transaction (tests run in one): inside one, the batch uses one connection.
-    connections = 1 if connection.in_atomic_block else settings.NEWSLETTER_CONNECTIONS_PER_BATCH
-    batch.run(min(connections, len(recipients)))
+    batch.run(min(settings.NEWSLETTER_CONNECTIONS_PER_BATCH, len(recipients)))
     result = batch.result
     seconds = time.monotonic() - started
     logger.info(

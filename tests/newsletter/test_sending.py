@@ -4,6 +4,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -12,7 +13,8 @@ from newsletter import sending
 from newsletter.models import Campaign, Delivery, Subscriber
 from tests.factories import ArticleFactory, AuthorFactory, SubscriberFactory, TopicFactory
 
-pytestmark = pytest.mark.django_db
+# The engine runs outside transactions, as in production (a batch commits each record).
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(autouse=True)
@@ -292,6 +294,8 @@ def test_recovery_restarts_a_campaign_nobody_works_on(settings, monkeypatch):
     SubscriberFactory.create()
     campaign = sending.start_campaign_for_article(article_id=article.pk)
     assert campaign is not None
+    assert launched == [campaign.pk]  # planning started the batches, once committed
+    launched.clear()
     assert sending.recover_stalled_campaigns() == []  # it was just planned: someone is on it
 
     Campaign.objects.filter(pk=campaign.pk).update(last_activity_at=timezone.now() - timedelta(seconds=61))
@@ -385,6 +389,8 @@ def test_sent_and_failed_emails_and_the_campaign_duration_reach_the_metrics(smtp
     assert finished_campaigns(metrics) == durations + 1
 
 
+@pytest.mark.django_db  # renders only; one frozen second, so both renderings sign the same tokens
+@time_machine.travel("2026-03-02 09:00:00+00:00", tick=False)
 def test_each_readers_bytes_decode_to_exactly_their_own_email():
     from email import message_from_bytes, policy
 
