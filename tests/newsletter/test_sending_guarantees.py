@@ -645,3 +645,26 @@ def test_a_reader_erased_while_their_delivery_is_claimed_does_not_stop_the_batch
     assert sending.send_campaign_batch(campaign_id=campaign.pk).claimed == 0  # the chain's next link
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.FINISHED
+
+
+def test_a_campaign_cancelled_while_a_batch_is_sending_stops_within_that_batch(by_hand, smtp_server, settings):
+    settings.NEWSLETTER_BATCH_SIZE = 40
+    campaign, _ = plan(100)
+
+    def cancel_at_the_tenth(message: ReceivedMessage) -> None:
+        if len(smtp_server.handler.messages) == 9:
+            in_a_thread(lambda: sending.cancel_campaign(campaign=Campaign.objects.get(pk=campaign.pk)))
+
+    smtp_server.handler.before_accept = cancel_at_the_tenth
+
+    while sending.send_campaign_batch(campaign_id=campaign.pk).claimed:
+        pass
+
+    received = copies(smtp_server)
+    assert 10 <= len(received) <= 40
+    assert set(received.values()) == {1}
+    sent = set(campaign.deliveries.filter(status=Delivery.Status.SENT).values_list("email", flat=True))
+    assert {email.lower() for email in sent} == set(received)
+    assert campaign.deliveries.exclude(status=Delivery.Status.SENT).exclude(status=Delivery.Status.SKIPPED).count() == 0
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.CANCELLED
