@@ -387,6 +387,23 @@ def test_over_starttls_and_auth_a_worker_killed_at_accept_costs_exactly_that_rea
     assert {(tls, authenticated) for _, tls, authenticated in smtp.handler.sessions} == {(True, True)}
 
 
+def test_over_starttls_a_relay_whose_certificate_nobody_vouches_for_gets_nothing(relay, by_hand, settings):
+    """Certificate verification is on, as in production: with the system's CAs only,
+    the batch cannot connect and every reader waits for a retry; nothing is sent."""
+    smtp, _ = relay
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", smtp.port
+    settings.EMAIL_HOST_USER, settings.EMAIL_HOST_PASSWORD = "newsletter", "invented-secret"
+    settings.EMAIL_USE_TLS, settings.EMAIL_USE_SSL = True, False
+    campaign, _ = plan(3)
+
+    result = sending.send_campaign_batch(campaign_id=campaign.pk)
+
+    assert (result.sent, result.retrying) == (0, 3)
+    assert "CERTIFICATE_VERIFY_FAILED" in campaign.deliveries.first().last_error  # type: ignore[union-attr]
+    assert smtp.handler.messages == []
+
+
 @pytest.fixture
 def private_redis() -> Iterator[Any]:
     """A Redis of this test's own, which it may kill and restart (the shared one stays up)."""
