@@ -73,3 +73,11 @@ def send_campaign_batch(campaign_id: int) -> None:
 def recover_campaigns() -> None:
     """Beat: return expired leases and restart stalled campaigns (see sending.recover_stalled_campaigns)."""
     sending.recover_stalled_campaigns()
+
+
+@shared_task(autoretry_for=(OperationalError, InterfaceError), retry_backoff=1, retry_backoff_max=30, max_retries=5)
+def send_due_digests() -> None:
+    """Beat: start the daily and weekly digests whose send time has come (once per period)."""
+    from newsletter.digests import start_due_digests
+
+    start_due_digests()
