@@ -40,8 +40,10 @@ from newsletter.models import Campaign, Delivery, DigestContent, DigestPiece, Su
 logger = logging.getLogger("newsletter.digests")
 
 PERIODS = {Campaign.Digest.DAILY: timedelta(days=1), Campaign.Digest.WEEKLY: timedelta(days=7)}
-# Deliveries that bring (or brought) their pieces to the reader.
-ON_ITS_WAY_OR_SENT = ("pending", "sending", "retrying", "sent")
+# A digest also looks this far behind the previous one's end: a piece whose publishing
+# committed just after that digest was planned is not lost. The ledger keeps it from
+# arriving twice.
+OVERLAP = timedelta(hours=1)
 
 
 # --- When ------------------------------------------------------------------------
@@ -92,7 +94,10 @@ def _digest_campaign(cadence: str, key: datetime, end: datetime) -> Campaign | N
     if latest is not None and latest.period_key is not None and latest.period_key >= key:
         # A digest left planning (a crash, or ``at_once`` ahead of schedule) is planned again.
         return latest if latest.period_key == key or latest.status == Campaign.Status.PLANNING else None
-    start = latest.period_end if latest is not None and latest.period_end else key - PERIODS[Campaign.Digest(cadence)]
+    if latest is not None and latest.period_end is not None:
+        start = latest.period_end - OVERLAP
+    else:
+        start = key - PERIODS[Campaign.Digest(cadence)]
     intro_field = f"{cadence}_digest_intro"
     try:
         with transaction.atomic():
@@ -320,7 +325,7 @@ def preview_digest(*, subscriber: Subscriber, digest: str, now: datetime | None 
     site = SiteSettings.load()
     last, _ = period_bounds(digest=digest, now=now, site=site)
     latest = Campaign.objects.filter(digest=digest, period_end__lte=now).order_by("-period_key").first()
-    start = latest.period_end if latest is not None and latest.period_end else last
+    start = latest.period_end - OVERLAP if latest is not None and latest.period_end else last
     owed = list(owed_pieces(digest=digest, start=start, end=now, subscriber_id=subscriber.pk))
     if not owed:
         return None
