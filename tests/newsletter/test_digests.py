@@ -39,9 +39,9 @@ def send_all() -> None:
 
 
 def weekly_digest_now() -> Campaign | None:
-    [campaign] = digests.start_due_digests(digest=Campaign.Digest.WEEKLY, at_once=True) or [None]
+    started = digests.start_due_digests(digest=Campaign.Digest.WEEKLY, at_once=True)
     send_all()
-    return campaign
+    return started[0] if started else None
 
 
 def publish(title: str, *, topics=(), when: datetime | None = None, campaign: bool = True):
@@ -57,7 +57,9 @@ def pieces_received(smtp: SMTPServer, reader: Subscriber, titles: list[str]) -> 
     """How often each title reached the reader, in article emails and digests together."""
     seen: Counter[str] = Counter()
     for message in smtp.handler.to(reader.email):
-        text = message.get_body(("plain",)).get_content().replace("\r\n", "\n")
+        body = message.get_body(("plain",))
+        assert body is not None
+        text = body.get_content().replace("\r\n", "\n")
         for title in titles:
             seen[title] += text.count(f"\n{title}\n")
     return seen
@@ -66,7 +68,8 @@ def pieces_received(smtp: SMTPServer, reader: Subscriber, titles: list[str]) -> 
 def a_week_passes() -> None:
     """The digests sent so far move a week back: the next ``weekly_digest_now`` is the next week's."""
     for campaign in Campaign.objects.filter(digest="weekly").order_by("period_key"):
-        campaign.period_key -= timedelta(days=7)
+        assert campaign.period_key is not None
+        campaign.period_key = campaign.period_key - timedelta(days=7)
         campaign.save(update_fields=["period_key"])
 
 
