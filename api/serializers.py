@@ -147,7 +147,11 @@ class ArticleSerializer(serializers.ModelSerializer[Article]):
 
 
 class ArticleWriteSerializer(serializers.ModelSerializer[Article]):
-    """What staff may write on a draft. The status changes only through the workflow actions."""
+    """What staff may write. The status changes only through the workflow actions.
+
+    Which of these fields a caller may change, in which state, is decided by the
+    article services (``articles.services.EDIT_RULES``), exactly as in the admin.
+    """
 
     authors = serializers.SlugRelatedField(
         slug_field="slug",
@@ -189,8 +193,10 @@ class ArticleWriteSerializer(serializers.ModelSerializer[Article]):
             "meta_description",
             "is_featured",
             "send_to_subscribers",
+            "publish_at",
         ]
         extra_kwargs = {
+            "publish_at": {"help_text": "Editors: when a scheduled article goes live (see the schedule action)."},
             "slug": {"required": False, "help_text": "Made from the title when left out."},
             "body": {"help_text": "HTML; anything outside the allowed tags is removed when it is stored."},
         }

@@ -2,7 +2,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from api import views
+from api import tokens, views
 
 router = DefaultRouter()
 router.register("articles", views.ArticleViewSet, basename="article")
@@ -14,6 +14,8 @@ app_name = "api"
 
 urlpatterns = [
     path("v1/subscribers/", views.subscribe, name="subscribe"),
+    path("v1/tokens/", tokens.TokenList.as_view(), name="tokens"),
+    re_path(rf"^v1/tokens/(?P<token_id>{tokens.KEY_START_PATTERN})/$", tokens.TokenDetail.as_view(), name="token"),
     path("v1/", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path(

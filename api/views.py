@@ -28,6 +28,7 @@ from api.serializers import (
 )
 from articles import services
 from articles.models import Article, ArticleAuthor, ArticleTopic, Author, SiteSettings, Topic
+from euro_prospects.security import client_ip
 from newsletter import services as newsletter_services
 from newsletter import views as newsletter_views
 from newsletter.forms import SubscribeForm
@@ -255,7 +256,7 @@ def subscribe(request: Request) -> Response:
             topics=form.cleaned_data["topics"] or None,
             cadence=form.cleaned_data["cadence"] or None,
             source=Subscriber.Source.API,
-            ip=newsletter_views.client_ip(request),
+            ip=client_ip(request),
             user_agent=newsletter_views.user_agent(request),
             consent_source="api",
         )

@@ -11,9 +11,11 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.contrib.admin import helpers
+from django.contrib.admin.utils import flatten_fieldsets, unquote
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 from django_prose_editor.widgets import AdminProseEditorWidget
@@ -61,7 +63,8 @@ PROSE_EDITOR_CONFIG = {
     }
 }
 
-EDITOR_ONLY_FIELDS = ["editor", "publish_at", "is_featured", "send_to_subscribers"]
+# Shown, never edited in the form: the workflow sets them, or they are derived.
+ALWAYS_READONLY = ["status", "published_at", "reading_minutes", "preview_link"]
 WORKFLOW_BUTTONS = [
     ("submit", "Submit for review"),
     ("approve", "Approve"),
@@ -73,13 +76,15 @@ WORKFLOW_BUTTONS = [
 
 
 class ArticlePartInline(admin.TabularInline):
-    """Authors and topics of an article are part of it: whoever may edit the article may edit them."""
+    """The byline or the topics of an article: editable by whoever ``services.EDIT_RULES`` lets change them."""
+
+    part: str  # the field of EDIT_RULES
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return obj is None or services.can_view(request.user, obj) or services.can_edit(request.user, obj)
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return services.can_edit(request.user, obj) if obj else request.user.has_perm("articles.add_article")
+        return services.may_change(request.user, obj, self.part)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self.has_add_permission(request, obj)
@@ -90,6 +95,7 @@ class ArticlePartInline(admin.TabularInline):
 
 class ArticleAuthorInline(ArticlePartInline):
     model = ArticleAuthor
+    part = "authors"
     extra = 1
     autocomplete_fields = ["author"]
     verbose_name = "author"
@@ -98,6 +104,7 @@ class ArticleAuthorInline(ArticlePartInline):
 
 class ArticleTopicInline(ArticlePartInline):
     model = ArticleTopic
+    part = "topics"
     extra = 1
     verbose_name = "topic"
     verbose_name_plural = "Topics (position 0 is the primary topic)"
@@ -149,6 +156,24 @@ SERVICE_NAMES = {
 }
 
 
+# An inline's rows -> (the field of EDIT_RULES, the attribute each row names).
+PARTS: dict[type, tuple[str, str]] = {ArticleAuthor: ("authors", "author"), ArticleTopic: ("topics", "topic")}
+
+
+def posted_part(formset: Any) -> tuple[str, list[Any]] | None:
+    """The byline or topics in order as the inline posted them, or None when they did not change.
+
+    Nothing is written (``save(commit=False)``): the services write the new order.
+    """
+    formset.save(commit=False)  # also lists new/changed/deleted rows for the admin's change message
+    if formset.model not in PARTS or not formset.has_changed():
+        return None
+    name, attribute = PARTS[formset.model]
+    deleted = {row.pk for row in formset.deleted_objects}
+    rows = [row for row in formset.get_queryset() if row.pk not in deleted] + list(formset.new_objects)
+    return name, [getattr(row, attribute) for row in sorted(rows, key=lambda row: row.position)]
+
+
 def _workflow_action(action: str, description: str) -> Any:
     def run(modeladmin: ArticleAdmin, request: HttpRequest, queryset: QuerySet[Article]) -> None:
         for article in queryset:
@@ -194,10 +219,13 @@ class ArticleAdmin(SimpleHistoryAdmin):
         return queryset.filter(own).distinct()
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        readonly = ["status", "published_at", "reading_minutes", "preview_link"]
-        if not services.is_editor(request.user):
-            readonly += EDITOR_ONLY_FIELDS
-        return readonly
+        editable = services.editable_fields(request.user, obj)
+        if not editable:  # a view-only page: the admin shows every field read-only by itself
+            return ALWAYS_READONLY
+        fields = flatten_fieldsets(self.get_fieldsets(request, obj))
+        return [
+            name for name in fields if name in ALWAYS_READONLY or (name in services.EDIT_RULES and name not in editable)
+        ]
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         if obj is None:
@@ -238,32 +266,70 @@ class ArticleAdmin(SimpleHistoryAdmin):
         return format_html('<a href="{}" target="_blank" rel="noopener">Preview the public page</a>', url)
 
     def save_model(self, request: HttpRequest, obj: Article, form: forms.ModelForm, change: bool) -> None:
-        if not change:
-            obj.created_by = request.user  # type: ignore[assignment]
-            obj.status = Article.Status.DRAFT
-        else:
-            # The workflow owns the status: saving (or restoring an old revision) never changes it.
-            current = Article.objects.filter(pk=obj.pk).values("status", "published_at").first()
-            if current:
-                obj.status, obj.published_at = current["status"], current["published_at"]
+        # Nothing is written here: save_related hands the form and its inlines to the services at once.
         if "hero_image" in form.changed_data and obj.hero_image:
             # Only pixels reach the media directory: the upload is decoded and written anew.
             obj.hero_image = reencode_image(obj.hero_image)
-        super().save_model(request, obj, form, change)
-        if not change:
-            ArticleTransition.objects.create(
-                article=obj, from_status="", to_status=obj.status, by=services.user_or_none(request.user)
-            )
-        if "hero_image" in form.changed_data:
-            services.refresh_renditions(article=obj)
 
     def save_related(self, request: HttpRequest, form: forms.ModelForm, formsets: Any, change: bool) -> None:
-        super().save_related(request, form, formsets, change)
-        article = form.instance
-        # A correspondent writing their own piece is its byline unless they chose otherwise.
-        profile = Author.objects.filter(user=request.user.pk).first()
-        if not change and profile and not article.article_authors.exists():
-            ArticleAuthor.objects.create(article=article, author=profile, position=0)
+        """Create or change the article through the services, which apply ``EDIT_RULES`` to every field."""
+        article: Article = form.instance
+        parts = dict(part for formset in formsets if (part := posted_part(formset)) is not None)
+        if change:
+            fields = {name: getattr(article, name) for name in form.changed_data if name in services.EDIT_RULES}
+            status = Article.objects.values_list("status", flat=True).get(pk=article.pk)
+            services.update_article(article=article, by=request.user, **parts, **fields)
+            if article.status != status:
+                messages.warning(
+                    request,
+                    f"“{article.title}” is {article.get_status_display().lower()} again: "
+                    "an editor approves it again before it goes live.",
+                )
+            return
+        fields = {name: getattr(article, name) for name in form.fields if name in services.EDIT_RULES}
+        created = services.create_draft(by=request.user, **parts, **fields)
+        article.pk = created.pk
+        article._state.adding = False
+        article.refresh_from_db()
+
+    def history_form_view(
+        self, request: HttpRequest, object_id: str, version_id: str, extra_context: Any = None
+    ) -> HttpResponse:
+        """One old version. Revert is an edit of the current article, through ``services.restore_version``."""
+        article = self.get_object(request, unquote(object_id))
+        if article is None or not version_id.isdigit():
+            raise Http404("No such article or version.")
+        if not self.has_view_permission(request, article):
+            raise PermissionDenied
+        if request.method != "POST":
+            return super().history_form_view(request, object_id, version_id, extra_context)
+        if not self.has_change_permission(request, article):
+            raise PermissionDenied
+        try:
+            article = services.restore_version(article=article, by=request.user, history_id=int(version_id))
+        except ObjectDoesNotExist as error:
+            raise Http404("No such version of this article.") from error
+        except ValidationError as error:
+            messages.error(request, f"This version cannot be restored: {' '.join(error.messages)}")
+            return HttpResponseRedirect(request.path)
+        messages.success(
+            request, f"The old version is restored; “{article.title}” is {article.get_status_display().lower()}."
+        )
+        return HttpResponseRedirect(reverse("admin:articles_article_change", args=[article.pk]))
+
+    def render_history_view(self, request: HttpRequest, template: str, context: dict[str, Any], **kwargs: Any) -> Any:
+        adminform = context.get("adminform")
+        if adminform is not None:
+            # A version is shown, not edited: Revert restores its text and image as they were.
+            fieldsets = list(adminform.fieldsets)
+            context["adminform"] = helpers.AdminForm(
+                adminform.form, fieldsets, {}, flatten_fieldsets(fieldsets), model_admin=self
+            )
+        return super().render_history_view(request, template, context, **kwargs)
+
+    def revert_disabled(self, request: HttpRequest, obj: Any = None) -> bool:
+        current = Article.objects.filter(pk=obj.pk).first() if obj is not None else None
+        return current is None or not services.can_edit(request.user, current) or super().revert_disabled(request, obj)
 
     def render_change_form(self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         article = context.get("original")
@@ -341,10 +407,49 @@ class ReviewQueueAdmin(admin.ModelAdmin):
 
 @admin.register(Author)
 class AuthorAdmin(admin.ModelAdmin):
-    list_display = ["name", "role", "email", "user"]
+    """Authors. Addresses and accounts are private: only Editors see them, and each author their own."""
+
+    list_display = ["name", "role", "email", "user", "same_email_as"]
     search_fields = ["name", "role", "email"]
     prepopulated_fields = {"slug": ["name"]}
     autocomplete_fields = ["user"]
+    raw_id_fields = ["same_email_as"]
+    actions = ["merge_selected"]
+
+    def _sees_private(self, request: HttpRequest, obj: Author | None = None) -> bool:
+        return services.sees_private_author_fields(request.user, obj)
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        columns = list(super().get_list_display(request))
+        if self._sees_private(request):
+            return columns
+        return [name for name in columns if name not in services.AUTHOR_PRIVATE_FIELDS]
+
+    def get_list_filter(self, request: HttpRequest) -> list[Any]:
+        return [("same_email_as", admin.EmptyFieldListFilter)] if self._sees_private(request) else []
+
+    def get_search_fields(self, request: HttpRequest) -> list[str]:
+        fields = list(super().get_search_fields(request))
+        return fields if self._sees_private(request) else [name for name in fields if name != "email"]
+
+    def get_exclude(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [] if self._sees_private(request, obj) else list(services.AUTHOR_PRIVATE_FIELDS)
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        if not (request.user.has_perm("articles.change_author") and request.user.has_perm("articles.delete_author")):
+            actions.pop("merge_selected", None)
+        return actions
+
+    @admin.action(description="Merge into the author with the same address")
+    def merge_selected(self, request: HttpRequest, queryset: QuerySet[Author]) -> None:
+        for author in queryset:
+            try:
+                target = services.merge_author(author=author, by=request.user)
+            except (services.InvalidTransition, PermissionDenied) as error:
+                messages.error(request, str(error))
+                continue
+            messages.success(request, f"“{author.name}” is merged into “{target.name}”.")
 
     def save_model(self, request: HttpRequest, obj: Author, form: forms.ModelForm, change: bool) -> None:
         if "photo" in form.changed_data and obj.photo:

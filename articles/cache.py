@@ -9,6 +9,11 @@ needless re-renders for never showing a page that is out of date.
 Each process also keeps the pages it served last in memory, and learns of a new
 generation by Redis pub/sub (GenerationWatcher), so a hit usually costs no round
 trip at all; without the subscription it falls back to one round trip per hit.
+
+A page is stored under its path and the query parameters its view reads (``page``),
+with their values in one canonical spelling; any other query string is ignored, so
+``/?junk=1`` … ``/?junk=N`` share the entry of ``/`` instead of filling Redis. The
+pages live in ``CACHE_REDIS_URL`` (by default the broker's Redis).
 """
 
 from __future__ import annotations
@@ -16,12 +21,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, overload
+from urllib.parse import urlencode
 
 import redis
 from django.conf import settings
@@ -35,17 +42,18 @@ View = Callable[..., HttpResponseBase]
 logger = logging.getLogger(__name__)
 
 _client: redis.Redis | None = None
+_client_url = ""
 
 
 def redis_client() -> redis.Redis:
-    """One Redis client per process for the page cache.
+    """One Redis client per process for the page cache, on CACHE_REDIS_URL.
 
     The page cache talks to Redis directly: Django's cache API builds a new
     client object on every call, which costs more than the lookup itself.
     """
-    global _client
-    if _client is None:
-        _client = redis.Redis.from_url(settings.REDIS_URL)
+    global _client, _client_url
+    if _client is None or _client_url != settings.CACHE_REDIS_URL:
+        _client, _client_url = redis.Redis.from_url(settings.CACHE_REDIS_URL), settings.CACHE_REDIS_URL
     return _client
 
 
@@ -105,7 +113,7 @@ class GenerationWatcher:
     def listen(self) -> None:
         while True:
             try:
-                pubsub = redis.Redis.from_url(settings.REDIS_URL).pubsub()
+                pubsub = redis.Redis.from_url(settings.CACHE_REDIS_URL).pubsub()
                 pubsub.subscribe(_key("changed"))
                 while (pubsub.get_message(timeout=5) or {}).get("type") != "subscribe":
                     pass
@@ -205,12 +213,45 @@ def _with_validators(request: HttpRequest, response: HttpResponse, etag: str, la
     return conditional  # type: ignore[return-value]
 
 
-def cache_public_page(view: View) -> View:
+PAGE_NUMBER = re.compile(r"[0-9]{1,9}")
+
+
+def page_cache_path(request: HttpRequest, query_params: tuple[str, ...]) -> str | None:
+    """The name ``request``'s page is stored under, or None when it must not be stored.
+
+    Only ``query_params`` (page numbers) tell pages apart, each in its one canonical
+    spelling (``?page=02`` is ``?page=2``; ``?page=1`` stays apart from no parameter,
+    as the home page shows its featured piece only without one); other parameters are
+    ignored, as the view ignores them. A page number that is not one (the view
+    answers 404) is not looked up at all.
+    """
+    kept: list[tuple[str, str]] = []
+    for name in query_params:
+        value = request.GET.get(name)  # the view reads the last value, as this does
+        if value is None:
+            continue
+        if not PAGE_NUMBER.fullmatch(value):
+            return None
+        kept.append((name, str(int(value))))
+    return f"{request.path}?{urlencode(kept)}" if kept else request.path
+
+
+@overload
+def cache_public_page(view: View, *, query_params: tuple[str, ...] = ...) -> View: ...
+@overload
+def cache_public_page(view: None = None, *, query_params: tuple[str, ...] = ...) -> Callable[[View], View]: ...
+def cache_public_page(
+    view: View | None = None, *, query_params: tuple[str, ...] = ("page",)
+) -> View | Callable[[View], View]:
     """Serve anonymous GETs of ``view`` from Redis, with ETag and Last-Modified.
 
     Only plain 200 responses that set no cookie are stored, so nothing personal
     (a CSRF token, a session, a message) is ever shown to somebody else.
+    ``query_params``: the page-number parameters the view reads (see page_cache_path).
+    ``@cache_public_page`` or ``cache_public_page(view, query_params=("p",))``.
     """
+    if view is None:
+        return lambda wrapped: cache_public_page(wrapped, query_params=query_params)
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
@@ -218,7 +259,9 @@ def cache_public_page(view: View) -> View:
             response = view(request, *args, **kwargs)
             patch_cache_control(response, private=True, no_cache=True)
             return response
-        path = request.get_full_path()
+        path = page_cache_path(request, query_params)
+        if path is None:
+            return view(request, *args, **kwargs)
         try:
             generation, stored = lookup_page(path)
         except redis.RedisError:

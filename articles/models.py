@@ -138,6 +138,18 @@ class Author(models.Model):
         help_text="The staff account of this author, if they write in the admin.",
     )
     email = models.EmailField(blank=True, db_index=True, help_text="Private: never shown on the site.")
+    same_email_as = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text=(
+            "Set when a piece sent through /write/ gave this existing author's address: nobody proved the "
+            "address is theirs, so the piece stays on this new record until an editor merges the two "
+            "(the “Merge into the author with the same address” action) or clears this field."
+        ),
+    )
 
     class Meta:
         ordering = ["name"]

@@ -15,6 +15,6 @@ urlpatterns = [
     path("write/", views.write, name="write"),
     path("write/thanks/", views.write_thanks, name="write_thanks"),
     path("search/", views.search, name="search"),
-    path("feed/", cache_public_page(LatestArticlesFeed()), name="feed"),
-    path("feed/atom/", cache_public_page(LatestArticlesAtomFeed()), name="feed-atom"),
+    path("feed/", cache_public_page(LatestArticlesFeed(), query_params=()), name="feed"),
+    path("feed/atom/", cache_public_page(LatestArticlesAtomFeed(), query_params=()), name="feed-atom"),
 ]

@@ -24,6 +24,7 @@ from articles.html import paragraphs_from_text
 from articles.models import Article, Author, SiteSettings, Topic, cached_reverse
 from articles.structured_data import news_article_json_ld
 from euro_prospects import ratelimit
+from euro_prospects.security import client_ip
 
 
 def paginate(
@@ -103,7 +104,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
-@cache_public_page
+@cache_public_page(query_params=())
 def article_detail(request: HttpRequest, slug: str) -> HttpResponse:
     found = selectors.article_for_page(slug)
     if found is None:
@@ -148,7 +149,7 @@ def search(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
-@cache_public_page
+@cache_public_page(query_params=())
 def robots_txt(request: HttpRequest) -> HttpResponse:
     lines = [
         "User-agent: *",
@@ -169,10 +170,6 @@ def favicon(request: HttpRequest) -> HttpResponse:
 # --- contributor submissions and staff preview --------------------------------------------------
 
 
-def client_ip(request: HttpRequest) -> str:
-    return str(request.META.get("REMOTE_ADDR") or "unknown")
-
-
 @require_http_methods(["GET", "POST"])
 def write(request: HttpRequest) -> HttpResponse:
     """The public "write for us" form: a piece arrives in the editors' review queue."""
@@ -181,7 +178,8 @@ def write(request: HttpRequest) -> HttpResponse:
     form = WriteForm(request.POST)
     if form.is_bot():
         return _write_refused(request, WriteForm(), "Your submission could not be accepted.", status=400)
-    if not ratelimit.hit(f"write:{client_ip(request)}", settings.WRITE_RATE_LIMIT, settings.WRITE_RATE_WINDOW):
+    sender = client_ip(request) or "unknown"
+    if not ratelimit.hit(f"write:{sender}", settings.WRITE_RATE_LIMIT, settings.WRITE_RATE_WINDOW):
         message = "You have sent several pieces in a short time. Please try again in an hour."
         return _write_refused(request, form, message, status=429)
     if not form.is_valid():

@@ -14,6 +14,7 @@ from celery import Celery, Task
 from django.db import transaction
 
 import euro_prospects.observability  # noqa: F401  (request ids in tasks, worker logging)
+from euro_prospects.health import WorkerHeartbeat
 
 P = ParamSpec("P")
 
@@ -22,6 +23,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "euro_prospects.settings")
 app = Celery("euro_prospects")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Every worker writes a heartbeat that /healthz reads (euro_prospects/health.py).
+app.steps["consumer"].add(WorkerHeartbeat)
 
 
 def enqueue_on_commit(task: Task[P, Any], *args: P.args, **kwargs: P.kwargs) -> None:

@@ -19,6 +19,11 @@ from typing import Any
 from celery import signals
 from django.http import HttpRequest, HttpResponse
 
+# Readers' links carry a signed token that never expires and lets whoever holds it
+# manage, export or erase the subscription: it must not reach any log.
+READER_TOKEN_PATH = re.compile(r"(/newsletter/(?:confirm|unsubscribe|preferences)/)[^/?#\s\"'<>\\]+")
+REDACTED = "[token]"
+
 REQUEST_ID_HEADER = "X-Request-ID"
 TASK_HEADER = "request_id"
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
@@ -65,12 +70,61 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+def redact_reader_tokens(text: str) -> str:
+    """``text`` with the token of every reader's link (confirm, unsubscribe, preferences) replaced."""
+    if "/newsletter/" not in text:
+        return text
+    return READER_TOKEN_PATH.sub(rf"\1{REDACTED}", text)
+
+
+EMAIL_ADDRESS = re.compile(r"[^\s<>\"'(),;:@]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+
+
+def redact_email_addresses(text: str) -> str:
+    """``text`` (say a mail server's reply) with every email address replaced: log ids, not addresses."""
+    return EMAIL_ADDRESS.sub("[address]", text) if "@" in text else text
+
+
+_make_record = logging.getLogRecordFactory()
+
+
+def _record_without_reader_tokens(*args: Any, **kwargs: Any) -> logging.LogRecord:
+    """Every log record, whichever logger and handler: Django's request and security loggers
+    ("Bad Request: /newsletter/preferences/…/", CSRF failures), runserver's and gunicorn's
+    access lines (request line and referrer), and the handlers of tests and Sentry."""
+    record = _make_record(*args, **kwargs)
+    try:
+        message = record.getMessage()
+    except Exception:  # a malformed call: leave it for logging's own error report
+        return record
+    redacted = redact_reader_tokens(message)
+    if redacted != message:
+        record.msg, record.args = redacted, None
+    return record
+
+
+if not getattr(_make_record, "redacts_reader_tokens", False):
+    _record_without_reader_tokens.redacts_reader_tokens = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(_record_without_reader_tokens)
+
+
+class PlainFormatter(logging.Formatter):
+    """The plain text format, with readers' tokens redacted."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_reader_tokens(super().format(record))
+
+
 # LogRecord attributes that are not "extra" fields passed by the caller.
 _STANDARD_ATTRIBUTES = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, request_id, extras."""
+    """One JSON object per line: time, level, logger, message, request_id, extras.
+
+    Readers' tokens are redacted in the whole line: also in extras such as the
+    request Django's logger attaches (its repr names the path).
+    """
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -84,7 +138,7 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        return redact_reader_tokens(json.dumps(entry, default=str, ensure_ascii=False))
 
 
 @signals.before_task_publish.connect
@@ -120,6 +174,21 @@ def _use_django_logging(**kwargs: Any) -> None:
     logging.config.dictConfig(settings.LOGGING)
 
 
+def without_reader_tokens(value: Any) -> Any:
+    """``value`` (a Sentry event or breadcrumb: dicts, lists, strings) with readers' tokens redacted."""
+    if isinstance(value, str):
+        return redact_reader_tokens(value)
+    if isinstance(value, dict):
+        return {key: without_reader_tokens(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_reader_tokens(item) for item in value]
+    return value
+
+
+def _sentry_scrub(event: Any, hint: Any) -> Any:
+    return without_reader_tokens(event)
+
+
 def init_sentry(*, dsn: str, environment: str, traces_sample_rate: float) -> None:
     import sentry_sdk
     from sentry_sdk.integrations.celery import CeleryIntegration
@@ -131,4 +200,8 @@ def init_sentry(*, dsn: str, environment: str, traces_sample_rate: float) -> Non
         integrations=[DjangoIntegration(), CeleryIntegration()],
         traces_sample_rate=traces_sample_rate,
         send_default_pii=False,  # readers' addresses are personal data
+        # The request's URL and referrer, breadcrumbs, transaction names: no reader's token.
+        before_send=_sentry_scrub,
+        before_send_transaction=_sentry_scrub,
+        before_breadcrumb=_sentry_scrub,
     )

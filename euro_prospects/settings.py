@@ -15,6 +15,8 @@ import dj_database_url
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from euro_prospects.security import parse_proxy_networks
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -99,13 +101,44 @@ def email_settings(url: str) -> dict[str, object]:
 DEBUG = envbool("DEBUG", "true")
 
 _PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "insecure", "django-insecure"}
+_EXAMPLE_ENV_FILE = BASE_DIR / "deploy" / "euro-prospects.env.example"
+_MAKE_A_KEY = "python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
+
+
+def example_values(name: str) -> set[str]:
+    """The values the shipped example env file gives ``name``: copied unchanged, they are public."""
+    values = {"replace-with-50-random-characters"} if name == "SECRET_KEY" else set()
+    try:
+        lines = _EXAMPLE_ENV_FILE.read_text().splitlines()
+    except OSError:
+        return values
+    for line in lines:
+        key, _, value = line.strip().lstrip("#").strip().partition("=")
+        if key == name and value:
+            values.add(value.strip().strip("\"'"))
+    return values
+
+
+def production_secret_key_problem(key: str) -> str | None:
+    """Why ``key`` must not sign anything in production (the rules of Django's check --deploy), or None."""
+    if key.strip().lower() in _PLACEHOLDER_SECRETS or key.startswith("django-insecure"):
+        return "is missing or a placeholder"
+    if key in example_values("SECRET_KEY"):
+        return f"is the example value from {_EXAMPLE_ENV_FILE.relative_to(BASE_DIR)}, which anyone can read"
+    if len(key) < 50:
+        return f"is {len(key)} characters long; it needs at least 50"
+    if len(set(key)) < 5:
+        return f"has {len(set(key))} distinct characters; it needs at least 5"
+    return None
+
+
 SECRET_KEY = os.getenv("SECRET_KEY", "")
 if DEBUG and not SECRET_KEY:
     SECRET_KEY = "django-insecure-development-only-key-do-not-use-in-production"  # noqa: S105
-elif not DEBUG and (SECRET_KEY.strip().lower() in _PLACEHOLDER_SECRETS or SECRET_KEY.startswith("django-insecure")):
+elif not DEBUG and (_problem := production_secret_key_problem(SECRET_KEY)):
+    # Whoever knows the key can forge readers' unsubscribe and preferences links.
     raise ImproperlyConfigured(
-        "SECRET_KEY is missing or a placeholder. With DEBUG off, set SECRET_KEY to a long random string, e.g. "
-        "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+        f"SECRET_KEY {_problem}. With DEBUG off, set SECRET_KEY to a long random string, e.g. {_MAKE_A_KEY}"
     )
 
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver" if DEBUG else "")
@@ -221,10 +254,18 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = os.getenv("REDIS_URL", "redis://127.0.0.1:6379/0")
 if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
     raise ImproperlyConfigured(f"REDIS_URL must start with redis://, rediss:// or unix://, got {REDIS_URL!r}")
+# The cache (pages, rate-limit counters) may live in a Redis of its own, which can then
+# evict (allkeys-lru) while the broker's Redis keeps noeviction: a full cache must never
+# make the broker refuse tasks.
+CACHE_REDIS_URL = os.getenv("CACHE_REDIS_URL", REDIS_URL)
+if not CACHE_REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+    raise ImproperlyConfigured(
+        f"CACHE_REDIS_URL must start with redis://, rediss:// or unix://, got {CACHE_REDIS_URL!r}"
+    )
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
+        "LOCATION": CACHE_REDIS_URL,
         "KEY_PREFIX": os.getenv("CACHE_KEY_PREFIX", "ep"),
         "TIMEOUT": envint("CACHE_TIMEOUT", "300"),
     }
@@ -332,8 +373,12 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"request_id": {"()": "euro_prospects.observability.RequestIdFilter"}},
+    # Records are redacted when made (observability); the formats redact extras and tracebacks too.
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "plain": {
+            "()": "euro_prospects.observability.PlainFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
+        },
         "json": {"()": "euro_prospects.observability.JsonFormatter"},
     },
     "handlers": {
@@ -350,6 +395,13 @@ LOGGING = {
 TRUST_X_FORWARDED_PROTO = envbool("TRUST_X_FORWARDED_PROTO", "false")
 if TRUST_X_FORWARDED_PROTO:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Proxies (addresses or CIDR ranges) whose X-Forwarded-For / X-Real-IP name the
+# client: euro_prospects.security.client_ip, the one source of a client's address.
+TRUSTED_PROXIES = envlist("TRUSTED_PROXIES", "")
+try:
+    parse_proxy_networks(",".join(TRUSTED_PROXIES))
+except ValueError as exc:
+    raise ImproperlyConfigured(f"TRUSTED_PROXIES: {exc}") from None
 SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", "false" if DEBUG else "true")
 SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", "0" if DEBUG else str(365 * 24 * 3600))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", "false" if DEBUG else "true")
@@ -403,8 +455,8 @@ AXES_COOLOFF_TIME = timedelta(minutes=envint("AXES_COOLOFF_MINUTES", "30"))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_USERNAME_FORM_FIELD = "username"
-# Behind nginx the client address is the last X-Forwarded-For entry; it is read
-# only when the proxy is trusted, as for X-Forwarded-Proto.
+# Behind nginx the client address comes from X-Forwarded-For, read only when the
+# peer is one of TRUSTED_PROXIES.
 AXES_CLIENT_IP_CALLABLE = "euro_prospects.security.client_ip"
 
 # Two-factor sign-in (django-otp, TOTP) for staff in these groups, and for
@@ -422,7 +474,24 @@ IMAGE_MAX_PIXELS = envint("IMAGE_MAX_PIXELS", str(40_000_000))
 # PROMETHEUS_MULTIPROC_DIR environment variable (see docs/deploy.md).
 METRICS_PATH = os.getenv("METRICS_PATH", "metrics").strip().strip("/")
 METRICS_TOKEN = os.getenv("METRICS_TOKEN", "")
+if not DEBUG and METRICS_TOKEN in example_values("METRICS_TOKEN"):
+    raise ImproperlyConfigured(
+        "METRICS_TOKEN is the example value from deploy/, which anyone can read. "
+        f"Set another random string, e.g. {_MAKE_A_KEY}, or leave it empty"
+    )
 METRICS_QUEUES = envlist("METRICS_QUEUES", "celery")
+# /healthz (euro_prospects/health.py) reads facts that are cheap to get: workers write a
+# heartbeat to the broker's Redis every HEALTH_HEARTBEAT_INTERVAL seconds and count as
+# down once theirs is older than HEALTH_HEARTBEAT_MAX_AGE; each web process reuses its
+# last answer for HEALTH_CACHE_SECONDS.
+HEALTH_HEARTBEAT_INTERVAL = envfloat("HEALTH_HEARTBEAT_INTERVAL", "10")
+HEALTH_HEARTBEAT_MAX_AGE = envfloat("HEALTH_HEARTBEAT_MAX_AGE", "45")
+HEALTH_CACHE_SECONDS = envfloat("HEALTH_CACHE_SECONDS", "2")
+if HEALTH_HEARTBEAT_MAX_AGE <= HEALTH_HEARTBEAT_INTERVAL:
+    raise ImproperlyConfigured(
+        f"HEALTH_HEARTBEAT_MAX_AGE ({HEALTH_HEARTBEAT_MAX_AGE}) must exceed HEALTH_HEARTBEAT_INTERVAL "
+        f"({HEALTH_HEARTBEAT_INTERVAL}), or live workers would look down"
+    )
 # Load balancers and Prometheus probe these over plain HTTP on the inside.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", rf"^{re.escape(METRICS_PATH)}$"]
 
@@ -489,7 +558,7 @@ CELERY_BEAT_SCHEDULE["newsletter-send-digests"] = {
 # API (Django REST framework): /api/v1/, the OpenAPI schema at /api/schema/, docs at /api/docs/.
 INSTALLED_APPS += [
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -508,6 +577,16 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": envint("API_PAGE_SIZE", "20"),
     "DEFAULT_SCHEMA_CLASS": "api.schema.ApiSchema",
     "EXCEPTION_HANDLER": "api.errors.json_exception_handler",
+}
+# API tokens (django-rest-knox, api/tokens.py): stored as SHA-512 digests, sent as
+# "Authorization: Token KEY", valid for API_TOKEN_TTL seconds after they are made.
+API_TOKEN_TTL = envint("API_TOKEN_TTL", str(30 * 24 * 3600))
+if API_TOKEN_TTL < 1:
+    raise ImproperlyConfigured(f"API_TOKEN_TTL must be 1 second or more, got {API_TOKEN_TTL}")
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(seconds=API_TOKEN_TTL),
+    "AUTH_HEADER_PREFIX": "Token",
+    "AUTO_REFRESH": False,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Euro Prospects API",

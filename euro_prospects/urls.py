@@ -17,7 +17,7 @@ urlpatterns = [
     path(settings.METRICS_PATH, metrics_view, name="metrics"),
     path("newsletter/", include("newsletter.urls")),
     path("api/", include("api.urls")),
-    path("sitemap.xml", cache_public_page(sitemap), {"sitemaps": SITEMAPS}, name="sitemap"),
+    path("sitemap.xml", cache_public_page(sitemap, query_params=("p",)), {"sitemaps": SITEMAPS}, name="sitemap"),
     path("robots.txt", robots_txt, name="robots"),
     path("favicon.ico", favicon, name="favicon"),
     path("", include("articles.urls")),

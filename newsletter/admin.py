@@ -24,7 +24,7 @@ from articles.admin import ArticleAdmin
 from articles.models import Article
 from newsletter import sending, services
 from newsletter.digests import preview_digest
-from newsletter.emails import CampaignEmail, Recipient, render_campaign_email
+from newsletter.emails import CampaignEmail, Recipient, UnsendableAddress, render_campaign_email
 from newsletter.imports import ImportFileError, import_subscribers
 from newsletter.models import Campaign, Delivery, Subscriber, Suppression
 
@@ -327,8 +327,13 @@ class CampaignAdmin(admin.ModelAdmin):
             self.message_user(request, "Your account has no email address to send the test to.", messages.ERROR)
         else:
             email = self._sample_email(article_id)
-            email.as_message(Recipient(delivery_id=0, subscriber_id=0, email=user_email)).send()
-            self.message_user(request, f"Test email sent to {user_email}.", messages.SUCCESS)
+            try:
+                message = email.as_message(Recipient(delivery_id=0, subscriber_id=0, email=user_email))
+            except UnsendableAddress as exc:
+                self.message_user(request, f"Cannot send the test to {user_email}: {exc}.", messages.ERROR)
+            else:
+                message.send()
+                self.message_user(request, f"Test email sent to {user_email}.", messages.SUCCESS)
         return HttpResponseRedirect(request.POST.get("next") or reverse("admin:newsletter_campaign_changelist"))
 
 

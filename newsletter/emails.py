@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import css_inline
+import idna
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
@@ -38,6 +39,64 @@ UNSUBSCRIBE_MARK = "@@UNSUBSCRIBE_URL@@"
 PREFERENCES_MARK = "@@PREFERENCES_URL@@"
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 _BOUNDARY = "=_euro-prospects-campaign"
+
+
+# Characters that must never reach a header or an SMTP command from stored text: C0 and
+# C1 controls (CR and LF among them), DEL and the Unicode line and paragraph separators.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+# An RFC 5321 mailbox (RFC 6531's UTF-8 local part allowed): a dot-atom or quoted local
+# part, and a domain name or address literal. Anything else would be refused by the
+# server, split by a header parser (``a,b@x``) or read as more than one command.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\x80-\U0010ffff-]+"
+_QUOTED = r'"(?:[\x20\x21\x23-\x5b\x5d-\x7e\x80-\U0010ffff]|\\[\x20-\x7e])*"'
+_MAILBOX = re.compile(
+    rf"(?:{_ATOM}(?:\.{_ATOM})*|{_QUOTED})@(?:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?|\[[\x21-\x5a\x5e-\x7e]+\])"
+)
+
+
+class UnsendableAddress(ValueError):
+    """The address cannot be written in an envelope or a header (the reason says why)."""
+
+
+def header_text(value: str) -> str:
+    """Stored text made fit for one header line: breaks and control characters become
+    single spaces, so no stored value can start a header line of its own."""
+    if value.isprintable():  # the common case, checked in C
+        return " ".join(value.split())
+    return " ".join(_CONTROL.sub(" ", value).split())
+
+
+def sendable_address(address: str, *, smtputf8: bool = False) -> str:
+    """The address as it goes into ``RCPT TO`` and ``To``: the domain in its ASCII (IDNA)
+    form; a non-ASCII local part only where the server takes SMTPUTF8."""
+    if address.isascii():  # every ordinary address: one match, no other work
+        if _MAILBOX.fullmatch(address):
+            return address
+        raise UnsendableAddress("the address is not a valid mailbox")
+    if _CONTROL.search(address):
+        raise UnsendableAddress("the address contains control characters")
+    local, at, domain = address.rpartition("@")
+    if not domain.isascii():
+        try:
+            domain = idna.encode(domain, uts46=True).decode("ascii")
+        except (idna.IDNAError, UnicodeError) as exc:
+            raise UnsendableAddress(f"the domain cannot be written in ASCII ({exc})") from None
+    if not at or not _MAILBOX.fullmatch(sendable := f"{local}@{domain}"):
+        raise UnsendableAddress("the address is not a valid mailbox")
+    if not local.isascii() and not smtputf8:
+        raise UnsendableAddress("the local part is not ASCII and the mail server does not offer SMTPUTF8")
+    return sendable
+
+
+def mailbox(name: str, address: str) -> str:
+    """A ``To`` value: ``address`` from ``sendable_address``, ``name`` any stored text."""
+    name = header_text(name)
+    if address.isascii():
+        return email.utils.formataddr((name, address), charset="utf-8")
+    # SMTPUTF8 (RFC 6532): the address goes as UTF-8; the name is still encoded.
+    return f"{email.utils.formataddr((name, 'a@b'), charset='utf-8')[:-5]}<{address}>" if name else address
 
 
 @dataclass(frozen=True)
@@ -93,6 +152,18 @@ class CampaignEmail:
     html: str
     text: str
 
+    def __post_init__(self) -> None:
+        # Whatever is stored (a title, a sender name or address written straight into the
+        # database), nothing below can add a header line or an SMTP command.
+        self.subject = header_text(self.subject)
+        self.list_id = header_text(self.list_id)
+        name, _ = email.utils.parseaddr(header_text(self.from_email))
+        try:
+            self.sender_address = sendable_address(header_text(self.sender_address))
+        except UnsendableAddress:
+            self.sender_address = _CONTROL.sub("", self.sender_address).strip()
+        self.from_email = email.utils.formataddr((name, self.sender_address), charset="utf-8")
+
     @property
     def domain(self) -> str:
         return self.sender_address.rpartition("@")[2] or "localhost"
@@ -130,7 +201,7 @@ class CampaignEmail:
     def as_message(self, recipient: Recipient, connection: Any = None) -> EmailMultiAlternatives:
         """A Django email for any backend (anymail providers, console, locmem)."""
         text, html = self.bodies(recipient)
-        to = email.utils.formataddr((_one_line(recipient.name), recipient.email))
+        to = mailbox(recipient.name, sendable_address(recipient.email))
         message = EmailMultiAlternatives(
             self.subject, text, self.from_email, [to], headers=self.headers(recipient), connection=connection
         )
@@ -152,27 +223,30 @@ class CampaignEmail:
             body.replace(UNSUBSCRIBE_MARK, unsubscribe_field).replace(PREFERENCES_MARK, preferences_field)
             for body in (self.text, self.html)
         )
-        to = [email.utils.formataddr((_one_line(r.name), r.email)) for r in recipients]
+        addresses = [sendable_address(r.email) for r in recipients]
+        to = [mailbox(r.name, address) for r, address in zip(recipients, addresses, strict=True)]
         shared = {"List-Id": self.list_id, "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
         message = EmailMultiAlternatives(self.subject, text, self.from_email, to, headers=shared, connection=connection)
         message.attach_alternative(html, "text/html")
         merge_data, merge_headers = {}, {}
-        for recipient in recipients:
+        for recipient, address in zip(recipients, addresses, strict=True):
             unsubscribe_url, preferences_url, mailto = self.links(recipient)
-            merge_data[recipient.email] = {"unsubscribe_url": unsubscribe_url, "preferences_url": preferences_url}
-            merge_headers[recipient.email] = {"List-Unsubscribe": f"<{unsubscribe_url}>, <{mailto}>"}
+            merge_data[address] = {"unsubscribe_url": unsubscribe_url, "preferences_url": preferences_url}
+            merge_headers[address] = {"List-Unsubscribe": f"<{unsubscribe_url}>, <{mailto}>"}
         message.merge_data = merge_data  # type: ignore[attr-defined]  # anymail's batch-send attributes
         message.merge_headers = merge_headers  # type: ignore[attr-defined]
         return message
 
     @cached_property
     def _shared_head(self) -> bytes:
-        if self.subject.isascii() and len(self.subject) < 900:
+        # Plain ASCII goes as it is; anything else (and text that a reader would take for
+        # an encoded word) goes as RFC 2047 encoded words, folded.
+        if self.subject.isascii() and len(self.subject) < 900 and "=?" not in self.subject:
             subject = self.subject
         else:
             subject = Header(self.subject, "utf-8", header_name="Subject").encode(linesep="\r\n")
         lines = [
-            f"From: {email.utils.formataddr(_split_address(self.from_email), charset='utf-8')}",
+            f"From: {self.from_email}",
             f"Subject: {subject}",
             f"Date: {email.utils.format_datetime(timezone.now())}",
             f"List-Id: {self.list_id}",
@@ -197,15 +271,16 @@ class CampaignEmail:
             f"--{_BOUNDARY}--\r\n".encode(),
         ]
 
-    def as_bytes(self, recipient: Recipient) -> bytes:
+    def as_bytes(self, recipient: Recipient, *, smtputf8: bool = False) -> bytes:
         """The whole message for SMTP DATA, dot-stuffed, CRLF line ends.
 
         The body is encoded once per campaign; a reader's copy only fills the slots
         with their own head and encoded links and joins the pieces once, because
-        this runs for every message of every campaign.
+        this runs for every message of every campaign. ``smtputf8``: the server takes
+        a UTF-8 address (else a non-ASCII local part raises ``UnsendableAddress``).
         """
+        to = mailbox(recipient.name, sendable_address(recipient.email, smtputf8=smtputf8))
         unsubscribe_url, preferences_url, mailto = self.links(recipient)
-        to = email.utils.formataddr((_one_line(recipient.name), recipient.email), charset="utf-8")
         head = (
             f"To: {to}\r\nMessage-ID: {self.message_id(recipient)}\r\n"
             f"List-Unsubscribe: <{unsubscribe_url}>, <{mailto}>\r\n"
@@ -257,15 +332,6 @@ def _encoded_template(text: str) -> list[bytes | int]:
     return pieces
 
 
-def _one_line(value: str) -> str:
-    return " ".join(value.split())
-
-
-def _split_address(value: str) -> tuple[str, str]:
-    name, address = email.utils.parseaddr(value)
-    return name, address
-
-
 def render_campaign_email(campaign: Campaign) -> CampaignEmail:
     """Render the campaign's article once, with markers for the per-reader links."""
     from articles.models import SiteSettings
@@ -292,7 +358,7 @@ def campaign_email_from(*, campaign_id: int, subject: str, html: str, text: str,
     return CampaignEmail(
         campaign_id=campaign_id,
         subject=subject,
-        from_email=email.utils.formataddr((site.newsletter_sender_name, sender_address)),
+        from_email=email.utils.formataddr((header_text(site.newsletter_sender_name), header_text(sender_address))),
         sender_address=sender_address,
         list_id=f"{site.site_name} <newsletter.{domain}>",
         html=css_inline.inline(html).replace("\r\n", "\n"),

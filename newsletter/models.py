@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from typing import Any
 
+import idna
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -80,9 +82,31 @@ class Subscriber(models.Model):
         return self.email
 
 
+def canonical_email(email: str) -> str:
+    """``email`` with its domain in the stored form (ASCII, lower case), for look-ups of
+    addresses from outside (webhooks, forms); unchanged when the domain is not valid IDNA."""
+    email = email.strip()
+    local, at, domain = email.rpartition("@")
+    if not at or (domain.isascii() and domain.islower()):
+        return email
+    try:
+        return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
+    except (idna.IDNAError, UnicodeError):
+        return email
+
+
 def email_hash(email: str) -> str:
-    """A stable hash of an address, for remembering it without keeping it."""
-    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+    """A stable hash of an address, for remembering it without keeping it.
+
+    Both spellings of an internationalised domain hash alike, to the Unicode form
+    that addresses were stored in before the ASCII form was chosen, so erasures
+    remembered then still match."""
+    email = email.strip().lower()
+    local, _, domain = email.rpartition("@")
+    if "xn--" in domain:
+        with contextlib.suppress(idna.IDNAError, UnicodeError):
+            email = f"{local}@{idna.decode(domain)}"
+    return hashlib.sha256(email.encode()).hexdigest()
 
 
 class Suppression(models.Model):

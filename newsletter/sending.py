@@ -36,6 +36,7 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
 from django.db import (
     DEFAULT_DB_ALIAS,
+    DatabaseError,
     IntegrityError,
     InterfaceError,
     OperationalError,
@@ -47,7 +48,8 @@ from django.utils import timezone
 
 from articles.models import Article
 from euro_prospects import metrics
-from newsletter.emails import CampaignEmail, Recipient, render_campaign_email
+from euro_prospects.observability import redact_email_addresses
+from newsletter.emails import CampaignEmail, Recipient, UnsendableAddress, render_campaign_email, sendable_address
 from newsletter.models import Campaign, Delivery, Subscriber
 
 logger = logging.getLogger("newsletter.sending")
@@ -514,6 +516,10 @@ class _LeaseLost(Exception):
     """Another worker took the batch's deliveries back: send nothing more."""
 
 
+class _CannotBuild(Exception):
+    """An ESP batch call's message could not be built for one of its readers: nothing was sent."""
+
+
 class TransientSendError(Exception):
     """Try again later (4xx, dropped connection, provider throttling)."""
 
@@ -553,7 +559,9 @@ class SMTPTransport:
         self.backend = backend
         self.smtp: smtplib.SMTP | None = None
         self.pipelining = False
-        self.announced: Recipient | None = None  # envelope sent with the last ".", answers not read yet
+        self.smtputf8 = False
+        # The reader whose envelope went with the last "." (answers not read yet), and their message.
+        self.announced: tuple[Recipient, bytes] | None = None
 
     def open(self) -> None:
         try:
@@ -571,6 +579,7 @@ class SMTPTransport:
         except (OSError, smtplib.SMTPException) as exc:
             raise TransientSendError(f"no greeting: {exc!r}", connection_lost=True) from exc
         self.pipelining = self.smtp.has_extn("pipelining")
+        self.smtputf8 = self.smtp.has_extn("smtputf8")
 
     def close(self) -> None:
         with contextlib.suppress(Exception):  # the connection may already be gone
@@ -620,26 +629,40 @@ class SMTPTransport:
     def _open_data(self, email: CampaignEmail, recipient: Recipient) -> bytes:
         """Get the server to 354 for this reader; return their message, ready for DATA."""
         announced, self.announced = self.announced, None
-        # An announced envelope went out with the last "." (its address was checked then).
-        envelope = b"" if announced is recipient else _envelope(email, recipient)
-        data = email.as_bytes(recipient)
+        # An announced envelope went out with the last "." (its message was built then).
+        if announced is not None and announced[0] is recipient:
+            envelope, data = b"", announced[1]
+        else:
+            envelope, data = self._build(email, recipient)  # before any I/O: a failure leaves the connection clean
         with _lost_connection_is_transient():
             smtp = self._smtp()
-            if announced is recipient:
+            if not envelope:
                 self._check_envelope(smtp, [smtp.getreply(), smtp.getreply(), smtp.getreply()])
             elif self.pipelining:
                 smtp.send(envelope)
                 self._check_envelope(smtp, [smtp.getreply(), smtp.getreply(), smtp.getreply()])
             else:
-                self._one_command_at_a_time(smtp, email, recipient)
-        return data if data.endswith(b"\r\n") else data + b"\r\n"
+                self._one_command_at_a_time(smtp, envelope)
+        return data
+
+    def _build(self, email: CampaignEmail, recipient: Recipient) -> tuple[bytes, bytes]:
+        """The reader's envelope and message; whatever goes wrong is this delivery's failure."""
+        try:
+            envelope = _envelope(email, recipient, smtputf8=self.smtputf8)
+            data = email.as_bytes(recipient, smtputf8=self.smtputf8)
+        except PermanentSendError:
+            raise
+        except Exception as exc:
+            raise PermanentSendError(f"cannot build the message: {exc!r}", suppress=False) from exc
+        return envelope, data if data.endswith(b"\r\n") else data + b"\r\n"
 
     def _end(self, email: CampaignEmail, recipient: Recipient, data: bytes, following: Recipient | None) -> str:
         end = data + b".\r\n"
         if following is not None and self.pipelining:
-            with contextlib.suppress(PermanentSendError):  # begin() reports a bad address
-                end += _envelope(email, following)
-                self.announced = following
+            with contextlib.suppress(PermanentSendError):  # begin() reports a message that cannot be built
+                envelope, following_data = self._build(email, following)
+                end += envelope
+                self.announced = (following, following_data)
         with _lost_connection_is_transient():
             smtp = self._smtp()
             smtp.send(end)
@@ -653,12 +676,16 @@ class SMTPTransport:
             raise TransientSendError("not connected", connection_lost=True)
         return self.smtp
 
-    def _one_command_at_a_time(self, smtp: smtplib.SMTP, email: CampaignEmail, recipient: Recipient) -> None:
-        replies = [smtp.docmd("MAIL", f"FROM:<{email.sender_address}>")]
+    def _one_command_at_a_time(self, smtp: smtplib.SMTP, envelope: bytes) -> None:
+        mail, rcpt, data = (line + b"\r\n" for line in envelope.split(b"\r\n")[:3])
+        smtp.send(mail)
+        replies = [smtp.getreply()]
         if replies[0][0] == 250:
-            replies.append(smtp.docmd("RCPT", f"TO:<{recipient.email}>"))
+            smtp.send(rcpt)
+            replies.append(smtp.getreply())
         if replies[-1][0] in (250, 251):
-            replies.append(smtp.docmd("DATA"))
+            smtp.send(data)
+            replies.append(smtp.getreply())
         self._check_envelope(smtp, replies)
 
     def _check_envelope(self, smtp: smtplib.SMTP, replies: list[tuple[int, bytes]]) -> None:
@@ -689,13 +716,17 @@ def _lost_connection_is_transient() -> Iterator[None]:
         raise TransientSendError(f"connection lost: {exc!r}", connection_lost=True) from exc
 
 
-def _envelope(email: CampaignEmail, recipient: Recipient) -> bytes:
+def _envelope(email: CampaignEmail, recipient: Recipient, *, smtputf8: bool = False) -> bytes:
+    """MAIL, RCPT and DATA for one reader: the domain in ASCII, SMTPUTF8 only when the
+    local part needs it (and the server offers it, else the delivery fails, the reader stays)."""
     try:
-        sender = email.sender_address.encode("ascii")
-        to = recipient.email.encode("ascii")
-    except UnicodeEncodeError:
-        raise PermanentSendError("address is not ASCII (SMTPUTF8 not supported)", suppress=False) from None
-    return b"MAIL FROM:<" + sender + b">\r\nRCPT TO:<" + to + b">\r\nDATA\r\n"
+        to = sendable_address(recipient.email, smtputf8=smtputf8)
+    except UnsendableAddress as exc:
+        raise PermanentSendError(f"cannot send to this address: {exc}", suppress=False) from None
+    mail = b"MAIL FROM:<" + email.sender_address.encode("ascii", "replace") + b">"
+    if not to.isascii():
+        mail += b" SMTPUTF8"
+    return mail + b"\r\nRCPT TO:<" + to.encode() + b">\r\nDATA\r\n"
 
 
 class BackendTransport:
@@ -719,7 +750,12 @@ class BackendTransport:
         self.message = None
 
     def begin(self, email: CampaignEmail, recipient: Recipient) -> None:
-        self.message = email.as_message(recipient, connection=self.backend)
+        try:
+            self.message = email.as_message(recipient, connection=self.backend)
+        except UnsendableAddress as exc:
+            raise PermanentSendError(f"cannot send to this address: {exc}", suppress=False) from None
+        except Exception as exc:
+            raise PermanentSendError(f"cannot build the message: {exc!r}", suppress=False) from exc
 
     def send(
         self,
@@ -740,6 +776,8 @@ class BackendTransport:
         try:
             self.backend.send_messages([message])
         except Exception as exc:
+            if type(exc).__name__ == "AnymailInvalidAddress":  # refused before any request
+                raise PermanentSendError(f"cannot send to this address: {exc}", suppress=False) from exc
             raise _classify_backend_error(exc) from exc
         status = getattr(message, "anymail_status", None)
         if status is not None:
@@ -802,15 +840,20 @@ class ESPBatchTransport(BackendTransport):
         self.size = size
 
     def send_many(self, email: CampaignEmail, recipients: list[Recipient]) -> list[CallOutcome]:
-        message = email.as_batch_message(recipients, self.merge_field, connection=self.backend)
+        try:
+            message = email.as_batch_message(recipients, self.merge_field, connection=self.backend)
+        except Exception as exc:
+            raise _CannotBuild from exc
         try:
             self.backend.send_messages([message])
         except Exception as exc:
+            if type(exc).__name__ == "AnymailInvalidAddress":  # refused before any request
+                raise _CannotBuild from exc
             raise _classify_backend_error(exc) from exc
         statuses = {address.lower(): status for address, status in message.anymail_status.recipients.items()}  # type: ignore[attr-defined]
         outcomes = []
         for recipient in recipients:
-            status = statuses.get(recipient.email.lower())
+            status = statuses.get(sendable_address(recipient.email).lower())
             outcomes.append(
                 CallOutcome(
                     recipient,
@@ -1111,6 +1154,14 @@ class _Batch:
             if not lease_held:
                 self.stop.set()
             return lease_held and not (isinstance(exc, TransientSendError) and exc.connection_lost)
+        except (DatabaseError, InterfaceError, psycopg.Error):
+            raise  # the message may have been accepted: recovery decides, never a retry from here
+        except Exception as exc:  # unforeseen: this reader's failure; the connection's state is unknown
+            logger.exception("delivery=%s event=send_error", recipient.delivery_id)
+            transport.abort()
+            self.recorder.confirm()
+            self.record_failure(recipient, TransientSendError(f"unexpected error: {exc!r}", connection_lost=True))
+            return False
         self.count_sent(1)
         if not lease_held:  # another worker took our deliveries back: stop, send nothing more
             self.stop.set()
@@ -1128,11 +1179,30 @@ class _Batch:
             metrics.record_emails_sent(campaign_id=self.campaign_id, count=100 * hundreds)
 
     def send_in_api_calls(self, transport: ESPBatchTransport) -> None:
-        """Send the readers ``transport.size`` at a time, one API call each."""
+        """Send the readers ``transport.size`` at a time, one API call each.
+
+        A reader whose address cannot be sent to fails alone, before the call; a second
+        reader at the same address (two spellings of one domain) waits for the next call,
+        as the ESP keys each copy's links by address.
+        """
         while True:
             recipients: list[Recipient] = []
+            addresses: set[str] = set()
+            later: list[Recipient] = []
             while len(recipients) < transport.size and (recipient := self.take()) is not None:
+                try:
+                    address = sendable_address(recipient.email).lower()
+                except UnsendableAddress as exc:
+                    self.record_failure(
+                        recipient, PermanentSendError(f"cannot send to this address: {exc}", suppress=False)
+                    )
+                    continue
+                if address in addresses:
+                    later.append(recipient)
+                    continue
+                addresses.add(address)
                 recipients.append(recipient)
+            self.queue.extendleft(reversed(later))
             if not recipients or not self.send_call(transport, recipients):
                 return
 
@@ -1155,6 +1225,8 @@ class _Batch:
                     (o.recipient, o.provider_message_id) for o in outcomes if o.status not in _REFUSED | _NOT_SENT
                 ]
                 lease_held = record_sent_many(accepted, self.claimed_by)
+        except _CannotBuild:  # nothing was sent: each reader's own send finds and records the fault
+            return self.send_one_by_one(transport, recipients)
         except PermanentSendError as exc:
             if len(recipients) == 1:
                 self.record_failure(recipients[0], exc)
@@ -1195,7 +1267,8 @@ class _Batch:
                 self.result.failed += 1
             else:
                 self.result.retrying += 1
-            self.result.errors.append(str(exc))
+            # For the batch's log line: a server's reply may quote the address.
+            self.result.errors.append(f"subscriber={recipient.subscriber_id} {redact_email_addresses(str(exc))}")
 
 
 def send_campaign_batch(*, campaign_id: int) -> BatchResult:

@@ -51,7 +51,10 @@ def _plain_email(email: str) -> str | None:
 def normalise_email(email: str) -> str:
     """The address as we store it, or InvalidEmail with a reason a person can read.
 
-    Syntax only: no DNS look-ups, so the answer never depends on the network.
+    Syntax only: no DNS look-ups, so the answer never depends on the network. The
+    domain is stored in its ASCII (IDNA) form, lower case: ``leser@bücher.de`` and
+    ``leser@xn--bcher-kva.de`` are one address, stored as the latter, the form every
+    mail server and ESP takes and reports back.
     """
     email = email.strip()
     plain = _plain_email(email)
@@ -61,7 +64,7 @@ def normalise_email(email: str) -> str:
         result = validate_email(email.strip(), check_deliverability=False)
     except EmailNotValidError as exc:
         raise InvalidEmail(str(exc)) from None
-    normalised: str = result.normalized
+    normalised = f"{result.local_part}@{result.ascii_domain.lower()}"
     if len(normalised) > 254:
         raise InvalidEmail("The email address is too long.")
     return normalised

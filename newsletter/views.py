@@ -14,16 +14,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from euro_prospects.celery import enqueue_on_commit
 from euro_prospects.ratelimit import hit
+from euro_prospects.security import client_ip
 from newsletter import services
 from newsletter.forms import PreferencesForm, PrivacyRequestForm, SubscribeForm
 from newsletter.models import Subscriber
 from newsletter.tokens import BadToken, make_token, read_token
 
 RATE_LIMITED = "Too many requests. Please wait a while and try again."
-
-
-def client_ip(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
 
 
 def user_agent(request: HttpRequest) -> str:

@@ -55,7 +55,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from newsletter import services
-from newsletter.models import ProcessedTrackingEvent, Subscriber
+from newsletter.models import ProcessedTrackingEvent, Subscriber, canonical_email
 
 if TYPE_CHECKING:
     from anymail.webhooks.base import AnymailCoreWebhookView as _WebhookBase
@@ -253,7 +253,11 @@ def handle_tracking_event(sender: Any, event: AnymailTrackingEvent, esp_name: st
         return
     # LOWER(email) = …: the unique index on Lower("email") answers it (iexact's UPPER would
     # scan the table, once per event of a million-reader campaign).
-    subscriber = Subscriber.objects.alias(email_lower=Lower("email")).filter(email_lower=address.lower()).first()
+    subscriber = (
+        Subscriber.objects.alias(email_lower=Lower("email"))
+        .filter(email_lower=canonical_email(address).lower())
+        .first()
+    )
     if subscriber is None:
         logger.info("%s %s event for an address that is no subscriber", esp_name, event.event_type)
         return

@@ -29,9 +29,13 @@ class ReceivedMessage:
     mail_from: str
     recipients: list[str]
     data: bytes
+    mail_options: list[str] = field(default_factory=list)  # e.g. ["SMTPUTF8"]
 
     def parsed(self) -> EmailMessage:
-        message = email.message_from_bytes(self.data, policy=email.policy.default)
+        if "SMTPUTF8" in self.mail_options:  # RFC 6532: headers in UTF-8
+            message = email.message_from_string(self.data.decode("utf-8"), policy=email.policy.default)
+        else:
+            message = email.message_from_bytes(self.data, policy=email.policy.default)
         assert isinstance(message, EmailMessage)
         return message
 
@@ -77,7 +81,9 @@ class RecordingHandler:
             )
             if fault:
                 return fault
-            message = ReceivedMessage(envelope.mail_from, list(envelope.rcpt_tos), envelope.content)
+            message = ReceivedMessage(
+                envelope.mail_from, list(envelope.rcpt_tos), envelope.content, list(envelope.mail_options)
+            )
             if self.before_accept is not None:
                 self.before_accept(message)
             self.messages.append(message)
@@ -95,10 +101,12 @@ class RecordingHandler:
 
 
 class SMTPServer:
-    def __init__(self) -> None:
+    """``smtputf8``: offer SMTPUTF8 (RFC 6531), taking UTF-8 addresses."""
+
+    def __init__(self, *, smtputf8: bool = False) -> None:
         self.handler = RecordingHandler()
         self.port = free_port()
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, enable_SMTPUTF8=smtputf8)
 
     @property
     def url(self) -> str:

@@ -40,3 +40,20 @@ def test_demo_accounts_have_their_roles(db):
     assert correspondent.groups.filter(name="Authors").exists()
     assert correspondent.check_password("demo-correspondent-password")
     assert correspondent.author_profile.slug == "mara-velden"
+
+
+def test_the_demo_editor_is_an_editor_and_no_superuser_even_after_an_older_demo(db):
+    call_command("load_demo", stdout=StringIO())
+    users = get_user_model().objects
+    users.filter(username="editor").update(is_superuser=True)  # as an older demo made it
+    output = StringIO()
+    call_command("load_demo", stdout=output)
+    editor = users.get(username="editor")
+    assert not editor.is_superuser
+    assert list(editor.groups.values_list("name", flat=True)) == ["Editors"]
+    assert not editor.has_perm("auth.change_user")
+    assert editor.has_perm("articles.publish_article")
+    assert "'editor' with password 'demo-editor-password': an Editor (Editors group; not a superuser)" in (
+        output.getvalue()
+    )
+    assert not users.filter(is_superuser=True).exists()

@@ -103,14 +103,14 @@ class SentryIntake(BaseHTTPRequestHandler):
         pass
 
 
-def run_with_sentry(dsn: str | None) -> subprocess.CompletedProcess[str]:
+def run_with_sentry(dsn: str | None, probe: str = "probe from the test") -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "SENTRY_DSN"}
     if dsn:
         env["SENTRY_DSN"] = dsn
     script = (
         "import django; django.setup(); import sentry_sdk;"
         "print('active' if sentry_sdk.get_client().is_active() else 'inactive');"
-        "sentry_sdk.capture_message('probe from the test'); sentry_sdk.flush(5)"
+        f"sentry_sdk.capture_message({probe!r}); sentry_sdk.flush(5)"
     )
     return subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=False)
 
@@ -131,3 +131,19 @@ def test_errors_go_to_sentry_when_a_dsn_is_set():
 def test_nothing_goes_to_sentry_without_a_dsn():
     result = run_with_sentry(None)
     assert result.stdout.strip() == "inactive", result.stderr
+
+
+def test_no_readers_token_goes_to_sentry():
+    token = "MTIzNA:1uTqZk:Xb3rLq9vK2mW7yR1tN8cH0dF6gP4sA"
+    SentryIntake.received = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), SentryIntake)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        probe = f"failed on /newsletter/preferences/{token}/"
+        result = run_with_sentry(f"http://publickey@127.0.0.1:{server.server_port}/1", probe=probe)
+    finally:
+        server.shutdown()
+    assert result.stdout.strip() == "active", result.stderr
+    assert any(b"/newsletter/preferences/[token]/" in body for body in SentryIntake.received)
+    assert not any(token.encode() in body for body in SentryIntake.received)

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 import redis
 from django.conf import settings
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 
@@ -20,7 +20,8 @@ def _fresh_rate_limits() -> None:
 
 def client_with_token(user: Any) -> APIClient:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    _, key = AuthToken.objects.create(user=user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     return client
 
 

@@ -10,7 +10,7 @@ import schemathesis
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
@@ -62,4 +62,4 @@ def test_an_editor_never_gets_a_server_error_or_an_off_schema_answer(case, edito
 
 @pytest.fixture
 def editor_token(eva):
-    return Token.objects.create(user=eva).key
+    return AuthToken.objects.create(user=eva)[1]

@@ -34,3 +34,31 @@ def author_of(user: Any) -> Author:
 @pytest.fixture(autouse=True)
 def media_in_tmp(settings: Any, tmp_path: Path) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def private_redis() -> Any:
+    """A Redis server of this test's own (a cache apart from the broker's Redis)."""
+    import shutil
+    import subprocess
+
+    from tests.conftest import wait_until
+    from tests.smtp import free_port
+
+    port = free_port()
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    ping = ["redis-cli", "-p", str(port), "ping"]
+    wait_until(lambda: subprocess.run(ping, capture_output=True).returncode == 0)
+
+    class PrivateRedis:
+        url = f"redis://127.0.0.1:{port}/0"
+
+    try:
+        yield PrivateRedis()
+    finally:
+        process.kill()
+        process.wait()

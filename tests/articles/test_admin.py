@@ -292,3 +292,21 @@ def test_the_stored_hero_image_is_re_encoded_so_only_pixels_remain(client, eva, 
         assert b"<script>" not in stored.read()
     with Image.open(coras_draft.hero_image.path) as image:
         assert image.size == (1200, 630)
+
+
+def test_a_correspondent_sees_only_their_own_private_author_fields(client, cora, otto, eva):
+    mine = author_of(cora)
+    mine.email = "cora.private@example.org"
+    mine.save()
+    others = author_of(otto)
+    others.email = "otto.private@example.org"
+    others.save()
+    client.force_login(cora)
+    listing = client.get("/admin/articles/author/").content.decode()
+    assert "Otto Brandl" in listing
+    assert "otto.private@example.org" not in listing
+    assert "Otto Brandl" not in client.get("/admin/articles/author/?q=otto.private").content.decode()
+    assert "otto.private@example.org" not in client.get(f"/admin/articles/author/{others.pk}/change/").content.decode()
+    assert "cora.private@example.org" in client.get(f"/admin/articles/author/{mine.pk}/change/").content.decode()
+    client.force_login(eva)
+    assert "otto.private@example.org" in client.get("/admin/articles/author/").content.decode()

@@ -168,3 +168,84 @@ def test_without_the_page_cache_site_settings_and_menu_are_read_once_until_they_
     assert "Views are the writers' own, as of today." in unescape(
         client.get(article.get_absolute_url()).content.decode()
     )
+
+
+# --- what makes a separate entry: the path and the page number, nothing else ----------------------
+
+
+def stored_pages() -> int:
+    """Pages in the real Redis the page cache writes to, whatever their generation."""
+    from articles import cache
+
+    return sum(1 for _ in cache.redis_client().scan_iter(match=cache._key("page:*"), count=1000))
+
+
+def test_a_thousand_junk_query_strings_store_no_more_pages(client, db):
+    ArticleFactory.create(title="Harbour news")
+    home = client.get("/")
+    before = stored_pages()
+    assert before >= 1
+    for number in range(1000):
+        response = client.get(f"/?junk={number}")
+        assert response.status_code == 200
+    assert response.content == home.content
+    assert stored_pages() == before
+
+
+def test_junk_after_an_article_or_feed_url_stores_nothing_new(client, db):
+    article = ArticleFactory.create()
+    client.get(article.get_absolute_url())
+    client.get("/feed/")
+    before = stored_pages()
+    for number in range(50):
+        assert client.get(f"{article.get_absolute_url()}?page={number + 2}").status_code == 200
+        assert client.get(f"/feed/?utm_source=mail{number}").status_code == 200
+    assert stored_pages() == before
+
+
+def test_one_entry_per_page_number_however_it_is_spelt(client, db):
+    for _ in range(25):  # two pages on the home page
+        ArticleFactory.create()
+    client.get("/")
+    before = stored_pages()
+    second = client.get("/?page=2")
+    assert second.status_code == 200
+    assert stored_pages() == before + 1
+    for spelling in ("/?page=02", "/?page=2&utm_source=mail", "/?utm_source=x&page=0002"):
+        assert client.get(spelling).content == second.content
+    assert stored_pages() == before + 1
+
+
+def test_a_page_number_that_is_not_one_is_a_404_and_stores_nothing(client, db):
+    ArticleFactory.create()
+    before = stored_pages()
+    for junk in ("x", "-1", "1e3", "9" * 40, "99999"):
+        assert client.get(f"/?page={junk}").status_code == 404
+    assert stored_pages() == before
+
+
+def test_pages_live_in_the_cache_redis_when_it_is_set_apart(client, db, settings, private_redis):
+    import redis
+
+    from articles import cache
+
+    broker = redis.Redis.from_url(settings.REDIS_URL)
+    pages_in_broker = sum(1 for _ in broker.scan_iter(match=cache._key("page:*")))
+    settings.CACHE_REDIS_URL = private_redis.url
+    article = ArticleFactory.create(title="Kept apart")
+    assert "Kept apart" in client.get(article.get_absolute_url()).content.decode()
+    apart = redis.Redis.from_url(private_redis.url)
+    assert sum(1 for _ in apart.scan_iter(match=cache._key("page:*"))) == 1
+    assert sum(1 for _ in broker.scan_iter(match=cache._key("page:*"))) == pages_in_broker
+
+
+def test_the_first_page_asked_for_by_number_does_not_replace_the_home_page(client, db):
+    featured = ArticleFactory.create(title="The featured piece", is_featured=True)
+    for _ in range(25):
+        ArticleFactory.create()
+    numbered = client.get("/?page=01")  # the home page without its featured block
+    home = client.get("/")
+    assert home.content != numbered.content
+    assert client.get("/?junk=1").content == home.content
+    assert client.get("/?page=1").content == numbered.content
+    assert featured.title in home.content.decode()

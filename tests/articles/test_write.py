@@ -75,12 +75,50 @@ def test_a_contribution_arrives_in_the_review_queue(client, topics, django_captu
     assert enqueued == ["articles.tasks.notify_editors_of_submission", "articles.tasks.send_submission_acknowledgement"]
 
 
-def test_a_second_piece_reuses_the_author_by_email(client, topics):
+def test_a_piece_under_a_correspondents_address_never_joins_their_byline(client, topics, cora, eva, smtp_server):
+    staff_profile = Author.objects.get(user=cora)
+    staff_profile.email = "cora@example.org"
+    staff_profile.save()
+    response = client.post(WRITE_URL, valid_post(topics, name="Cora Lindqvist", email="Cora@Example.org"))
+    assert response.status_code == 302
+    article = Article.objects.get()
+    [byline] = [link.author for link in article.article_authors.all()]
+    assert byline != staff_profile
+    assert byline.user is None
+    assert byline.same_email_as == staff_profile  # flagged for an editor to merge
+    assert byline.slug == "cora-lindqvist-2"
+    assert not staff_profile.articles.exists()
+    notify_editors_of_submission(article.pk)
+    [notice] = smtp_server.handler.to("eva@example.org")
+    assert "also the one of the author Cora Lindqvist" in notice.get_body(("plain",)).get_content()
+
+
+def test_a_returning_contributor_gets_a_new_record_flagged_for_an_editor(client, topics):
     existing = AuthorFactory.create(name="P. Novakova", email="Petra@Example.org")
     client.post(WRITE_URL, valid_post(topics, email="petra@example.org"))
+    client.post(WRITE_URL, valid_post(topics, email="petra@example.org", title="A second piece"))
+    records = Author.objects.exclude(pk=existing.pk)
+    assert records.count() == 2
+    assert {record.same_email_as for record in records} == {existing}  # both point at the first, not at each other
+    assert not existing.articles.exists()
+
+
+def test_an_editor_merges_the_contributor_record_into_the_existing_author(client, topics, eva, cora):
+    existing = AuthorFactory.create(name="P. Novakova", email="petra@example.org")
+    client.post(WRITE_URL, valid_post(topics))
     article = Article.objects.get()
-    assert [a.author for a in article.article_authors.all()] == [existing]
-    assert Author.objects.count() == 1
+    record = Author.objects.get(same_email_as=existing)
+    client.force_login(cora)
+    assert "merge_selected" not in client.get("/admin/articles/author/").content.decode()
+    response = client.post("/admin/articles/author/", {"action": "merge_selected", "_selected_action": [record.pk]})
+    assert Author.objects.filter(pk=record.pk).exists(), response.status_code
+    client.force_login(eva)
+    response = client.post(
+        "/admin/articles/author/", {"action": "merge_selected", "_selected_action": [record.pk]}, follow=True
+    )
+    assert "is merged into “P. Novakova”" in response.content.decode()
+    assert [link.author for link in article.article_authors.all()] == [existing]
+    assert not Author.objects.filter(pk=record.pk).exists()
 
 
 def test_two_pieces_with_the_same_title_get_distinct_addresses(client, topics):

@@ -106,7 +106,8 @@ def test_the_fast_email_check_agrees_with_email_validator(email):
     """Addresses accepted without email-validator must be ones it accepts, normalised alike."""
     plain = _plain_email(email)
     try:
-        expected = validate_email(email, check_deliverability=False).normalized
+        result = validate_email(email, check_deliverability=False)
+        expected = f"{result.local_part}@{result.ascii_domain.lower()}"  # domains are stored in ASCII
     except EmailNotValidError:
         assert plain is None
         with pytest.raises(InvalidEmail):

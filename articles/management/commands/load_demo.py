@@ -1,4 +1,7 @@
-"""Load the demo newsroom: topics, authors, published articles and an editor account.
+"""Load the demo newsroom: topics, authors, published articles, an editor and a correspondent.
+
+The accounts are exactly what they say: ``editor`` is a member of Editors and
+nothing more (not a superuser), ``correspondent`` a member of Authors.
 
 Idempotent: running it again updates the same rows. All text is invented for
 the demo and describes no real person or event.
@@ -85,7 +88,7 @@ ARTICLES: list[DemoArticle] = [
 
 
 class Command(BaseCommand):
-    help = "Load demo topics, authors and articles, and create the demo editor account."
+    help = "Load demo topics, authors and articles, and the demo editor (Editors) and correspondent (Authors)."
 
     @transaction.atomic
     def handle(self, *args: Any, **options: Any) -> None:
@@ -125,13 +128,15 @@ class Command(BaseCommand):
         roles.ensure_groups()
         user_model = get_user_model()
         editor, created = user_model.objects.get_or_create(
-            username=DEMO_EDITOR_USERNAME,
-            defaults={"is_staff": True, "is_superuser": True, "email": "editor@example.org"},
+            username=DEMO_EDITOR_USERNAME, defaults={"is_staff": True, "email": "editor@example.org"}
         )
         if created:
             editor.set_password(DEMO_EDITOR_PASSWORD)
-            editor.save()
-        editor.groups.add(Group.objects.get(name=roles.EDITORS))
+        # An Editor, not a superuser, also in a database an older demo made a superuser.
+        editor.is_staff, editor.is_superuser = True, False
+        editor.save()
+        editor.groups.set([Group.objects.get(name=roles.EDITORS)])
+        editor.user_permissions.clear()
         if not Author.objects.filter(user=editor).exists():
             Author.objects.filter(slug="ilse-moravec", user__isnull=True).update(user=editor)
 
@@ -142,7 +147,10 @@ class Command(BaseCommand):
         if created:
             correspondent.set_password(DEMO_CORRESPONDENT_PASSWORD)
             correspondent.save()
-        correspondent.groups.add(Group.objects.get(name=roles.AUTHORS))
+        correspondent.is_superuser = False
+        correspondent.save()
+        correspondent.groups.set([Group.objects.get(name=roles.AUTHORS)])
+        correspondent.user_permissions.clear()
         if not Author.objects.filter(user=correspondent).exists():
             Author.objects.filter(slug="mara-velden", user__isnull=True).update(user=correspondent)
         self.stdout.write(
@@ -150,8 +158,12 @@ class Command(BaseCommand):
                 f"Demo data loaded: {len(topics)} topics, {len(authors)} authors, {len(ARTICLES)} articles."
             )
         )
-        self.stdout.write(f"Log in at /admin/ as {DEMO_EDITOR_USERNAME!r} with password {DEMO_EDITOR_PASSWORD!r}.")
         self.stdout.write(
-            f"A correspondent (Authors group): {DEMO_CORRESPONDENT_USERNAME!r} "
-            f"with password {DEMO_CORRESPONDENT_PASSWORD!r}."
+            f"Log in at /admin/ as {DEMO_EDITOR_USERNAME!r} with password {DEMO_EDITOR_PASSWORD!r}: "
+            "an Editor (Editors group; not a superuser)."
         )
+        self.stdout.write(
+            f"A correspondent: {DEMO_CORRESPONDENT_USERNAME!r} with password {DEMO_CORRESPONDENT_PASSWORD!r} "
+            "(Authors group; not a superuser)."
+        )
+        self.stdout.write("No demo superuser: `manage.py createsuperuser` makes one (users and groups).")

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('articles', '0005_hero_image_page_size'),
+        ('articles', '0006_author_same_email_as'),
     ]
 
     operations = [
