@@ -144,8 +144,31 @@ WHERE s.status = 'confirmed' {readers}
       JOIN newsletter_delivery d ON d.content_id = p.content_id
       WHERE p.article_id = a.id AND d.subscriber_id = s.id
         AND d.status IN ('pending', 'sending', 'retrying', 'sent'))
-ORDER BY s.id, a.id
 """
+
+# On PostgreSQL the whole plan is made in the database (no row travels to Python): each
+# owed reader with their pieces' key, then the distinct contents, their pieces, and the
+# deliveries, a content's readers with consecutive ids.
+_PLAN_IN_POSTGRESQL = [
+    "DROP TABLE IF EXISTS digest_plan",  # another digest planned in this transaction
+    "CREATE TEMPORARY TABLE digest_plan ON COMMIT DROP AS "
+    "SELECT owed.reader_id, owed.email, string_agg(owed.article_id::text, ',' ORDER BY owed.article_id) AS key "
+    "FROM ("
+    + _OWED_SQL.format(readers="").replace(
+        "SELECT s.id, s.email, a.id", "SELECT s.id AS reader_id, s.email, a.id AS article_id", 1
+    )
+    + ") owed "
+    "GROUP BY owed.reader_id, owed.email",
+    "INSERT INTO newsletter_digestcontent (campaign_id, key) SELECT DISTINCT %(campaign)s, key FROM digest_plan",
+    "INSERT INTO newsletter_digestpiece (content_id, article_id) "
+    "SELECT c.id, unnest(string_to_array(c.key, ','))::bigint FROM newsletter_digestcontent c "
+    "WHERE c.campaign_id = %(campaign)s",
+    "INSERT INTO newsletter_delivery (campaign_id, subscriber_id, email, content_id, status, attempts, "
+    "last_error, provider_message_id, claimed_by, created_at, updated_at) "
+    "SELECT %(campaign)s, p.reader_id, p.email, c.id, 'pending', 0, '', '', '', %(now)s, %(now)s "
+    "FROM digest_plan p JOIN newsletter_digestcontent c ON c.campaign_id = %(campaign)s AND c.key = p.key "
+    "ORDER BY c.id, p.reader_id ON CONFLICT (campaign_id, subscriber_id) DO NOTHING",
+]
 
 
 def owed_pieces(
@@ -157,7 +180,7 @@ def owed_pieces(
     if subscriber_id is not None:
         readers, params["subscriber"] = "AND s.id = %(subscriber)s", subscriber_id
     with connection.cursor() as cursor:
-        cursor.execute(_OWED_SQL.format(readers=readers), params)
+        cursor.execute(_OWED_SQL.format(readers=readers) + " ORDER BY s.id, a.id", params)
         current: tuple[int, str] | None = None
         pieces: list[int] = []
         while rows := cursor.fetchmany(5000):
@@ -184,34 +207,22 @@ def plan_digest(*, campaign: Campaign) -> Campaign:
         started = time.monotonic()
         if campaign.period_start is None or campaign.period_end is None:
             raise ValueError(f"campaign {campaign.pk} is not a digest")
-        contents: dict[str, int] = {}
-        planned: list[tuple[int, int, str]] = []  # (content, reader, address): a few ints per reader
-        for reader_id, email, pieces in owed_pieces(
-            digest=campaign.digest, start=campaign.period_start, end=campaign.period_end
-        ):
-            key = ",".join(map(str, pieces))
-            if key not in contents:
-                contents[key] = _create_content(campaign, key, pieces)
-            planned.append((contents[key], reader_id, email))
-        # Readers of one content get consecutive ids: each batch sends one content.
-        planned.sort()
-        now = timezone.now()
-        for offset in range(0, len(planned), 5000):
-            Delivery.objects.bulk_create(
-                [
-                    Delivery(
-                        campaign=campaign,
-                        subscriber_id=reader,
-                        email=email,
-                        content_id=content,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                    for content, reader, email in planned[offset : offset + 5000]
-                ],
-                ignore_conflicts=True,
-            )
-        campaign.recipients = len(planned)
+        if connection.vendor == "postgresql":
+            params: dict[str, Any] = {
+                "campaign": campaign.pk,
+                "cadence": campaign.digest,
+                "start": campaign.period_start,
+                "end": campaign.period_end,
+                "now": timezone.now(),
+            }
+            with connection.cursor() as cursor:
+                for statement in _PLAN_IN_POSTGRESQL:
+                    cursor.execute(statement, params)
+        else:
+            _plan_in_python(campaign, campaign.period_start, campaign.period_end)
+        planned = Delivery.objects.filter(campaign=campaign).count()
+        contents = DigestContent.objects.filter(campaign=campaign).count()
+        campaign.recipients = planned
         campaign.planned_at = campaign.last_activity_at = timezone.now()
         campaign.status = Campaign.Status.SENDING if planned else Campaign.Status.FINISHED
         campaign.finished_at = None if planned else campaign.planned_at
@@ -221,12 +232,39 @@ def plan_digest(*, campaign: Campaign) -> Campaign:
             campaign.pk,
             campaign.digest,
             campaign.recipients,
-            len(contents),
+            contents,
             time.monotonic() - started,
         )
         if planned:
             transaction.on_commit(lambda: launch_batches(campaign_id=campaign.pk))
     return campaign
+
+
+def _plan_in_python(campaign: Campaign, start: datetime, end: datetime) -> None:
+    contents: dict[str, int] = {}
+    planned: list[tuple[int, int, str]] = []  # (content, reader, address): a few values per reader
+    for reader_id, email, pieces in owed_pieces(digest=campaign.digest, start=start, end=end):
+        key = ",".join(map(str, pieces))
+        if key not in contents:
+            contents[key] = _create_content(campaign, key, pieces)
+        planned.append((contents[key], reader_id, email))
+    planned.sort()  # a content's readers get consecutive ids: each batch sends one content
+    now = timezone.now()
+    for offset in range(0, len(planned), 5000):
+        Delivery.objects.bulk_create(
+            [
+                Delivery(
+                    campaign=campaign,
+                    subscriber_id=reader,
+                    email=email,
+                    content_id=content,
+                    created_at=now,
+                    updated_at=now,
+                )
+                for content, reader, email in planned[offset : offset + 5000]
+            ],
+            ignore_conflicts=True,
+        )
 
 
 def _create_content(campaign: Campaign, key: str, pieces: list[int]) -> int:
