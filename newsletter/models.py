@@ -51,6 +51,7 @@ class Subscriber(models.Model):
         max_length=20,
         choices=Cadence.choices,
         blank=True,
+        db_default="",
         help_text="The cadence before the current one: its next digest still brings what it owes.",
     )
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.FORM)

@@ -367,3 +367,18 @@ def test_a_reader_picks_a_cadence_at_sign_up_and_through_the_api(client):
     assert response.status_code == 400
     assert "cadence" in response.json()["errors"]
     assert client.post("/newsletter/subscribe/", {"email": "odd@example.org", "cadence": "x"}).status_code == 400
+
+
+def test_the_preferences_page_offers_every_cadence_and_saves_a_daily_digest(client):
+    from newsletter.tokens import make_token
+
+    reader = SubscriberFactory.create()
+    url = f"/newsletter/preferences/{make_token(reader.pk, 'preferences')}/"
+    page = client.get(url).content.decode()
+    for label in ["Every article as it is published", "A daily digest", "A weekly digest"]:
+        assert label in page
+    client.post(url, {"all_topics": "1", "cadence": "daily"})
+    reader.refresh_from_db()
+    assert reader.cadence == Subscriber.Cadence.DAILY
+    assert reader.previous_cadence == IMMEDIATE
+    assert reader.cadence_since is not None
