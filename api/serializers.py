@@ -9,6 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from articles.models import Article, ArticleAuthor, ArticleTopic, Author, Topic
+from euro_prospects.text import validate_single_line
 from newsletter.models import Campaign, Subscriber
 
 
@@ -221,7 +222,7 @@ class SubscribeSerializer(serializers.Serializer[Any]):
     """The sign-up form's fields; the form itself then checks them the same way it does on the site."""
 
     email = serializers.CharField(max_length=320)
-    name = serializers.CharField(max_length=120, required=False, allow_blank=True)
+    name = serializers.CharField(max_length=120, required=False, allow_blank=True, validators=[validate_single_line])
     topics = serializers.ListField(
         child=serializers.CharField(max_length=80),
         required=False,

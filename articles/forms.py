@@ -4,6 +4,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from articles.models import Topic
+from euro_prospects.text import validate_single_line
 
 MAX_BODY_CHARS = 40_000
 MAX_TOPICS = 3
@@ -20,7 +21,9 @@ def no_html(value: str) -> None:
 class WriteForm(forms.Form):
     """The public "write for us" form. Plain text only: the body becomes paragraphs."""
 
-    name = forms.CharField(max_length=120, validators=[no_html], help_text="As it should appear in the byline.")
+    name = forms.CharField(
+        max_length=120, validators=[no_html, validate_single_line], help_text="As it should appear in the byline."
+    )
     email = forms.EmailField(help_text="Only the editors see it; we reply to this address.")
     bio = forms.CharField(
         label="Short bio",
@@ -29,12 +32,12 @@ class WriteForm(forms.Form):
         validators=[no_html],
         help_text="Two or three sentences about you, shown with your article.",
     )
-    title = forms.CharField(max_length=200, validators=[no_html])
+    title = forms.CharField(max_length=200, validators=[no_html, validate_single_line])
     standfirst = forms.CharField(
         max_length=600,
         widget=forms.Textarea(attrs={"rows": 3}),
-        validators=[no_html],
-        help_text="One paragraph that sums up the piece.",
+        validators=[no_html, validate_single_line],
+        help_text="One paragraph that sums up the piece, without line breaks.",
     )
     body = forms.CharField(
         max_length=MAX_BODY_CHARS,

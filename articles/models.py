@@ -13,6 +13,7 @@ from simple_history.models import HistoricalRecords
 from articles.html import reading_minutes, sanitise_html
 from articles.images import validate_hero_image
 from euro_prospects.images import validate_image_upload
+from euro_prospects.text import validate_single_line
 
 if TYPE_CHECKING:
     from django.db.models.fields.related_descriptors import RelatedManager
@@ -46,7 +47,7 @@ def _plain_url(view_name: str, urlconf: Any, script_prefix: str) -> str:
 class SiteSettings(models.Model):
     """The one row of settings editors change in the admin."""
 
-    site_name = models.CharField(max_length=100, default="Euro Prospects")
+    site_name = models.CharField(max_length=100, default="Euro Prospects", validators=[validate_single_line])
     default_disclaimer = models.TextField(
         blank=True,
         default=(
@@ -55,7 +56,12 @@ class SiteSettings(models.Model):
         ),
         help_text="Shown under every article that has no disclaimer of its own.",
     )
-    newsletter_sender_name = models.CharField(max_length=100, default="Euro Prospects")
+    newsletter_sender_name = models.CharField(
+        max_length=100,
+        default="Euro Prospects",
+        validators=[validate_single_line],
+        help_text="The From name of every newsletter email.",
+    )
     newsletter_sender_email = models.EmailField(
         default="newsletter@localhost", help_text="The From address of every newsletter email."
     )
@@ -107,8 +113,8 @@ class SiteSettings(models.Model):
 
 
 class Topic(models.Model):
-    name = models.CharField(max_length=80, unique=True)
-    slug = models.SlugField(max_length=80, unique=True)
+    name = models.CharField(max_length=80, unique=True, validators=[validate_single_line])
+    slug = models.SlugField(max_length=80, unique=True, validators=[validate_single_line])
     description = models.TextField(blank=True, help_text="One or two sentences shown on the topic page.")
 
     class Meta:
@@ -122,10 +128,13 @@ class Topic(models.Model):
 
 
 class Author(models.Model):
-    name = models.CharField(max_length=120)
-    slug = models.SlugField(max_length=120, unique=True)
+    name = models.CharField(max_length=120, validators=[validate_single_line])
+    slug = models.SlugField(max_length=120, unique=True, validators=[validate_single_line])
     role = models.CharField(
-        max_length=120, blank=True, help_text='Shown beside the byline, e.g. "Ukraine Correspondent".'
+        max_length=120,
+        blank=True,
+        validators=[validate_single_line],
+        help_text='Shown beside the byline, e.g. "Ukraine Correspondent".',
     )
     bio = models.TextField(blank=True, help_text="A short biography shown on the author page.")
     photo = models.ImageField(upload_to="authors/", blank=True, validators=[validate_image_upload])
@@ -178,9 +187,18 @@ class Article(models.Model):
         PUBLISHED = "published", "Published"
         UNPUBLISHED = "unpublished", "Unpublished"
 
-    title = models.CharField(max_length=200)
-    slug = models.SlugField(max_length=200, unique=True, help_text="The last part of the article's address.")
-    standfirst = models.TextField(blank=True, help_text="A one-paragraph summary shown under the title.")
+    title = models.CharField(max_length=200, validators=[validate_single_line])
+    slug = models.SlugField(
+        max_length=200,
+        unique=True,
+        validators=[validate_single_line],
+        help_text="The last part of the article's address.",
+    )
+    standfirst = models.TextField(
+        blank=True,
+        validators=[validate_single_line],
+        help_text="A one-paragraph summary shown under the title, without line breaks.",
+    )
     body = models.TextField(blank=True, help_text="The article text. Stored as sanitised HTML.")
     hero_image = models.ImageField(
         upload_to="articles/%Y/%m/",
@@ -204,9 +222,14 @@ class Article(models.Model):
         help_text="The hero image resized for the newsletter email (made on save).",
     )
     hero_image_alt = models.CharField(
-        max_length=250, blank=True, help_text="Describes the image for readers who cannot see it."
+        max_length=250,
+        blank=True,
+        validators=[validate_single_line],
+        help_text="Describes the image for readers who cannot see it.",
     )
-    hero_image_credit = models.CharField(max_length=200, blank=True, help_text='Shown as "Image credit: …".')
+    hero_image_credit = models.CharField(
+        max_length=200, blank=True, validators=[validate_single_line], help_text='Shown as "Image credit: …".'
+    )
     authors: models.ManyToManyField[Author, ArticleAuthor] = models.ManyToManyField(
         Author, through="ArticleAuthor", related_name="articles", blank=True
     )
@@ -244,10 +267,16 @@ class Article(models.Model):
         default=1, editable=False, help_text="Derived from the words and images of the body on every save."
     )
     meta_title = models.CharField(
-        max_length=200, blank=True, help_text="Title for search engines; blank uses the title."
+        max_length=200,
+        blank=True,
+        validators=[validate_single_line],
+        help_text="Title for search engines; blank uses the title.",
     )
     meta_description = models.CharField(
-        max_length=300, blank=True, help_text="Description for search engines; blank uses the standfirst."
+        max_length=300,
+        blank=True,
+        validators=[validate_single_line],
+        help_text="Description for search engines; blank uses the standfirst.",
     )
     canonical_url = models.URLField(blank=True, help_text="Only when the piece first appeared elsewhere.")
     is_featured = models.BooleanField(default=False, help_text="Show at the top of the home page.")

@@ -542,6 +542,8 @@ if NEWSLETTER_ESP_MERGE_FIELD and NEWSLETTER_ESP_MERGE_FIELD != "off" and "{}" n
         "NEWSLETTER_ESP_MERGE_FIELD must contain {} where the field name goes (e.g. %recipient.{}%), "
         f"or be off; got {NEWSLETTER_ESP_MERGE_FIELD!r}"
     )
+# Subscriber imports started in the admin run in a worker, with their own time limit (seconds).
+NEWSLETTER_IMPORT_TIME_LIMIT = envint("NEWSLETTER_IMPORT_TIME_LIMIT", "3600")
 CELERY_BEAT_SCHEDULE["newsletter-recover-campaigns"] = {
     "task": "newsletter.tasks.recover_campaigns",
     "schedule": NEWSLETTER_RECOVERY_INTERVAL,

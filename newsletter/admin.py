@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import csv
-import io
 from collections.abc import Iterator, Sequence
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -22,11 +21,12 @@ from django.utils.html import format_html
 
 from articles.admin import ArticleAdmin
 from articles.models import Article
+from euro_prospects.text import spreadsheet_cell
 from newsletter import sending, services
 from newsletter.digests import preview_digest
 from newsletter.emails import CampaignEmail, Recipient, UnsendableAddress, render_campaign_email
-from newsletter.imports import ImportFileError, import_subscribers
-from newsletter.models import Campaign, Delivery, Subscriber, Suppression
+from newsletter.imports import start_import_job
+from newsletter.models import Campaign, Delivery, ImportJob, Subscriber, Suppression
 
 EXPORT_FIELDS = ["email", "name", "status", "source", "all_topics", "topics", "cadence", "created_at", "confirmed_at"]
 CHART_WEEKS = 12
@@ -39,6 +39,19 @@ class ImportForm(forms.Form):
     confirmed = forms.BooleanField(
         required=False, help_text="These readers consented elsewhere: import them confirmed, send no confirmation."
     )
+
+    def clean_file(self) -> Any:
+        """Refuse at once a file whose first line is no header with an 'email' column."""
+        upload = self.cleaned_data["file"]
+        head = upload.read(64 * 1024)
+        upload.seek(0)
+        first_line = head.decode("utf-8-sig", errors="replace").splitlines()[:1]
+        columns = next(csv.reader(first_line), [])
+        if "email" not in [column.strip().lower() for column in columns]:
+            raise forms.ValidationError(
+                "The first row must be a header with an 'email' column (optional: name, topics).", code="no_header"
+            )
+        return upload
 
 
 class _Echo:
@@ -98,6 +111,11 @@ class SubscriberAdmin(admin.ModelAdmin):
     def get_urls(self) -> list[URLPattern]:
         return [
             path("import/", self.admin_site.admin_view(self.import_view), name="newsletter_subscriber_import"),
+            path(
+                "import/<int:pk>/",
+                self.admin_site.admin_view(self.import_job_view),
+                name="newsletter_subscriber_import_job",
+            ),
             *super().get_urls(),
         ]
 
@@ -111,36 +129,35 @@ class SubscriberAdmin(admin.ModelAdmin):
         return super().changelist_view(request, extra_context)
 
     def import_view(self, request: HttpRequest) -> HttpResponse:
+        """Upload a CSV: a worker imports it (ImportJob) while the job's page shows the progress."""
         if not self.has_add_permission(request):
             return HttpResponse("You may not add subscribers.", status=403)
         form = ImportForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
-            skips: list[str] = []
-
-            def on_skip(row: int, email: str, reason: str) -> None:
-                if len(skips) < 50:
-                    skips.append(f"row {row}: {email or '(empty)'}: {reason}")
-
-            upload = form.cleaned_data["file"]
-            text = io.TextIOWrapper(upload.file, encoding="utf-8-sig", newline="")
-            try:
-                report = import_subscribers(
-                    file=text,
-                    confirmed=form.cleaned_data["confirmed"],
-                    consent_source=f"admin import of {upload.name} by {request.user}",
-                    on_skip=on_skip,
-                )
-            except ImportFileError as exc:
-                form.add_error("file", f"{exc} Rows before it were imported.")
-            else:
-                messages.success(
-                    request, f"Imported {report.imported} of {report.rows} rows; skipped {report.skipped_total}."
-                )
-                for line in skips:
-                    messages.warning(request, line)
-                return HttpResponseRedirect(reverse("admin:newsletter_subscriber_changelist"))
-        context = {**self.admin_site.each_context(request), "form": form, "opts": self.model._meta}
+            job = start_import_job(
+                upload=form.cleaned_data["file"], confirmed=form.cleaned_data["confirmed"], by=request.user
+            )
+            return HttpResponseRedirect(reverse("admin:newsletter_subscriber_import_job", args=[job.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "form": form,
+            "opts": self.model._meta,
+            "jobs": ImportJob.objects.select_related("created_by")[:10],
+        }
         return TemplateResponse(request, "admin/newsletter/subscriber/import.html", context)
+
+    def import_job_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        if not self.has_add_permission(request):
+            return HttpResponse("You may not add subscribers.", status=403)
+        job = get_object_or_404(ImportJob.objects.select_related("created_by"), pk=pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Import of {job.file_name}",
+            "job": job,
+            "reasons": sorted(job.skipped_by_reason.items()),
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/newsletter/subscriber/import_job.html", context)
 
     @admin.action(description="Export selected subscribers as CSV", permissions=["view"])
     def export_csv(self, request: HttpRequest, queryset: QuerySet[Subscriber]) -> StreamingHttpResponse:
@@ -150,19 +167,20 @@ class SubscriberAdmin(admin.ModelAdmin):
             yield writer.writerow(EXPORT_FIELDS)
             for subscriber in queryset.prefetch_related("topics").iterator(chunk_size=2000):
                 topics = ";".join(topic.slug for topic in subscriber.topics.all())
-                yield writer.writerow(
-                    [
-                        subscriber.email,
-                        subscriber.name,
-                        subscriber.status,
-                        subscriber.source,
-                        subscriber.all_topics,
-                        topics,
-                        subscriber.cadence,
-                        subscriber.created_at.isoformat(),
-                        subscriber.confirmed_at.isoformat() if subscriber.confirmed_at else "",
-                    ]
-                )
+                # Readers choose their own names (and addresses): a cell a spreadsheet
+                # would run as a formula is written as text.
+                cells = [
+                    subscriber.email,
+                    subscriber.name,
+                    subscriber.status,
+                    subscriber.source,
+                    subscriber.all_topics,
+                    topics,
+                    subscriber.cadence,
+                    subscriber.created_at.isoformat(),
+                    subscriber.confirmed_at.isoformat() if subscriber.confirmed_at else "",
+                ]
+                yield writer.writerow([spreadsheet_cell(cell) for cell in cells])
 
         response = StreamingHttpResponse(rows(), content_type="text/csv")
         response["Content-Disposition"] = 'attachment; filename="subscribers.csv"'

@@ -5,6 +5,7 @@ from typing import Any
 from django import forms
 
 from articles.models import Topic
+from euro_prospects.text import validate_single_line
 from newsletter.models import Subscriber
 from newsletter.services import InvalidEmail, normalise_email
 
@@ -27,7 +28,7 @@ class EmailField(forms.CharField):
 
 class SubscribeForm(forms.Form):
     email = EmailField(label="Email address")
-    name = forms.CharField(label="Name (optional)", max_length=120, required=False)
+    name = forms.CharField(label="Name (optional)", max_length=120, required=False, validators=[validate_single_line])
     # Honeypot: hidden from people by CSS; bots that fill every field fill it too.
     website = forms.CharField(label="Leave this field empty", max_length=200, required=False)
     topics = forms.ModelMultipleChoiceField(

@@ -3,28 +3,38 @@
 
 The file is read as a stream and written in chunks, so memory stays constant
 however long the list is. Duplicates (in the file or already on the list),
-invalid addresses, unknown topics and suppressed (erased) addresses are
-skipped; each skip is reported with its row number (the header is row 1).
+invalid addresses, unknown topics, suppressed (erased) addresses and rows with
+a control character (a NUL byte, a line break) in a cell are skipped; each skip
+is reported with its row number (the header is row 1). Each chunk is committed
+on its own: an import that stops (a broken file, a database error) says which
+rows it imported before it stopped.
+
+The admin runs imports as an ``ImportJob`` in a Celery worker (``start_import_job``,
+``run_import_job``), the command in its own process.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import islice
-from typing import TextIO
+from datetime import timedelta
+from typing import Any, TextIO
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.core.files.uploadedfile import UploadedFile
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Q, QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from articles.models import Topic
 from euro_prospects.celery import enqueue_on_commit
-from newsletter.models import Subscriber, Suppression, email_hash
+from euro_prospects.text import CONTROL_CHARACTERS, first_control_character
+from newsletter.models import ImportFileChunk, ImportJob, Subscriber, Suppression, email_hash
 from newsletter.services import InvalidEmail, normalise_email
 
 CHUNK_SIZE = 10_000
@@ -33,7 +43,12 @@ TOPIC_SEPARATORS = re.compile(r"[;|,]")
 
 
 class ImportFileError(ValueError):
-    """The file cannot be read as a subscriber CSV; rows before the error may be imported."""
+    """The import stopped: the file cannot be read as a subscriber CSV, or a chunk could not
+    be stored. The message says exactly which rows were imported before it stopped."""
+
+    def __init__(self, message: str, report: ImportReport | None = None) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 @dataclass
@@ -41,10 +56,22 @@ class ImportReport:
     imported: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     rows: int = 0
+    # Every row up to this one is done: imported (committed) or skipped.
+    done_through_row: int = 1
 
     @property
     def skipped_total(self) -> int:
         return sum(self.skipped.values())
+
+    def kept(self) -> str:
+        """What an import that stopped here kept, in a sentence."""
+        if self.done_through_row < 2:
+            return "Nothing was imported."
+        return (
+            f"Rows 2 to {self.done_through_row} were imported as reported "
+            f"({self.imported} new subscribers, {self.skipped_total} rows skipped); "
+            f"nothing after row {self.done_through_row} was imported."
+        )
 
 
 @dataclass(slots=True)
@@ -81,10 +108,15 @@ def import_subscribers(
     on_skip: SkipCallback | None = None,
     on_progress: ProgressCallback | None = None,
     chunk_size: int = CHUNK_SIZE,
+    resume: ImportReport | None = None,
 ) -> ImportReport:
     """Import the CSV in ``file``. With ``confirmed`` the readers consented elsewhere;
-    otherwise each new subscriber is pending and gets a confirmation email."""
-    report = ImportReport()
+    otherwise each new subscriber is pending and gets a confirmation email.
+
+    ``resume``: the report of an earlier run of the same file that stopped; its rows
+    up to ``done_through_row`` are passed over and its counts go on."""
+    report = resume or ImportReport()
+    resume_after = report.done_through_row
     topics_by_key: dict[str, int] = {}
     for topic in Topic.objects.all():
         topics_by_key[topic.slug.lower()] = topic.pk
@@ -97,7 +129,13 @@ def import_subscribers(
 
     def candidates(rows: Iterable[tuple[int, dict[str, str | None]]]) -> Iterator[Candidate]:
         for number, row in rows:
+            if number <= resume_after:
+                continue
             report.rows += 1
+            refused = _control_character(row)
+            if refused:
+                skip(number, CONTROL_CHARACTERS.sub("?", (row.get("email") or "").strip()), refused)
+                continue
             raw = (row.get("email") or "").strip()
             try:
                 email = normalise_email(raw)
@@ -119,12 +157,45 @@ def import_subscribers(
                 topic_ids = [topics_by_key[key] for key in keys]
             yield Candidate(number, email, name, topic_ids)
 
-    stream = candidates(_rows(file))
-    while chunk := list(islice(stream, chunk_size)):
-        _import_chunk(chunk, confirmed=confirmed, consent_source=consent_source, report=report, skip=skip)
+    chunk: list[Candidate] = []
+
+    def import_chunk() -> None:
+        if chunk:
+            try:
+                _import_chunk(chunk, confirmed=confirmed, consent_source=consent_source, report=report, skip=skip)
+            except DatabaseError as exc:
+                first, last = chunk[0].row, chunk[-1].row
+                raise ImportFileError(
+                    f"Rows {first} to {last} could not be stored ({exc}). {report.kept()}", report
+                ) from exc
+            chunk.clear()
+        report.done_through_row = report.rows + 1
         if on_progress is not None:
             on_progress(report)
+
+    stream = candidates(_rows(file))
+    while True:
+        try:
+            candidate = next(stream, None)
+        except ImportFileError as exc:
+            import_chunk()  # the rows read before the one that broke off
+            raise ImportFileError(f"{exc} {report.kept()}", report) from None
+        if candidate is None:
+            break
+        chunk.append(candidate)
+        if len(chunk) >= chunk_size:
+            import_chunk()
+    import_chunk()
     return report
+
+
+def _control_character(row: dict[str, str | None]) -> str:
+    """Why a row is refused for a control character (a NUL byte, a line break) in a cell, or ""."""
+    for column in ("email", "name", "topics"):
+        found = first_control_character(row.get(column) or "")
+        if found:
+            return f"control character in {column}: {found}"
+    return ""
 
 
 def _import_chunk(
@@ -154,7 +225,6 @@ def _import_chunk(
             ids = _insert_by_copy(candidates, template)
         else:
             ids = _insert_by_bulk_create(candidates, template)
-        report.imported += len(ids)
         missing = [c for c in candidates if c.email not in ids]
         if missing:
             hashes = Suppression.objects.filter(email_hash__in=[email_hash(c.email) for c in missing])
@@ -179,6 +249,7 @@ def _import_chunk(
             pks = sorted(ids.values())
             for start in range(0, len(pks), CONFIRMATION_BATCH):
                 enqueue_on_commit(send_confirmation_emails, pks[start : start + CONFIRMATION_BATCH])
+    report.imported += len(ids)  # counted once the chunk is committed
 
 
 # Columns the import fills per row; every other column takes the template's value.
@@ -242,3 +313,138 @@ def _insert_by_bulk_create(candidates: list[Candidate], template: Subscriber) ->
             email__in=[s.email for s in subscribers], consent_at=template.consent_at, source=template.source
         ).values_list("email", "pk")
     )
+
+
+# --- Imports started in the admin, run by a worker ----------------------------------
+
+UPLOAD_CHUNK_BYTES = 1 << 20
+SKIPPED_ROWS_KEPT = 1000
+
+
+def start_import_job(*, upload: UploadedFile, confirmed: bool, by: Any) -> ImportJob:
+    """Store the uploaded file with a new job and queue the job for a worker."""
+    from newsletter.tasks import import_subscribers_file
+
+    with transaction.atomic():
+        job = ImportJob.objects.create(
+            file_name=(upload.name or "upload.csv")[:255],
+            file_size=upload.size or 0,
+            confirmed=confirmed,
+            created_by=by if getattr(by, "is_authenticated", False) else None,
+        )
+        for position, piece in enumerate(upload.chunks(UPLOAD_CHUNK_BYTES)):
+            ImportFileChunk.objects.create(job=job, position=position, data=piece)
+        enqueue_on_commit(import_subscribers_file, job.pk)
+    return job
+
+
+class _StoredFile(io.RawIOBase):
+    """An import job's file read back from its chunks, one chunk in memory at a time."""
+
+    def __init__(self, job_id: int) -> None:
+        self.job_id = job_id
+        self.position = 0
+        self.piece = b""
+        self.offset = 0
+        self.bytes_read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.offset >= len(self.piece):
+            data = (
+                ImportFileChunk.objects.filter(job_id=self.job_id, position=self.position)
+                .values_list("data", flat=True)
+                .first()
+            )
+            if data is None:
+                return 0
+            self.piece, self.offset, self.position = bytes(data), 0, self.position + 1
+        count = min(len(buffer), len(self.piece) - self.offset)
+        buffer[:count] = self.piece[self.offset : self.offset + count]
+        self.offset += count
+        self.bytes_read += count
+        return count
+
+
+def run_import_job(*, job_id: int) -> ImportJob | None:
+    """Run a queued import job, recording its progress after every chunk.
+
+    Runs a job once: a second delivery of the task finds it no longer queued.
+    The stored file is deleted when the job ends, whatever the outcome.
+    """
+    now = timezone.now()
+    Status = ImportJob.Status
+    if not _claimable().filter(pk=job_id).update(status=Status.RUNNING, updated_at=now):
+        return None
+    ImportJob.objects.filter(pk=job_id, started_at=None).update(started_at=now)
+    job = ImportJob.objects.select_related("created_by").get(pk=job_id)
+    stored = _StoredFile(job.pk)
+    text = io.TextIOWrapper(io.BufferedReader(stored, 1 << 16), encoding="utf-8-sig", newline="")
+    # A job a dead worker left goes on after the last chunk it recorded. (A chunk committed
+    # just before the worker died, but not yet recorded, is read again: its rows then count
+    # as already on the list.)
+    skipped_rows: list[list[Any]] = list(job.skipped_rows)
+    progress = ImportReport(
+        imported=job.imported, skipped=Counter(job.skipped_by_reason), rows=job.rows, done_through_row=job.rows + 1
+    )
+
+    def on_skip(row: int, email: str, reason: str) -> None:
+        if len(skipped_rows) < SKIPPED_ROWS_KEPT:
+            skipped_rows.append([row, email, reason])
+
+    def record(report: ImportReport, **fields: Any) -> None:
+        nonlocal progress
+        progress = report
+        values = {
+            "bytes_read": stored.bytes_read,
+            "rows": report.rows,
+            "imported": report.imported,
+            "skipped": report.skipped_total,
+            "skipped_by_reason": dict(report.skipped),
+            "skipped_rows": skipped_rows,
+            "updated_at": timezone.now(),
+        }
+        ImportJob.objects.filter(pk=job.pk).update(**(values | fields))
+
+    try:
+        report = import_subscribers(
+            file=text,
+            confirmed=job.confirmed,
+            consent_source=f"admin import of {job.file_name} by {job.created_by or 'a removed user'}",
+            on_skip=on_skip,
+            on_progress=record,
+            resume=progress,
+        )
+    except ImportFileError as exc:
+        record(exc.report or progress, status=Status.FAILED, error=str(exc), finished_at=timezone.now())
+    except Exception as exc:
+        error = f"The import stopped on an unexpected error ({type(exc).__name__}). {progress.kept()}"
+        record(progress, status=Status.FAILED, error=error, finished_at=timezone.now())
+        raise
+    else:
+        record(report, status=Status.FINISHED, bytes_read=job.file_size, finished_at=timezone.now())
+    finally:
+        text.close()
+        ImportFileChunk.objects.filter(job_id=job.pk).delete()
+    job.refresh_from_db()
+    return job
+
+
+def _claimable() -> QuerySet[ImportJob]:
+    """Jobs a worker may take: queued ones, and running ones whose worker stopped
+    recording progress for longer than a lease (it died)."""
+    stalled_before = timezone.now() - timedelta(seconds=settings.NEWSLETTER_LEASE_SECONDS)
+    Status = ImportJob.Status
+    return ImportJob.objects.filter(Q(status=Status.QUEUED) | Q(status=Status.RUNNING, updated_at__lt=stalled_before))
+
+
+def recover_stalled_imports() -> list[int]:
+    """Queue again the jobs no worker has moved on for a lease; returns their ids."""
+    from newsletter.tasks import import_subscribers_file
+
+    stalled = list(_claimable().filter(status=ImportJob.Status.RUNNING).values_list("pk", flat=True))
+    for job_id in stalled:
+        import_subscribers_file.delay(job_id)
+    return stalled

@@ -5,11 +5,13 @@ import hashlib
 from typing import Any
 
 import idna
+from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from articles.models import Topic
+from euro_prospects.text import validate_single_line
 
 
 class SubscriberQuerySet(models.QuerySet["Subscriber"]):
@@ -41,7 +43,7 @@ class Subscriber(models.Model):
         WEEKLY = "weekly", "A weekly digest"
 
     email = models.EmailField(max_length=254, help_text="Stored normalised; unique whatever its case.")
-    name = models.CharField(max_length=120, blank=True)
+    name = models.CharField(max_length=120, blank=True, validators=[validate_single_line])
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
     all_topics = models.BooleanField(default=True, help_text="Receive every topic; otherwise only the chosen ones.")
     topics = models.ManyToManyField(Topic, blank=True, related_name="subscribers")
@@ -156,7 +158,12 @@ class Campaign(models.Model):
     period_start = models.DateTimeField(null=True, blank=True, help_text="A digest holds pieces published after this…")
     period_end = models.DateTimeField(null=True, blank=True, help_text="…and up to this.")
     intro = models.TextField(blank=True, help_text="A digest's introduction, above its pieces.")
-    subject = models.CharField(max_length=200, blank=True, help_text="Leave blank to use the article's title.")
+    subject = models.CharField(
+        max_length=200,
+        blank=True,
+        validators=[validate_single_line],
+        help_text="Leave blank to use the article's title.",
+    )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PLANNING, db_index=True)
     recipients = models.PositiveIntegerField(default=0, help_text="Deliveries planned.")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -328,3 +335,68 @@ class ProcessedTrackingEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.esp} {self.event_type} {self.key[:12]}…"
+
+
+class ImportJob(models.Model):
+    """A CSV import started in the admin and run by a Celery worker, with its progress.
+
+    The uploaded file waits in ``ImportFileChunk`` rows (the database is what web and
+    worker machines share; media files are public) and is deleted when the job ends.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Waiting for a worker"
+        RUNNING = "running", "Importing"
+        FINISHED = "finished", "Finished"
+        FAILED = "failed", "Stopped"
+
+    file_name = models.CharField(max_length=255)
+    file_size = models.PositiveBigIntegerField(default=0, help_text="Bytes uploaded.")
+    confirmed = models.BooleanField(default=False, help_text="Readers imported as confirmed (consented elsewhere).")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    bytes_read = models.PositiveBigIntegerField(default=0)
+    rows = models.PositiveIntegerField(default=0, help_text="Rows read so far (the header not counted).")
+    imported = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    skipped_by_reason = models.JSONField(default=dict, blank=True)
+    skipped_rows = models.JSONField(
+        default=list, blank=True, help_text="The first skipped rows as [row number, address, reason]."
+    )
+    error = models.TextField(blank=True, help_text="Why the import stopped, and what it kept.")
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Import of {self.file_name} ({self.get_status_display()})"
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.FINISHED:
+            return 100
+        return min(99, 100 * self.bytes_read // self.file_size) if self.file_size else 0
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+
+class ImportFileChunk(models.Model):
+    """A piece of an uploaded import file, in order; read by the worker, deleted after."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="chunks")
+    position = models.PositiveIntegerField()
+    data = models.BinaryField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["job", "position"], name="import_chunk_once")]
+
+    def __str__(self) -> str:
+        return f"Part {self.position} of import {self.job_id}"

@@ -4,9 +4,10 @@ exits early when there is nothing (left) to do."""
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from newsletter import emails, sending
+from newsletter import emails, imports, sending
 from newsletter.models import Subscriber
 from newsletter.services import export_subscriber_data
 
@@ -71,8 +72,18 @@ def send_campaign_batch(campaign_id: int) -> None:
 
 @shared_task
 def recover_campaigns() -> None:
-    """Beat: return expired leases and restart stalled campaigns (see sending.recover_stalled_campaigns)."""
+    """Beat: return expired leases and restart stalled campaigns (see sending.recover_stalled_campaigns),
+    and restart subscriber imports a dead worker left (imports.recover_stalled_imports)."""
     sending.recover_stalled_campaigns()
+    imports.recover_stalled_imports()
+
+
+@shared_task(
+    soft_time_limit=settings.NEWSLETTER_IMPORT_TIME_LIMIT, time_limit=settings.NEWSLETTER_IMPORT_TIME_LIMIT + 60
+)
+def import_subscribers_file(job_id: int) -> None:
+    """Run an import started in the admin (an ImportJob), recording its progress as it goes."""
+    imports.run_import_job(job_id=job_id)
 
 
 @shared_task(autoretry_for=(OperationalError, InterfaceError), retry_backoff=1, retry_backoff_max=30, max_retries=5)

@@ -138,14 +138,15 @@ def test_the_admin_filters_by_status_topic_and_source(editor_client):
     assert b"other@example.org" in response.content
 
 
-def test_an_editor_imports_a_csv_in_the_admin(editor_client):
+def test_an_editor_imports_a_csv_in_the_admin(editor_client, run_tasks):
     upload = io.BytesIO(b"email,name\nvia.admin@example.org,Via Admin\nbad\n")
     upload.name = "readers.csv"
     response = editor_client.post(
         "/admin/newsletter/subscriber/import/", {"file": upload, "confirmed": "on"}, follow=True
     )
-    assert b"Imported 1 of 2 rows; skipped 1" in response.content
-    assert b"Row 3: bad: invalid email" in response.content
+    page = response.content.decode()
+    assert "Imported 1 of 2 rows; skipped 1." in page
+    assert "<tr><td>3</td><td>bad</td><td>invalid email:" in page
     assert Subscriber.objects.get().email == "via.admin@example.org"
 
 
@@ -157,6 +158,31 @@ def test_an_editor_exports_subscribers_as_csv(editor_client):
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert rows[0][:3] == ["email", "name", "status"]
     assert rows[1][:3] == ["export@example.org", "Ex Port", "confirmed"]
+
+
+def test_the_export_writes_names_a_spreadsheet_would_run_as_text(editor_client):
+    # Names as they were stored before sign-ups refused control characters, and addresses
+    # that are valid yet start like a formula.
+    formula = SubscriberFactory.create(email="=cmd@example.org", name='=HYPERLINK("http://evil.example","Click")')
+    signs = SubscriberFactory.create(email="plus@example.org", name="+1 555 0100")
+    at = SubscriberFactory.create(email="at@example.org", name="@SUM(A1:A9)")
+    minus = SubscriberFactory.create(email="minus@example.org", name="-2+3")
+    tab = SubscriberFactory.create(email="tab@example.org", name="\tTabbed")
+    plain = SubscriberFactory.create(email="plain@example.org", name="Ada Reader")
+    readers = [formula, signs, at, minus, tab, plain]
+    response = editor_client.post(
+        "/admin/newsletter/subscriber/", {"action": "export_csv", "_selected_action": [r.pk for r in readers]}
+    )
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    cells = {row[0]: row[1] for row in rows[1:]}
+    assert cells == {
+        "'=cmd@example.org": '\'=HYPERLINK("http://evil.example","Click")',
+        "plus@example.org": "'+1 555 0100",
+        "at@example.org": "'@SUM(A1:A9)",
+        "minus@example.org": "'-2+3",
+        "tab@example.org": "'\tTabbed",
+        "plain@example.org": "Ada Reader",
+    }
 
 
 def test_an_editor_lifts_a_suppression_and_erases_a_reader(editor_client):

@@ -11,6 +11,7 @@ from typing import Any, BinaryIO
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from euro_prospects.text import spreadsheet_cell
 from newsletter.imports import ImportFileError, ImportReport, import_subscribers
 
 
@@ -66,7 +67,7 @@ class Command(BaseCommand):
 
         def on_skip(row: int, email: str, reason: str) -> None:
             if report_writer:
-                report_writer.writerow([row, email, reason])
+                report_writer.writerow([row, spreadsheet_cell(email), reason])
             else:
                 self.stdout.write(f"row {row}: skipped {email or '(empty)'}: {reason}")
 
@@ -87,7 +88,7 @@ class Command(BaseCommand):
                 on_progress=on_progress,
             )
         except ImportFileError as exc:
-            raise CommandError(f"{exc} Rows before it were imported.") from None
+            raise CommandError(str(exc)) from None
         finally:
             text.close()
             if report_file:

@@ -7,8 +7,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('articles', '0007_digest_schedule_and_intros'),
-        ('newsletter', '0007_subscriber_email_ascii_domain'),
+        ('articles', '0008_digest_schedule_and_intros'),
+        ('newsletter', '0009_subscriber_import_jobs'),
     ]
 
     operations = [

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('articles', '0006_author_same_email_as'),
+        ('articles', '0007_refuse_control_characters_in_single_line_fields'),
     ]
 
     operations = [
