@@ -296,8 +296,9 @@ class Piece:
 
 
 def _pieces(article_ids: list[int]) -> list[Piece]:
+    # A piece unpublished since the digest was planned is left out of it.
     articles = (
-        Article.objects.filter(pk__in=article_ids)
+        Article.objects.filter(pk__in=article_ids, status=Article.Status.PUBLISHED)
         .prefetch_related("article_topics__topic", "article_authors__author")
         .order_by("-published_at", "-pk")
     )

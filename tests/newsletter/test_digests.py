@@ -382,3 +382,20 @@ def test_the_preferences_page_offers_every_cadence_and_saves_a_daily_digest(clie
     assert reader.cadence == Subscriber.Cadence.DAILY
     assert reader.previous_cadence == IMMEDIATE
     assert reader.cadence_since is not None
+
+
+def test_a_piece_unpublished_after_planning_is_left_out_of_the_digest(smtp_server, eva):
+    from articles.services import unpublish_article
+
+    reader = weekly_reader()
+    publish("Kept: the fisheries deal")
+    withdrawn = publish("Withdrawn: a hasty report")
+    digests.start_due_digests(digest="weekly", at_once=True)
+    unpublish_article(article=withdrawn, by=eva)
+
+    send_all()
+
+    [message] = smtp_server.handler.to(reader.email)
+    text = message.get_body(("plain",)).get_content()
+    assert "Kept: the fisheries deal" in text
+    assert "Withdrawn" not in text
