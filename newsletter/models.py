@@ -273,7 +273,7 @@ class Delivery(models.Model):
     # Indexed with the subscriber below, for digests only.
     content = models.ForeignKey(
         DigestContent,
-        on_delete=models.PROTECT,
+        on_delete=models.CASCADE,
         null=True,
         blank=True,
         db_index=False,

@@ -399,3 +399,13 @@ def test_a_piece_unpublished_after_planning_is_left_out_of_the_digest(smtp_serve
     text = message.get_body(("plain",)).get_content()
     assert "Kept: the fisheries deal" in text
     assert "Withdrawn" not in text
+
+
+def test_a_digest_campaign_can_be_deleted_with_its_ledger(smtp_server):
+    weekly_reader()
+    publish("Shipping lanes in the north")
+    campaign = weekly_digest_now()
+    assert campaign is not None
+    campaign.delete()
+    assert not Delivery.objects.filter(content__isnull=False).exists()
+    assert not DigestContent.objects.exists()
