@@ -296,6 +296,7 @@ def main() -> None:
             ("digest: distinct contents (renders)", f"{results['digest_contents']}"),
             ("digest: emails/s", f"{results['digest_per_s']:.0f}"),
             ("digest / article emails/s", f"{results['digest_vs_article']:.0%}"),
+            ("digest: CPU per email, workers (us)", f"{results['digest_cpu_us_per_email_workers']:.0f}"),
             ("digest: worker peak RSS when 10% was sent (MB)", f"{results['digest_rss_at_tenth_mb']:.1f}"),
             ("digest: worker peak RSS at the end (MB)", f"{results['digest_rss_mb']:.1f}"),
             ("digest: sent / planned", f"{results['digest_sent']:,} / {results['digest_planned']:,}"),
@@ -427,6 +428,7 @@ def run_digest(args, worker_pids: list[int], body: str) -> dict:  # type: ignore
             piece.article_topics.create(topic_id=topic_id, position=position)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
+    cpu_before = cpu_seconds(worker_pids)
     started = time.perf_counter()
     [campaign] = start_due_digests(digest="weekly", at_once=True)
     planning = time.perf_counter() - started
@@ -441,6 +443,7 @@ def run_digest(args, worker_pids: list[int], body: str) -> dict:  # type: ignore
     last = deliveries.order_by("-sent_at").values_list("sent_at", flat=True).first()
     sent = deliveries.filter(status=Delivery.Status.SENT).count()
     return {
+        "digest_cpu_us_per_email_workers": (cpu_seconds(worker_pids) - cpu_before) / max(sent, 1) * 1e6,
         "digest_planning_s": planning,
         "digest_contents": DigestContent.objects.filter(campaign=campaign).count(),
         "digest_per_s": sent / (last - campaign.planned_at).total_seconds(),
