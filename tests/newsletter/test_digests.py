@@ -409,3 +409,32 @@ def test_a_digest_campaign_can_be_deleted_with_its_ledger(smtp_server):
     campaign.delete()
     assert not Delivery.objects.filter(content__isnull=False).exists()
     assert not DigestContent.objects.exists()
+
+
+def test_a_cancelled_digest_sends_nothing_more(smtp_server, settings):
+    settings.NEWSLETTER_BATCH_SIZE = 2
+    readers = [weekly_reader() for _ in range(5)]
+    publish("Water rights in the south")
+    [campaign] = digests.start_due_digests(digest="weekly", at_once=True)
+    sending.send_campaign_batch(campaign_id=campaign.pk)
+
+    sending.cancel_campaign(campaign=campaign)
+    send_all()
+
+    assert len(smtp_server.handler.recipients()) == 2
+    assert Delivery.objects.filter(campaign=campaign, status=Delivery.Status.SKIPPED).count() == len(readers) - 2
+    assert campaign.title.startswith("Weekly digest of ")
+
+
+def test_the_campaign_list_shows_digests_with_their_progress(client, eva):
+    weekly_reader()
+    publish("Alpine rail tunnels")
+    digests.start_due_digests(digest="weekly", at_once=True)
+    client.force_login(eva)
+    page = client.get("/admin/newsletter/campaign/").content.decode()
+    assert "Weekly digest of " in page
+    assert "Live progress" in page
+    campaign = Campaign.objects.get(digest="weekly")
+    progress = client.get(f"/admin/newsletter/campaign/{campaign.pk}/progress/")
+    assert progress.status_code == 200
+    assert b"Preview the next weekly digest" in progress.content
