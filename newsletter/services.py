@@ -280,6 +280,8 @@ def export_subscriber_data(*, subscriber: Subscriber) -> dict[str, Any]:
         "all_topics": subscriber.all_topics,
         "topics": [topic.name for topic in subscriber.topics.order_by("name")],
         "cadence": subscriber.cadence,
+        "cadence_since": when(subscriber.cadence_since),
+        "previous_cadence": subscriber.previous_cadence,
         "source": subscriber.source,
         "consent": {
             "at": when(subscriber.consent_at),

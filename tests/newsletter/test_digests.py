@@ -382,6 +382,9 @@ def test_the_preferences_page_offers_every_cadence_and_saves_a_daily_digest(clie
     assert reader.cadence == Subscriber.Cadence.DAILY
     assert reader.previous_cadence == IMMEDIATE
     assert reader.cadence_since is not None
+    exported = services.export_subscriber_data(subscriber=reader)  # what we hold is in the reader's export
+    assert (exported["cadence"], exported["previous_cadence"]) == ("daily", "immediate")
+    assert exported["cadence_since"] == reader.cadence_since.isoformat()
 
 
 def test_a_piece_unpublished_after_planning_is_left_out_of_the_digest(smtp_server, eva):
