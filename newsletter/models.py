@@ -53,6 +53,7 @@ class Subscriber(models.Model):
         max_length=20,
         choices=Cadence.choices,
         blank=True,
+        default="",
         db_default="",
         help_text="The cadence before the current one: its next digest still brings what it owes.",
     )
