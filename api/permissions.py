@@ -32,3 +32,12 @@ class CanWatchCampaigns(permissions.BasePermission):
         if not (user and user.is_authenticated and user.is_active and user.is_staff):
             return False
         return user.has_perm("newsletter.view_campaign")
+
+
+class CanChangeCampaigns(CanWatchCampaigns):
+    """Resuming a campaign takes the permission the admin's cancel and resume take."""
+
+    message = "Only editors may resume newsletter campaigns."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return super().has_permission(request, view) and request.user.has_perm("newsletter.change_campaign")

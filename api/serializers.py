@@ -280,5 +280,7 @@ class CampaignSerializer(serializers.ModelSerializer[Campaign]):
             "planned_at",
             "finished_at",
             "last_activity_at",
+            "paused_at",
+            "paused_reason",
         ]
         read_only_fields = fields

@@ -15,7 +15,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from api.permissions import CanWatchCampaigns, IsStaffOrReadOnly
+from api.permissions import CanChangeCampaigns, CanWatchCampaigns, IsStaffOrReadOnly
 from api.serializers import (
     ArticleSerializer,
     ArticleWriteSerializer,
@@ -29,6 +29,7 @@ from api.serializers import (
 from articles import services
 from articles.models import Article, ArticleAuthor, ArticleTopic, Author, SiteSettings, Topic
 from euro_prospects.security import client_ip
+from newsletter import sending
 from newsletter import services as newsletter_services
 from newsletter import views as newsletter_views
 from newsletter.forms import SubscribeForm
@@ -217,6 +218,22 @@ class CampaignViewSet(viewsets.ReadOnlyModelViewSet[Campaign]):
             )
             .order_by("-created_at", "-pk")
         )
+
+    @extend_schema(request=None, responses={200: CampaignSerializer, 409: MessageSerializer})
+    @action(detail=True, methods=["post"], permission_classes=[CanChangeCampaigns])
+    def resume(self, request: Request, pk: str) -> Response:
+        """Resume a paused campaign (Editors): each reader not yet sent to gets the email once."""
+        campaign = self.get_object()
+        try:
+            sending.resume_campaign(campaign=campaign)
+        except sending.NotPaused as exc:
+            raise CampaignNotPaused(str(exc)) from exc
+        return Response(self.get_serializer(self.get_queryset().get(pk=campaign.pk)).data)
+
+
+class CampaignNotPaused(exceptions.APIException):
+    status_code = 409
+    default_code = "not_paused"
 
 
 @extend_schema(exclude=True)

@@ -6,6 +6,7 @@ Call these from the code that does the work (never from tests of it):
     metrics.record_emails_sent(campaign_id=campaign.id, count=n)
     metrics.record_emails_failed(campaign_id=campaign.id, count=n)
     metrics.observe_campaign_duration(seconds=...)
+    metrics.record_campaign_paused(campaign_id=campaign.id)
     metrics.record_subscription()
     metrics.record_confirmation()
 
@@ -38,6 +39,9 @@ from prometheus_client.registry import Collector
 
 EMAILS_SENT = Counter("emails_sent", "Newsletter emails accepted by the mail server or ESP", ["campaign"])
 EMAILS_FAILED = Counter("emails_failed", "Newsletter emails that failed for good", ["campaign"])
+CAMPAIGN_PAUSES = Counter(
+    "campaign_pauses", "Campaigns paused: the server or provider refused the sender, relay or account", ["campaign"]
+)
 CAMPAIGN_DURATION = Histogram(
     "campaign_duration_seconds",
     "Time from a campaign's start to its last delivery",
@@ -59,6 +63,10 @@ def record_emails_sent(*, campaign_id: int, count: int = 1) -> None:
 
 def record_emails_failed(*, campaign_id: int, count: int = 1) -> None:
     EMAILS_FAILED.labels(campaign=str(campaign_id)).inc(count)
+
+
+def record_campaign_paused(*, campaign_id: int) -> None:
+    CAMPAIGN_PAUSES.labels(campaign=str(campaign_id)).inc()
 
 
 def observe_campaign_duration(*, seconds: float) -> None:

@@ -528,6 +528,11 @@ NEWSLETTER_RATE_PER_SECOND = envint("NEWSLETTER_RATE_PER_SECOND", "0")
 NEWSLETTER_RATE_PER_HOUR = envint("NEWSLETTER_RATE_PER_HOUR", "0")
 NEWSLETTER_LEDGER_SYNCHRONOUS_COMMIT = envbool("NEWSLETTER_LEDGER_SYNCHRONOUS_COMMIT", "true")
 NEWSLETTER_DATABASE_WAIT_SECONDS = envfloat("NEWSLETTER_DATABASE_WAIT_SECONDS", "60")
+# Consecutive identical refusals that say nothing about the mailbox (e.g. "550 rejected")
+# after which a campaign pauses for an editor; 0 never pauses on a run of them.
+NEWSLETTER_PAUSE_AFTER = envint("NEWSLETTER_PAUSE_AFTER", "20")
+if NEWSLETTER_PAUSE_AFTER < 0:
+    raise ImproperlyConfigured(f"NEWSLETTER_PAUSE_AFTER must be 0 or more, got {NEWSLETTER_PAUSE_AFTER}")
 NEWSLETTER_EMAIL_EXCERPT = envbool("NEWSLETTER_EMAIL_EXCERPT", "false")
 NEWSLETTER_EMAIL_EXCERPT_WORDS = envint("NEWSLETTER_EMAIL_EXCERPT_WORDS", "120")
 # Batch sending through an ESP's API (anymail://ESP): readers per API call, and the ESP's

@@ -86,8 +86,23 @@ def confirmed_by_week(weeks: int = CHART_WEEKS) -> list[dict[str, Any]]:
     return bars
 
 
+class SubscriberForm(forms.ModelForm):
+    """The admin's add and change form stores the address as sign-up does (ASCII domain)."""
+
+    class Meta:
+        model = Subscriber
+        fields = "__all__"  # noqa: DJ007 - the admin's fieldsets and read-only fields decide what shows
+
+    def clean_email(self) -> str:
+        try:
+            return services.normalise_email(self.cleaned_data["email"])
+        except services.InvalidEmail as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+
 @admin.register(Subscriber)
 class SubscriberAdmin(admin.ModelAdmin):
+    form = SubscriberForm
     list_display = ["email", "name", "status", "source", "all_topics", "soft_bounce_count", "created_at"]
     list_filter = ["status", "source", "topics", "all_topics", "cadence"]
     search_fields = ["email", "name"]
@@ -246,6 +261,7 @@ def campaign_progress(campaign: Campaign) -> dict[str, Any]:
     return {
         "status": campaign.status,
         "status_display": campaign.get_status_display(),
+        "paused_reason": campaign.paused_reason if campaign.status == Campaign.Status.PAUSED else "",
         **totals,
         "percent": round(100 * (total - waiting) / total, 1) if total else 100.0,
         "rate_per_second": round(rate, 1),
@@ -258,9 +274,30 @@ class CampaignAdmin(admin.ModelAdmin):
     list_display = ["title", "status", "recipients", "progress_link", "created_at", "finished_at"]
     list_filter = ["status", "digest"]
     search_fields = ["article__title", "subject"]
-    fields = ["article", "subject", "status", "recipients", "created_at", "planned_at", "finished_at", "cancelled_at"]
-    readonly_fields = ["article", "status", "recipients", "created_at", "planned_at", "finished_at", "cancelled_at"]
-    actions = ["cancel_campaigns", "retry_failed"]
+    fields = [
+        "article",
+        "subject",
+        "status",
+        "paused_reason",
+        "recipients",
+        "created_at",
+        "planned_at",
+        "paused_at",
+        "finished_at",
+        "cancelled_at",
+    ]
+    readonly_fields = [
+        "article",
+        "status",
+        "paused_reason",
+        "recipients",
+        "created_at",
+        "planned_at",
+        "paused_at",
+        "finished_at",
+        "cancelled_at",
+    ]
+    actions = ["cancel_campaigns", "resume_campaigns", "retry_failed"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # campaigns start when an article is published
@@ -276,6 +313,16 @@ class CampaignAdmin(admin.ModelAdmin):
             sending.cancel_campaign(campaign=campaign)
         self.message_user(request, f"Cancelled {queryset.count()} campaign(s).", messages.SUCCESS)
 
+    @admin.action(description="Resume the selected paused campaigns", permissions=["change"])
+    def resume_campaigns(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
+        resumed = 0
+        for campaign in queryset.filter(status=Campaign.Status.PAUSED):
+            sending.resume_campaign(campaign=campaign)
+            resumed += 1
+        skipped = queryset.count() - resumed
+        note = f" {skipped} selected campaign(s) were not paused." if skipped else ""
+        self.message_user(request, f"Resumed {resumed} campaign(s).{note}", messages.SUCCESS)
+
     @admin.action(description="Retry failed deliveries", permissions=["change"])
     def retry_failed(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
         count = sum(sending.retry_failed_deliveries(campaign=campaign) for campaign in queryset)
@@ -287,6 +334,7 @@ class CampaignAdmin(admin.ModelAdmin):
         return [
             path("<int:pk>/progress/", view(self.progress_view), name="newsletter_campaign_progress"),
             path("<int:pk>/progress.json", view(self.progress_json), name="newsletter_campaign_progress_json"),
+            path("<int:pk>/resume/", view(self.resume_view), name="newsletter_campaign_resume"),
             path("preview/<int:article_id>/", view(self.preview_view), name="newsletter_campaign_preview"),
             path("send-test/<int:article_id>/", view(self.send_test_view), name="newsletter_campaign_send_test"),
             path("digest-preview/", view(self.digest_preview_view), name="newsletter_campaign_digest_preview"),
@@ -306,6 +354,7 @@ class CampaignAdmin(admin.ModelAdmin):
             "errors": errors,
             "opts": self.model._meta,
             "can_send_test": self.has_change_permission(request, campaign),
+            "can_resume": campaign.status == Campaign.Status.PAUSED and self.has_change_permission(request, campaign),
             "can_view_deliveries": request.user.has_perm("newsletter.view_delivery"),
         }
         return TemplateResponse(request, "admin/newsletter/campaign_progress.html", context)
@@ -314,6 +363,21 @@ class CampaignAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         return JsonResponse(campaign_progress(get_object_or_404(Campaign, pk=pk)))
+
+    def resume_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """The Resume button of a paused campaign's page."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponse("Use the Resume button on the campaign's page (POST).", status=405)
+        campaign = get_object_or_404(Campaign, pk=pk)
+        try:
+            sending.resume_campaign(campaign=campaign)
+        except sending.NotPaused as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+        else:
+            self.message_user(request, "Resumed: every reader not yet sent to gets the email once.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:newsletter_campaign_progress", args=[pk]))
 
     def _sample_email(self, article_id: int) -> CampaignEmail:
         article = get_object_or_404(Article, pk=article_id)

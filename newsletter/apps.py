@@ -4,11 +4,11 @@ from django.apps import AppConfig
 
 
 def start_campaign_on_publish(sender: Any, article_id: int, **kwargs: Any) -> None:
-    """Only enqueue: the publish request stays the same size whatever the list size."""
-    from euro_prospects.celery import enqueue_on_commit
-    from newsletter.tasks import start_campaign
+    """Record the campaign and enqueue its planning: the publish request stays the same
+    size whatever the list size, and never fails because the broker is down."""
+    from newsletter.sending import campaign_on_publish
 
-    enqueue_on_commit(start_campaign, article_id)
+    campaign_on_publish(article_id=article_id)
 
 
 def recover_when_worker_starts(sender: Any = None, **kwargs: Any) -> None:

@@ -135,6 +135,7 @@ class Campaign(models.Model):
     class Status(models.TextChoices):
         PLANNING = "planning", "Planning"
         SENDING = "sending", "Sending"
+        PAUSED = "paused", "Paused"
         FINISHED = "finished", "Finished"
         CANCELLED = "cancelled", "Cancelled"
 
@@ -171,6 +172,16 @@ class Campaign(models.Model):
     planned_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    paused_reason = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Why sending stopped: the server or provider refused the sender, relay or account. "
+        "Fix that, then resume.",
+    )
+    resume_at = models.DateTimeField(
+        null=True, blank=True, help_text="The hourly sending allowance is spent: batches go on at this time."
+    )
     last_activity_at = models.DateTimeField(
         null=True, blank=True, help_text="Last time a batch claimed work; recovery restarts stalled campaigns."
     )

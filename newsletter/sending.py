@@ -16,6 +16,7 @@ import contextlib
 import logging
 import os
 import random
+import re
 import select
 import smtplib
 import socket
@@ -45,8 +46,9 @@ from django.db import (
     transaction,
 )
 from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
 
-from articles.models import Article
+from articles.models import Article, ArticleTransition
 from euro_prospects import metrics
 from euro_prospects.observability import redact_email_addresses
 from newsletter.emails import CampaignEmail, Recipient, UnsendableAddress, render_campaign_email, sendable_address
@@ -59,8 +61,8 @@ T = TypeVar("T")
 # --- Planning -------------------------------------------------------------------
 
 
-def start_campaign_for_article(*, article_id: int) -> Campaign | None:
-    """Create (once) and plan the campaign of a published article; None when it is not to be sent."""
+def create_campaign(*, article_id: int) -> Campaign | None:
+    """The campaign of a published article that is to be sent, created once; None when it is not."""
     article = Article.objects.filter(pk=article_id).first()
     if article is None or not article.send_to_subscribers or article.status != Article.Status.PUBLISHED:
         return None
@@ -69,9 +71,37 @@ def start_campaign_for_article(*, article_id: int) -> Campaign | None:
             campaign, _ = Campaign.objects.get_or_create(article=article)
     except IntegrityError:  # another worker created it between our read and insert
         campaign = Campaign.objects.get(article=article)
-    if campaign.status == Campaign.Status.PLANNING:
+    return campaign
+
+
+def start_campaign_for_article(*, article_id: int) -> Campaign | None:
+    """Create (once) and plan the campaign of a published article; None when it is not to be sent."""
+    campaign = create_campaign(article_id=article_id)
+    if campaign is not None and campaign.status == Campaign.Status.PLANNING:
         campaign = plan_campaign(campaign=campaign)
     return campaign
+
+
+def campaign_on_publish(*, article_id: int) -> None:
+    """Record the campaign of a just-published article at once, then have a worker plan it.
+
+    The row is one INSERT, so publishing stays as quick whatever the list size; with it
+    in the database a broker that is down only delays the send: recovery starts
+    campaigns left planning (``recover_stalled_campaigns``), and publishing never fails.
+    """
+    if create_campaign(article_id=article_id) is not None:
+        transaction.on_commit(lambda: _enqueue_start(article_id))
+
+
+def _enqueue_start(article_id: int) -> None:
+    from newsletter.tasks import start_campaign
+
+    try:
+        start_campaign.delay(article_id)
+    except KombuOperationalError as exc:
+        logger.warning(
+            "article=%s event=broker_unavailable error=%r; recovery starts its campaign later", article_id, exc
+        )
 
 
 def plan_campaign(*, campaign: Campaign) -> Campaign:
@@ -529,20 +559,55 @@ class TransientSendError(Exception):
 
 
 class PermanentSendError(Exception):
-    """Do not try again (5xx); ``suppress`` when the address itself is bad."""
+    """Do not try again (5xx); ``suppress`` when the address itself is bad.
 
-    def __init__(self, message: str, *, suppress: bool = True) -> None:
+    ``streak`` names an error that says nothing about the mailbox (a 5xx without an
+    enhanced code, say): the same one for ``NEWSLETTER_PAUSE_AFTER`` readers in a row
+    pauses the campaign instead (``_Streak``).
+    """
+
+    def __init__(self, message: str, *, suppress: bool = True, streak: str = "") -> None:
         super().__init__(message)
         self.suppress = suppress
+        self.streak = streak
+
+
+class CampaignPausingError(Exception):
+    """The server or provider refused the sender, the relay, a policy or the account:
+    every reader would fail alike, so the campaign pauses and no reader is touched."""
+
+
+_ENHANCED_CODE = re.compile(rb"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
+# Enhanced codes about the sender's own address, not the recipient's (RFC 3463).
+_SENDER_CODES = {(1, 7), (1, 8)}
 
 
 def _smtp_error(code: int, reply: bytes, stage: str) -> Exception:
+    """What an SMTP refusal means for this reader and for the campaign.
+
+    Only a refusal of the recipient's mailbox (enhanced codes 5.1.x and 5.2.1) fails the
+    delivery and suppresses the reader; 5.2.x is that mailbox's trouble and fails it alone.
+    5.7.x (relay, policy, authentication), the sender's codes and any other 5xx to MAIL,
+    DATA or the message are about us, alike for every reader: they pause the campaign. A
+    5xx to RCPT without such a code says too little: the delivery fails (the reader is
+    kept), and the same refusal for ``NEWSLETTER_PAUSE_AFTER`` readers in a row pauses.
+    """
     text = f"{code} {reply.decode('utf-8', 'replace')} ({stage})"
     if code == 421 or code < 0:
         return TransientSendError(text, connection_lost=True)
     if 400 <= code < 500:
         return TransientSendError(text)
-    return PermanentSendError(text, suppress=stage == "RCPT")
+    enhanced = _ENHANCED_CODE.match(reply)
+    subject, detail = (int(enhanced[2]), int(enhanced[3])) if enhanced else (0, 0)
+    if stage in ("MAIL", "DATA") or subject == 7 or (subject, detail) in _SENDER_CODES:
+        return CampaignPausingError(text)
+    if subject == 1 or (subject, detail) == (2, 1):
+        return PermanentSendError(text, suppress=True)
+    if subject == 2:
+        return PermanentSendError(text, suppress=False)
+    if stage == "end of DATA":
+        return CampaignPausingError(text)  # the content or the message as a whole: alike for everyone
+    return PermanentSendError(text, suppress=False, streak=f"{code} {subject}.{detail} ({stage})")
 
 
 class SMTPTransport:
@@ -566,6 +631,9 @@ class SMTPTransport:
     def open(self) -> None:
         try:
             self.backend.open()
+        except smtplib.SMTPAuthenticationError as exc:
+            reply = exc.smtp_error if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error).encode()
+            raise CampaignPausingError(f"{exc.smtp_code} {reply.decode('utf-8', 'replace')} (AUTH)") from exc
         except (OSError, smtplib.SMTPException) as exc:
             raise TransientSendError(f"cannot connect: {exc!r}", connection_lost=True) from exc
         self.smtp = self.backend.connection
@@ -864,14 +932,48 @@ class ESPBatchTransport(BackendTransport):
         return outcomes
 
 
+# An ESP's 4xx that names the recipient (Mailgun's "'to' parameter is not a valid address",
+# Postmark's inactive recipient) or, checked first, the sender or the account.
+_ABOUT_THE_ACCOUNT = re.compile(
+    r"\bfrom\b|sender|signature|account|domain|api.?key|token|unauthori[sz]ed|forbidden|suspend|verif|approv|"
+    r"quota|credit|\bplan\b|billing|disabled",
+    re.IGNORECASE,
+)
+_ABOUT_THE_RECIPIENT = re.compile(
+    r"recipient|'to'|\bto\b[^.]*address|(invalid|illegal|not a valid) (e-?mail|address)|inactive|mailbox",
+    re.IGNORECASE,
+)
+
+
+def _answer_text(exc: Exception) -> str:
+    """The ESP's own words (anymail's message also names the message's sender and recipients)."""
+    response = getattr(exc, "response", None)
+    text = getattr(response, "text", None)
+    return text if isinstance(text, str) else str(exc.args[0] if exc.args else "")
+
+
 def _classify_backend_error(exc: Exception) -> Exception:
+    """An ESP's answer to a whole call: the same rules as SMTP's (see ``_smtp_error``).
+
+    401 and 403, and a 422 or other 4xx about the sender or the account, pause the
+    campaign; a 4xx naming the recipient fails (and suppresses) the address; 408, 429,
+    5xx and network errors are retried.
+    """
     name = type(exc).__name__
     status_code = getattr(exc, "status_code", None)
     if name == "AnymailRecipientsRefused":
         return PermanentSendError(f"provider refused the address: {exc}")
-    if isinstance(status_code, int) and 400 <= status_code < 500 and status_code not in (408, 429):
-        return PermanentSendError(f"provider error {status_code}: {exc}", suppress=False)
-    return TransientSendError(f"{name}: {exc}")
+    if not isinstance(status_code, int) or not 400 <= status_code < 500 or status_code in (408, 429):
+        return TransientSendError(f"{name}: {exc}")
+    text = f"provider error {status_code}: {exc}"
+    answer = _answer_text(exc)
+    if status_code in (401, 403) or _ABOUT_THE_ACCOUNT.search(answer):
+        return CampaignPausingError(text)
+    if _ABOUT_THE_RECIPIENT.search(answer):
+        return PermanentSendError(text, suppress=True)
+    if status_code == 422:
+        return CampaignPausingError(text)
+    return PermanentSendError(text, suppress=False, streak=f"provider error {status_code}")
 
 
 Transport = SMTPTransport | BackendTransport | ESPBatchTransport
@@ -959,40 +1061,62 @@ class BatchResult:
     released: int = 0
     resume_in: float = 0.0
     errors: list[str] = field(default_factory=list)
+    # The campaign is no longer sending (cancelled, paused, unpublished): the chain ends.
+    stopped: bool = False
+
+
+# A batch looks at its campaign this often between two messages, so a cancel, a pause or
+# an unpublished article stops it at once; one indexed read a second costs nothing.
+STOP_CHECK_SECONDS = 1.0
 
 
 class _Lease:
-    """Renews this batch's claim while it works, and notices a cancelled campaign."""
+    """Renews this batch's claim while it works, and notices a campaign that must stop."""
 
     def __init__(self, campaign_id: int, claimed_by: str) -> None:
         self.campaign_id = campaign_id
         self.claimed_by = claimed_by
         self.every = settings.NEWSLETTER_LEASE_SECONDS / 3
-        self.renewed = time.monotonic()
+        self.check_every = min(STOP_CHECK_SECONDS, self.every)
+        self.renewed = self.checked = time.monotonic()
+        self.stopped = False
         self.lock = threading.Lock()
 
     def due(self) -> bool:
-        return time.monotonic() - self.renewed >= self.every
+        return time.monotonic() - self.checked >= self.check_every
 
     def keep(self) -> bool:
-        """Renew when due; False when the campaign was cancelled meanwhile."""
+        """Check the campaign (and renew the claim) when due; False when it must stop sending."""
         if not self.due():
-            return True
-        with self.lock:  # one connection's thread renews for all of them
+            return not self.stopped
+        with self.lock:  # one connection's thread checks for all of them
             if not self.due():
-                return True
-            now = timezone.now()
-            with_database_retry(
-                lambda: Delivery.objects.filter(claimed_by=self.claimed_by, status=Delivery.Status.SENDING).update(
-                    claimed_at=now
+                return not self.stopped
+            if time.monotonic() - self.renewed >= self.every:
+                now = timezone.now()
+                with_database_retry(
+                    lambda: Delivery.objects.filter(claimed_by=self.claimed_by, status=Delivery.Status.SENDING).update(
+                        claimed_at=now
+                    )
                 )
-            )
-            status = with_database_retry(
-                lambda: Campaign.objects.filter(pk=self.campaign_id).values_list("status", flat=True).first()
-            )
-            with_database_retry(lambda: Campaign.objects.filter(pk=self.campaign_id).update(last_activity_at=now))
-            self.renewed = time.monotonic()
-            return status == Campaign.Status.SENDING
+                with_database_retry(lambda: Campaign.objects.filter(pk=self.campaign_id).update(last_activity_at=now))
+                self.renewed = time.monotonic()
+            self.stopped = not with_database_retry(lambda: campaign_may_send(campaign_id=self.campaign_id))
+            self.checked = time.monotonic()
+            return not self.stopped
+
+
+def campaign_may_send(*, campaign_id: int) -> bool:
+    """Whether the campaign is sending; one whose article was unpublished is cancelled here."""
+    row = Campaign.objects.filter(pk=campaign_id).values_list("status", "article_id", "article__status").first()
+    if row is None:
+        return False
+    status, article_id, article_status = row
+    # A digest has no article of its own (a piece unpublished since is left out of it).
+    if article_id is not None and article_status != Article.Status.PUBLISHED and status in STOPPABLE:
+        cancel_campaign(campaign=Campaign(pk=campaign_id), reason=UNPUBLISHED)
+        return False
+    return bool(status == Campaign.Status.SENDING)
 
 
 @contextmanager
@@ -1033,6 +1157,10 @@ class _Batch:
         self.connections = 1
         self.recorder = SentRecorder(claimed_by)  # the single connection's records
         self.crashed: list[BaseException] = []
+        # Readers refused in a row with one error that says nothing about their mailbox,
+        # held (still claimed) until the run ends (``break_streak``) or pauses the campaign.
+        self.streak: list[tuple[Recipient, PermanentSendError]] = []
+        self.unrecorded: list[tuple[Recipient, PermanentSendError]] = []
 
     def run(self, connections: int) -> None:
         self.connections = connections
@@ -1065,8 +1193,13 @@ class _Batch:
                     recipient = self.queue.popleft()
                     self.record_failure(recipient, TransientSendError(error))
         finally:
+            self.break_streak()
+            self.record_failures([])
             release(self.claimed_by, [r.delivery_id for r in self.queue])
             self.result.released = len(self.queue)
+            if self.lease.stopped or self.result.stopped:
+                self.result.stopped = True
+                skip_unsent_if_cancelled(campaign_id=self.campaign_id)
             if self.result.sent % 100:
                 metrics.record_emails_sent(campaign_id=self.campaign_id, count=self.result.sent % 100)
 
@@ -1102,6 +1235,8 @@ class _Batch:
                     recipient = following
         except TransientSendError as exc:  # could not connect
             self.unreachable.append(exc)
+        except CampaignPausingError as exc:  # e.g. the server refused our login
+            self.pause([], str(exc))
         finally:
             if not self.recorder.confirm():
                 self.stop.set()
@@ -1148,12 +1283,17 @@ class _Batch:
             self.queue.appendleft(recipient)
             self.stop.set()
             return False
+        except CampaignPausingError as exc:
+            self.recorder.confirm()
+            self.pause([recipient], str(exc))
+            return False
         except (TransientSendError, PermanentSendError) as exc:
             lease_held = self.recorder.confirm()
             self.record_failure(recipient, exc)
             if not lease_held:
                 self.stop.set()
-            return lease_held and not (isinstance(exc, TransientSendError) and exc.connection_lost)
+            connection_lost = isinstance(exc, TransientSendError) and exc.connection_lost
+            return lease_held and not connection_lost and not self.stop.is_set()  # a streak may have paused
         except (DatabaseError, InterfaceError, psycopg.Error):
             raise  # the message may have been accepted: recovery decides, never a retry from here
         except Exception as exc:  # unforeseen: this reader's failure; the connection's state is unknown
@@ -1172,6 +1312,8 @@ class _Batch:
             raise _LeaseLost
 
     def count_sent(self, count: int) -> None:
+        if self.streak:
+            self.break_streak()
         with self.counting:
             before, self.result.sent = self.result.sent, self.result.sent + count
             hundreds = self.result.sent // 100 - before // 100
@@ -1225,6 +1367,9 @@ class _Batch:
                     (o.recipient, o.provider_message_id) for o in outcomes if o.status not in _REFUSED | _NOT_SENT
                 ]
                 lease_held = record_sent_many(accepted, self.claimed_by)
+        except CampaignPausingError as exc:
+            self.pause(recipients, str(exc))
+            return False
         except _CannotBuild:  # nothing was sent: each reader's own send finds and records the fault
             return self.send_one_by_one(transport, recipients)
         except PermanentSendError as exc:
@@ -1258,24 +1403,67 @@ class _Batch:
         return True
 
     def record_failure(self, recipient: Recipient, exc: TransientSendError | PermanentSendError) -> None:
-        if isinstance(exc, PermanentSendError):
-            record_permanent_failure(recipient, self.claimed_by, str(exc), suppress=exc.suppress)
-        else:
-            record_transient_failure(recipient, self.claimed_by, str(exc), recipient.attempts)
+        if isinstance(exc, PermanentSendError) and exc.streak and settings.NEWSLETTER_PAUSE_AFTER:
+            self.extend_streak(recipient, exc)
+            return
+        self.break_streak()
+        self.record_failures([(recipient, exc)])
+
+    def record_failures(self, failures: list[tuple[Recipient, TransientSendError | PermanentSendError]]) -> None:
+        """Record these failures, after those of readers held in a streak that has ended."""
         with self.counting:
+            failures, self.unrecorded = [*self.unrecorded, *failures], []
+        for recipient, exc in failures:
             if isinstance(exc, PermanentSendError):
-                self.result.failed += 1
+                record_permanent_failure(recipient, self.claimed_by, str(exc), suppress=exc.suppress)
             else:
-                self.result.retrying += 1
-            # For the batch's log line: a server's reply may quote the address.
-            self.result.errors.append(f"subscriber={recipient.subscriber_id} {redact_email_addresses(str(exc))}")
+                record_transient_failure(recipient, self.claimed_by, str(exc), recipient.attempts)
+            with self.counting:
+                if isinstance(exc, PermanentSendError):
+                    self.result.failed += 1
+                else:
+                    self.result.retrying += 1
+                # For the batch's log line: a server's reply may quote the address.
+                self.result.errors.append(f"subscriber={recipient.subscriber_id} {redact_email_addresses(str(exc))}")
+
+    def extend_streak(self, recipient: Recipient, exc: PermanentSendError) -> None:
+        """Hold a reader refused without a word about their mailbox; pause at a long run of the same refusal."""
+        with self.counting:
+            if self.streak and self.streak[0][1].streak != exc.streak:
+                self.unrecorded.extend(self.streak)
+                self.streak = []
+            self.streak.append((recipient, exc))
+            run = self.streak if len(self.streak) >= settings.NEWSLETTER_PAUSE_AFTER else []
+            if run:
+                self.streak = []
+        if run:
+            self.pause([held for held, _ in run], f"{len(run)} readers in a row refused alike: {exc}")
+
+    def break_streak(self) -> None:
+        """Another outcome came between: the readers held were refused for themselves after all."""
+        with self.counting:
+            self.unrecorded.extend(self.streak)
+            self.streak = []
+
+    def pause(self, recipients: list[Recipient], reason: str) -> None:
+        """Stop the batch and pause the campaign; ``recipients`` go back to pending untouched."""
+        self.queue.extendleft(reversed(recipients))
+        self.stop.set()
+        self.result.stopped = True
+        pause_campaign(campaign_id=self.campaign_id, reason=reason)
 
 
 def send_campaign_batch(*, campaign_id: int) -> BatchResult:
     """Claim one batch of the campaign, send it and record every result."""
     campaign = Campaign.objects.select_related("article").filter(pk=campaign_id).first()
     if campaign is None or campaign.status != Campaign.Status.SENDING:
-        return BatchResult()
+        return BatchResult(stopped=True)
+    if campaign.article is not None and campaign.article.status != Article.Status.PUBLISHED:
+        cancel_campaign(campaign=campaign, reason=UNPUBLISHED)
+        return BatchResult(stopped=True)
+    now = timezone.now()
+    if campaign.resume_at is not None and campaign.resume_at > now:  # the hourly allowance is spent
+        return BatchResult(resume_in=(campaign.resume_at - now).total_seconds())
     claimed_by = f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
     recipients = claim_batch(campaign=campaign, claimed_by=claimed_by, size=settings.NEWSLETTER_BATCH_SIZE)
     if not recipients:
@@ -1288,6 +1476,9 @@ def send_campaign_batch(*, campaign_id: int) -> BatchResult:
     connections = 1 if connection.in_atomic_block else settings.NEWSLETTER_CONNECTIONS_PER_BATCH
     batch.run(min(connections, len(recipients)))
     result = batch.result
+    if result.resume_in and not result.stopped:
+        resume_at = timezone.now() + timedelta(seconds=result.resume_in)
+        Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING).update(resume_at=resume_at)
     seconds = time.monotonic() - started
     logger.info(
         "campaign=%s event=batch claimed=%s sent=%s retrying=%s failed=%s released=%s seconds=%.3f rate=%.1f%s",
@@ -1335,21 +1526,33 @@ def finish_if_done(*, campaign_id: int) -> bool:
 # --- Recovery, cancelling, retrying ------------------------------------------------
 
 
+# A campaign in one of these states can still be stopped (cancelled, or by unpublishing).
+STOPPABLE = (Campaign.Status.PLANNING, Campaign.Status.SENDING, Campaign.Status.PAUSED)
+CANCELLED = "Campaign cancelled"
+UNPUBLISHED = "Campaign cancelled: the article was unpublished"
+# Recovery starts the campaign of an article published this recently that has none: the
+# process that published it died before recording one (a broker that is down does not stop that).
+UNANNOUNCED_WITHIN = timedelta(hours=1)
+
+
 def recover_stalled_campaigns() -> list[int]:
     """Return expired leases to pending and restart campaigns nobody is working on.
 
     Runs from beat every ``NEWSLETTER_RECOVERY_INTERVAL`` seconds and when a worker
-    starts; returns the ids of campaigns it restarted.
+    starts; returns the ids of campaigns it restarted. A campaign waiting for the next
+    hour's allowance is left to the tasks parked for it until a lease after that hour.
     """
     now = timezone.now()
     cutoff = now - timedelta(seconds=settings.NEWSLETTER_LEASE_SECONDS)
     expired = Delivery.objects.filter(status=Delivery.Status.SENDING, claimed_at__lt=cutoff)
     expired.filter(campaign__status=Campaign.Status.CANCELLED).update(
-        status=Delivery.Status.SKIPPED, claimed_by="", last_error="Campaign cancelled", updated_at=now
+        status=Delivery.Status.SKIPPED, claimed_by="", last_error=CANCELLED, updated_at=now
     )
     returned = expired.update(status=Delivery.Status.PENDING, claimed_by="", claimed_at=None, updated_at=now)
     if returned:
         logger.warning("event=leases_expired deliveries=%s returned to pending", returned)
+    stop_unpublished_campaigns()
+    start_unannounced_campaigns(cutoff=cutoff)
     restarted = []
     for article_id in Campaign.objects.filter(
         status=Campaign.Status.PLANNING, created_at__lt=cutoff, article__isnull=False
@@ -1357,13 +1560,14 @@ def recover_stalled_campaigns() -> list[int]:
         from newsletter.tasks import start_campaign
 
         start_campaign.delay(article_id)
-    for campaign_id, last_activity in Campaign.objects.filter(status=Campaign.Status.SENDING).values_list(
-        "pk", "last_activity_at"
+    for campaign_id, last_activity, resume_at in Campaign.objects.filter(status=Campaign.Status.SENDING).values_list(
+        "pk", "last_activity_at", "resume_at"
     ):
         if finish_if_done(campaign_id=campaign_id):
             continue
         stalled = last_activity is None or last_activity < cutoff
-        if stalled and Delivery.objects.filter(_due(now), campaign_id=campaign_id).exists():
+        parked = resume_at is not None and resume_at > cutoff
+        if stalled and not parked and Delivery.objects.filter(_due(now), campaign_id=campaign_id).exists():
             Campaign.objects.filter(pk=campaign_id).update(last_activity_at=now)
             logger.warning("campaign=%s event=restarted (no batch worked on it for a lease)", campaign_id)
             launch_batches(campaign_id=campaign_id)
@@ -1371,20 +1575,86 @@ def recover_stalled_campaigns() -> list[int]:
     return restarted
 
 
-def cancel_campaign(*, campaign: Campaign) -> Campaign:
-    """Stop a campaign: pending and retrying deliveries are skipped; batches in flight stop at their next check."""
+def stop_unpublished_campaigns() -> None:
+    """Cancel the campaigns whose article is no longer published (no batch may be running to notice)."""
+    stoppable = Campaign.objects.filter(status__in=STOPPABLE, article__isnull=False)  # digests have no article
+    for campaign in stoppable.exclude(article__status=Article.Status.PUBLISHED):
+        cancel_campaign(campaign=campaign, reason=UNPUBLISHED)
+
+
+def start_unannounced_campaigns(*, cutoff: datetime) -> None:
+    """Create the campaigns of articles just published to be sent that have none yet."""
+    published = ArticleTransition.objects.filter(
+        to_status=Article.Status.PUBLISHED, at__gte=timezone.now() - UNANNOUNCED_WITHIN, at__lt=cutoff
+    ).values("article_id")
+    for article_id in Article.objects.filter(
+        pk__in=published, status=Article.Status.PUBLISHED, send_to_subscribers=True, campaign__isnull=True
+    ).values_list("pk", flat=True):
+        logger.warning("article=%s event=campaign_missing (published without one); starting it", article_id)
+        campaign_on_publish(article_id=article_id)
+
+
+def pause_campaign(*, campaign_id: int, reason: str) -> bool:
+    """Pause a sending campaign (its deliveries stay as they are) until an editor resumes it."""
+    paused = with_database_retry(
+        lambda: Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING).update(
+            status=Campaign.Status.PAUSED, paused_reason=reason[:500], paused_at=timezone.now()
+        )
+    )
+    if paused:
+        logger.warning("campaign=%s event=paused reason=%r", campaign_id, reason)
+        metrics.record_campaign_paused(campaign_id=campaign_id)
+    return bool(paused)
+
+
+class NotPaused(ValueError):
+    """Only a paused campaign can be resumed."""
+
+
+def resume_campaign(*, campaign: Campaign) -> Campaign:
+    """Send a paused campaign on: each reader not yet sent to gets the email once."""
     with transaction.atomic():
         campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
-        if campaign.status not in (Campaign.Status.PLANNING, Campaign.Status.SENDING):
+        if campaign.status != Campaign.Status.PAUSED:
+            raise NotPaused(
+                f"Only a paused campaign can be resumed; this one is {campaign.get_status_display().lower()}."
+            )
+        reason = campaign.paused_reason
+        campaign.status = Campaign.Status.SENDING
+        campaign.paused_reason = ""
+        campaign.paused_at = None
+        campaign.last_activity_at = timezone.now()
+        campaign.save(update_fields=["status", "paused_reason", "paused_at", "last_activity_at"])
+        logger.info("campaign=%s event=resumed paused_for=%r", campaign.pk, reason)
+        campaign_id = campaign.pk
+        transaction.on_commit(lambda: launch_batches(campaign_id=campaign_id))
+    return campaign
+
+
+def cancel_campaign(*, campaign: Campaign, reason: str = CANCELLED) -> Campaign:
+    """Stop a campaign: pending and retrying deliveries are skipped; batches in flight stop within a second."""
+    with transaction.atomic():
+        campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        if campaign.status not in STOPPABLE:
             return campaign
         now = timezone.now()
         campaign.status = Campaign.Status.CANCELLED
         campaign.cancelled_at = now
         campaign.save(update_fields=["status", "cancelled_at"])
         campaign.deliveries.filter(status__in=[Delivery.Status.PENDING, Delivery.Status.RETRYING]).update(
-            status=Delivery.Status.SKIPPED, last_error="Campaign cancelled", updated_at=now
+            status=Delivery.Status.SKIPPED, last_error=reason, updated_at=now
         )
+    logger.info("campaign=%s event=cancelled reason=%r", campaign.pk, reason)
     return campaign
+
+
+def skip_unsent_if_cancelled(*, campaign_id: int) -> None:
+    """Skip what a batch of a campaign cancelled meanwhile gave back to pending."""
+    with_database_retry(
+        lambda: Delivery.objects.filter(
+            campaign_id=campaign_id, campaign__status=Campaign.Status.CANCELLED, status=Delivery.Status.PENDING
+        ).update(status=Delivery.Status.SKIPPED, last_error=CANCELLED, updated_at=timezone.now())
+    )
 
 
 def retry_failed_deliveries(*, campaign: Campaign) -> int:

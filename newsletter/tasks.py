@@ -60,14 +60,27 @@ def start_campaign(article_id: int) -> None:
 def send_campaign_batch(campaign_id: int) -> None:
     """Send one batch, then continue the chain while the campaign has work."""
     result = sending.send_campaign_batch(campaign_id=campaign_id)
+    if result.stopped:
+        return
     if result.resume_in:
-        send_campaign_batch.apply_async((campaign_id,), countdown=result.resume_in)
+        park_campaign_batch(campaign_id, result.resume_in)
     elif result.claimed:
         send_campaign_batch.delay(campaign_id)
     else:
         wait = sending.next_retry_in(campaign_id=campaign_id)
         if wait is not None:
-            send_campaign_batch.apply_async((campaign_id,), countdown=wait + 0.5)
+            park_campaign_batch(campaign_id, wait + 0.5)
+
+
+def longest_countdown() -> float:
+    """A task waiting longer than the broker's visibility timeout would be handed to a
+    second worker while the first still holds it: waits are cut to half of it, and the
+    task, woken early, waits again (see ``sending.send_campaign_batch``)."""
+    return float(settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]) / 2
+
+
+def park_campaign_batch(campaign_id: int, seconds: float) -> None:
+    send_campaign_batch.apply_async((campaign_id,), countdown=min(seconds, longest_countdown()))
 
 
 @shared_task

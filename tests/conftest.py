@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -9,10 +10,12 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
 from django.db import connection
 
 from euro_prospects.celery import app as celery_app
@@ -20,6 +23,29 @@ from tests.esp import ESPServer
 from tests.smtp import SMTPServer
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--utc-time",
+        metavar="HH:MM",
+        help="start every test at this time of today (UTC), the clock ticking on (time_machine): "
+        "--utc-time=23:30 finds tests that pass only while the UTC date and the site's date agree",
+    )
+
+
+@pytest.fixture(autouse=True)
+def utc_time(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Move this process' clock as ``--utc-time`` asks. Worker processes keep the real
+    clock, so run it with ``-m "not integration"``."""
+    wanted = request.config.getoption("--utc-time")
+    if not wanted:
+        yield
+        return
+    hours, _, minutes = wanted.partition(":")
+    start = datetime.now(UTC).replace(hour=int(hours), minute=int(minutes or 0), second=0, microsecond=0)
+    with time_machine.travel(start, tick=True):
+        yield
 
 
 def database_url(settings_dict: dict[str, Any]) -> str:
@@ -37,6 +63,16 @@ def database_url(settings_dict: dict[str, Any]) -> str:
     raise RuntimeError(f"no DATABASE_URL for engine {engine}")
 
 
+STARTED_WORKERS: list[WorkerProcess] = []
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """No worker outlives the run, whatever a test did: a stray one would take the next run's tasks."""
+    for worker in STARTED_WORKERS:
+        if worker.process is not None and worker.process.poll() is None:
+            worker.kill()  # the whole group, pool processes too
+
+
 class WorkerProcess:
     """A real `celery worker` process consuming from the real Redis broker."""
 
@@ -50,15 +86,21 @@ class WorkerProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = ROOT / "var" / f"worker-{self.name.split('@')[0]}.log"
 
-    def start(self, timeout: float = 30.0) -> WorkerProcess:
+    def environment(self) -> dict[str, str]:
         env = os.environ | {
             "DATABASE_URL": database_url(connection.settings_dict),
             "CELERY_BROKER_URL": celery_app.conf.broker_url,
             "PYTHONUNBUFFERED": "1",
         }
-        env.update(self.extra_env)
+        # Browser tests lift Django's async guard for themselves; a worker keeps it.
+        env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        return env | self.extra_env
+
+    def start(self, timeout: float = 30.0) -> WorkerProcess:
+        env = self.environment()
         self.log_path.parent.mkdir(exist_ok=True)
         self.log_file = self.log_path.open("wb")
+        STARTED_WORKERS.append(self)
         self.process = subprocess.Popen(
             [
                 sys.executable, "-m", "celery", "-A", "euro_prospects", "worker",
@@ -89,8 +131,11 @@ class WorkerProcess:
             try:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+                self.kill()  # the pool processes too: a stray one would take later tests' tasks
+        if self.process:
+            # An embedded beat or a pool process outliving its parent would go on taking tasks.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)
         self.log_file.close()
 
 
@@ -162,6 +207,19 @@ def unisender_go_server(settings: Any) -> Iterator[ESPServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limits() -> None:
+    """Each test starts with no rate-limit counters: they outlive a test run in Redis."""
+    import redis
+    from django.conf import settings
+
+    # Only the limiter's keys: the same Redis database holds the Celery broker's.
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    keys = list(client.scan_iter("*ratelimit:*"))
+    if keys:
+        client.delete(*keys)
 
 
 @pytest.fixture(autouse=True)

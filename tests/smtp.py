@@ -1,5 +1,6 @@
 """A real SMTP server for tests (aiosmtpd on loopback) that records what it
-receives and can answer 4xx/5xx for chosen recipients or drop the connection.
+receives and can answer 4xx/5xx for chosen recipients (or everyone, as a relay that
+refuses us does), refuse the sender, or drop the connection.
 
 Like Postfix it offers PIPELINING, so the engine's pipelined path is the one tested;
 ``handler.pipelining = False`` tests the one-command-at-a-time path."""
@@ -45,6 +46,10 @@ class RecordingHandler:
     messages: list[ReceivedMessage] = field(default_factory=list)
     # address (lower case) -> reply, e.g. "450 4.2.1 Mailbox busy" or "550 5.1.1 No such user"
     rcpt_faults: dict[str, str] = field(default_factory=dict)
+    # a reply to every RCPT, whoever the recipient, e.g. "554 5.7.1 Relay access denied"
+    rcpt_fault_for_all: str | None = None
+    # a reply to every MAIL FROM, e.g. "553 5.7.1 Sender address rejected"
+    mail_fault: str | None = None
     # address (lower case) -> reply to the message's final "." (the message is not kept)
     data_faults: dict[str, str] = field(default_factory=dict)
     # drop the connection instead of accepting the message once this many were accepted
@@ -63,8 +68,15 @@ class RecordingHandler:
             responses.insert(-1, "250-PIPELINING")
         return responses
 
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, mail_options: Any) -> str:
+        if self.mail_fault:
+            return self.mail_fault
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any) -> str:
-        fault = self.rcpt_faults.get(address.lower())
+        fault = self.rcpt_fault_for_all or self.rcpt_faults.get(address.lower())
         if fault:
             return fault
         envelope.rcpt_tos.append(address)

@@ -1,3 +1,5 @@
+import os
+
 import pytest
 from django.db import transaction
 
@@ -23,3 +25,8 @@ def test_a_rolled_back_transaction_enqueues_nothing(celery_worker_process):
     create_topic.delay("Afterwards", "afterwards")
     wait_until(lambda: Topic.objects.filter(slug="afterwards").exists())
     assert not Topic.objects.filter(slug="never").exists()
+
+
+def test_tests_outside_the_browser_folder_run_with_the_async_guard():
+    # The browser tests (tests/e2e) lift it for themselves only, even when they ran first.
+    assert "DJANGO_ALLOW_ASYNC_UNSAFE" not in os.environ

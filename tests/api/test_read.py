@@ -103,7 +103,10 @@ def test_the_list_is_paginated_newest_first(client):
     assert [a["slug"] for a in second["results"]] == ["day-2"]
 
 
-def test_the_list_filters_by_topic_author_and_date(client):
+# From 23:00 UTC (22:00 in summer) the date is already the next day in the site's time zone.
+@pytest.mark.parametrize("now", ["2026-12-01 12:00Z", "2026-12-01 23:30Z", "2026-07-01 22:30Z"])
+def test_the_list_filters_by_topic_author_and_date(client, time_machine, now):
+    time_machine.move_to(now, tick=False)
     europe = TopicFactory.create(slug="europe")
     writer = AuthorFactory.create(slug="writer")
     month_ago = timezone.now() - dt.timedelta(days=30)
@@ -117,9 +120,22 @@ def test_the_list_filters_by_topic_author_and_date(client):
     assert slugs("topic=europe") == {"old", "both"}
     assert slugs("author=writer") == {"new", "both"}
     assert slugs("topic=europe&author=writer") == {"both"}
-    since = (month_ago + dt.timedelta(days=1)).date().isoformat()
+    # Dates in the filters are the dates readers see: in the site's time zone.
+    since = timezone.localdate(month_ago + dt.timedelta(days=1)).isoformat()
     assert slugs(f"published_after={since}") == {"new", "both"}
     assert slugs(f"published_before={since}") == {"old"}
+
+
+def test_the_date_filters_take_the_date_readers_see_in_the_site_time_zone(client, settings):
+    settings.TIME_ZONE = "Europe/Brussels"
+    # 23:30 UTC on 1 November is 00:30 on 2 November in Brussels: the page shows 2 November.
+    ArticleFactory.create(slug="after-midnight", published_at=dt.datetime(2026, 11, 1, 23, 30, tzinfo=dt.UTC))
+
+    def slugs(query: str) -> list[str]:
+        return [a["slug"] for a in client.get(f"/api/v1/articles/?{query}").json()["results"]]
+
+    assert slugs("published_after=2026-11-02&published_before=2026-11-02") == ["after-midnight"]
+    assert slugs("published_before=2026-11-01") == []
 
 
 def test_a_bad_date_filter_is_a_clear_400(client):

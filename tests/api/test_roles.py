@@ -114,7 +114,22 @@ def test_a_published_piece_by_someone_else_is_readable_but_not_writable_by_an_au
     assert Article.objects.get(pk=article.pk).title == "Evas piece"
 
 
-def test_a_scheduled_piece_goes_live_only_at_its_time(as_eva, anonymous, evas_draft):
+def test_a_scheduled_piece_goes_live_only_at_its_time(as_eva, anonymous, evas_draft, time_machine):
+    time_machine.move_to("2026-11-30 10:00Z", tick=False)
     when = timezone.now() + dt.timedelta(hours=2)
-    as_eva.post(f"/api/v1/articles/{evas_draft.pk}/schedule/", {"publish_at": when.isoformat()}, format="json")
+
+    url = f"/api/v1/articles/{evas_draft.pk}/schedule/"
+    response = as_eva.post(url, {"publish_at": when.isoformat()}, format="json")
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "scheduled"
+    assert dt.datetime.fromisoformat(response.json()["publish_at"]) == when
     assert anonymous.get(f"/api/v1/articles/{evas_draft.pk}/").status_code == 404
+    time_machine.move_to(when - dt.timedelta(minutes=1), tick=False)
+    assert services.publish_due_articles() == []
+    assert anonymous.get(f"/api/v1/articles/{evas_draft.pk}/").status_code == 404
+    time_machine.move_to(when, tick=False)
+    assert services.publish_due_articles() == [evas_draft.pk]
+    response = anonymous.get(f"/api/v1/articles/{evas_draft.pk}/")
+    assert response.status_code == 200
+    assert dt.datetime.fromisoformat(response.json()["published_at"]) == when

@@ -3,7 +3,9 @@ import re
 import xml.etree.ElementTree as ET  # our own feeds: trusted XML
 from datetime import datetime
 
+import pytest
 from django.conf import settings
+from django.utils import timezone
 
 from articles.models import Article
 from tests.articles.helpers import full_article
@@ -112,7 +114,10 @@ def test_atom_feed_has_authors_categories_and_the_hero_image(client, db):
     assert enclosures[0].get("href", "").endswith(article.hero_image.url)
 
 
-def test_sitemap_lists_articles_topics_and_authors_with_lastmod(client, db):
+# At 23:30 UTC the site's time zone (Europe/Brussels) is already on the next day.
+@pytest.mark.parametrize("now", ["2026-11-30 12:00Z", "2026-11-30 23:30Z"])
+def test_sitemap_lists_articles_topics_and_authors_with_lastmod(client, db, time_machine, now):
+    time_machine.move_to(now, tick=False)
     topic, idle_topic = TopicFactory.create(), TopicFactory.create()
     author = AuthorFactory.create()
     article = ArticleFactory.create(topics=[topic], authors=[author])
@@ -126,9 +131,10 @@ def test_sitemap_lists_articles_topics_and_authors_with_lastmod(client, db):
     }
     base = "http://testserver"
     assert base + "/" in entries
-    assert entries[base + article.get_absolute_url()] == article.updated_at.date().isoformat()
+    # Dates as the site shows them: in its time zone.
+    assert entries[base + article.get_absolute_url()] == timezone.localdate(article.updated_at).isoformat()
     assert article.published_at is not None
-    assert entries[base + topic.get_absolute_url()] == article.published_at.date().isoformat()
+    assert entries[base + topic.get_absolute_url()] == timezone.localdate(article.published_at).isoformat()
     assert entries[base + author.get_absolute_url()]
     assert base + draft.get_absolute_url() not in entries
     assert base + idle_topic.get_absolute_url() not in entries

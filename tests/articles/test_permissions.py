@@ -56,6 +56,29 @@ def perform(action, article, user):
     return getattr(services, name)(article=article, by=user)
 
 
+# The state each workflow action leaves the article in.
+STATUS_AFTER = {
+    "submit": Status.IN_REVIEW,
+    "approve": Status.APPROVED,
+    "return_to_draft": Status.DRAFT,
+    "schedule": Status.SCHEDULED,
+    "publish": Status.PUBLISHED,
+    "unpublish": Status.UNPUBLISHED,
+}
+
+
+def assert_done(action, article, result, status_before):
+    """The allowed action really happened, as a user would see it."""
+    if action == "create":
+        assert (result.title, result.status) == ("Another piece", Status.DRAFT)
+        return
+    article.refresh_from_db()
+    if action.startswith("edit_"):
+        assert (article.standfirst, article.status) == ("Changed.", status_before)
+    else:
+        assert article.status == STATUS_AFTER[action]
+
+
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("action", list(MATRIX))
 def test_permission_matrix(action, role, coras_draft, cora, otto, eva):
@@ -66,7 +89,9 @@ def test_permission_matrix(action, role, coras_draft, cora, otto, eva):
     before = Article.objects.values().get(pk=coras_draft.pk)
     count_before = Article.objects.count()
     if role in allowed:
-        perform(action, coras_draft, users[role])
+        result = perform(action, coras_draft, users[role])
+        assert_done(action, coras_draft, result, before["status"])
+        assert Article.objects.count() == count_before + (action == "create")
     else:
         with pytest.raises(PermissionDenied):
             perform(action, coras_draft, users[role])

@@ -1,4 +1,4 @@
-"""Fixtures for the subscription tests: rate-limit counters reset, tasks run in
+"""Fixtures for the subscription tests: tasks run in
 this process (after commit) when a test asks for it, and helpers to read mail."""
 
 from __future__ import annotations
@@ -8,21 +8,11 @@ from collections.abc import Iterator
 from email.message import EmailMessage
 
 import pytest
-import redis
 from django.conf import settings
 
 from euro_prospects.celery import app as celery_app
 from tests.conftest import WorkerProcess
 from tests.smtp import SMTPServer
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_limits() -> None:
-    # Only the limiter's keys: the same Redis database holds the Celery broker's.
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    keys = list(client.scan_iter("*ratelimit:*"))
-    if keys:
-        client.delete(*keys)
 
 
 @pytest.fixture

@@ -86,3 +86,20 @@ def test_the_migration_stores_ascii_domains_and_merges_the_two_spellings():
     moved.refresh_from_db()
     assert moved.subscriber_id == older.pk
     assert kept.deliveries.count() == 2
+
+
+def test_an_editor_adding_a_reader_in_the_admin_gets_the_ascii_domain_and_no_second_spelling(client, eva):
+    client.force_login(eva)
+    added = client.post(
+        "/admin/newsletter/subscriber/add/",
+        {"email": "Leser@Bücher.de", "status": "pending", "source": "admin", "cadence": "immediate"},
+    )
+    assert added.status_code == 302, added.content.decode()[:2000]
+    assert Subscriber.objects.get().email == "Leser@xn--bcher-kva.de"  # the local part keeps its case
+
+    again = client.post(
+        "/admin/newsletter/subscriber/add/",
+        {"email": "leser@xn--bcher-kva.de", "status": "pending", "source": "admin", "cadence": "immediate"},
+    )
+    assert again.status_code == 200
+    assert Subscriber.objects.count() == 1

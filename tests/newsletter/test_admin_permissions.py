@@ -72,6 +72,34 @@ def ledger(campaign):
     return sorted(campaign.deliveries.values_list("status", "attempts"))
 
 
+def assert_editor_got(action, response, campaign, smtp_server):
+    """What an editor sees or causes for each page and action, beyond its status code."""
+    page = (b"".join(response.streaming_content) if response.streaming else response.content).decode()
+    if action in {"campaign_list", "campaign_page", "progress_page", "preview"}:
+        assert "Grid money, explained" in page
+    elif action == "progress_json":
+        body = response.json()
+        assert (body["status"], body["pending"], body["failed"]) == (Campaign.Status.SENDING, 1, 1)
+    elif action == "send_test":
+        assert smtp_server.handler.recipients() == ["eva@example.org"]
+    elif action == "cancel":
+        assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.CANCELLED
+        assert ledger(campaign) == [(Delivery.Status.FAILED, 6), (Delivery.Status.SKIPPED, 0)]
+    elif action == "retry":
+        assert ledger(campaign) == [(Delivery.Status.PENDING, 0), (Delivery.Status.PENDING, 0)]
+    elif action == "delivery_list":
+        assert all(email in page for email in campaign.deliveries.values_list("email", flat=True))
+    elif action in {"subscriber_list", "subscriber_export"}:
+        assert "reader@example.org" in page
+    elif action == "subscriber_import":
+        assert 'type="file"' in page
+    else:
+        assert action == "suppression_list"
+        assert "suppression" in page.lower()
+    if action != "send_test":
+        assert smtp_server.handler.recipients() == []
+
+
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("action", list(EDITOR_GETS))
 def test_newsletter_admin_matrix(client, action, role, campaign, eva, cora, smtp_server):
@@ -86,6 +114,7 @@ def test_newsletter_admin_matrix(client, action, role, campaign, eva, cora, smtp
 
     if role == "editor":
         assert response.status_code == EDITOR_GETS[action]
+        assert_editor_got(action, response, campaign, smtp_server)
         return
     assert response.status_code == 403
     assert Campaign.objects.values().get(pk=campaign.pk) == campaign_before

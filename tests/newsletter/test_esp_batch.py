@@ -151,9 +151,11 @@ def test_a_throttled_or_failed_call_puts_its_readers_on_retry_and_a_later_batch_
     assert set(campaign.deliveries.values_list("attempts", flat=True)) == {1, 2}
 
 
-def test_readers_over_the_rate_limit_wait_for_the_next_window(mailgun_server, settings):
+def test_readers_over_the_rate_limit_wait_for_the_next_window(mailgun_server, settings, time_machine):
+    # Half past the hour: the batch cannot straddle two hourly windows.
+    time_machine.move_to("2026-11-30 10:30Z", tick=True)
     client = redis.Redis.from_url(settings.REDIS_URL)
-    for key in client.scan_iter("newsletter:rate:*"):  # counters of earlier tests in this hour
+    for key in client.scan_iter("newsletter:rate:*"):  # counters of earlier runs in this hour
         client.delete(key)
     settings.NEWSLETTER_ESP_BATCH_SIZE = 10
     settings.NEWSLETTER_RATE_PER_HOUR = 7
@@ -164,7 +166,7 @@ def test_readers_over_the_rate_limit_wait_for_the_next_window(mailgun_server, se
     # Each reader in a call counts against the limit, not the call.
     assert [len(call.to) for call in mailgun_server.state.calls] == [7]
     assert (result.sent, result.released) == (7, 5)
-    assert result.resume_in > 0
+    assert 1700 < result.resume_in <= 1800  # until 11:00, the next window
 
 
 def test_batch_size_one_sends_one_reader_per_call(mailgun_server, settings):

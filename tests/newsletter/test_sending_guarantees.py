@@ -187,7 +187,7 @@ def test_restarting_redis_in_the_middle_of_a_send_causes_no_duplicates(slow_smtp
             start_campaign.apply_async((article.pk,), connection=conn)  # type: ignore[call-arg]
         wait_until(lambda: len(slow_smtp.handler.recipients()) >= 60, timeout=60)
         private_redis.kill()  # every queued task is lost with it: no persistence
-        time.sleep(2)
+        wait_until(lambda: "Connection to broker lost" in sender.log_path.read_text(), timeout=30)
         private_redis.start()
         wait_until(campaign_finished, timeout=60)
     finally:
@@ -218,9 +218,14 @@ def test_postgresql_going_away_in_the_middle_of_a_send_causes_no_duplicates(slow
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> %s",
                     [database, connection.cursor().connection.info.backend_pid],
                 )
-                time.sleep(4)
+
+                def outage_retries() -> int:
+                    return sender.log_path.read_text().count("event=database_unavailable")
+
+                wait_until(outage_retries, timeout=30)
                 during = len(slow_smtp.handler.recipients())
-                time.sleep(1)
+                seen = outage_retries()
+                wait_until(lambda: outage_retries() >= seen + 4, timeout=30)  # 0.5 s apart
                 assert len(slow_smtp.handler.recipients()) <= during + 1  # sending waits for the ledger
             finally:
                 admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('articles', '0008_digest_schedule_and_intros'),
-        ('newsletter', '0009_subscriber_import_jobs'),
+        ('newsletter', '0010_campaign_paused_state'),
     ]
 
     operations = [

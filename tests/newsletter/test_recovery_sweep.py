@@ -1,0 +1,68 @@
+"""Recovery starts the campaign of a piece published without one, and cancels the
+campaign of a piece that was unpublished while no batch was running."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from articles.models import Article
+from articles.services import publish_article
+from newsletter import sending
+from newsletter.models import Campaign, Delivery
+from tests.factories import ArticleFactory, SubscriberFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _no_broker(monkeypatch):
+    monkeypatch.setattr(sending, "launch_batches", lambda *, campaign_id: None)
+
+
+def test_recovery_starts_the_campaign_of_a_piece_whose_publisher_died_before_recording_it(settings):
+    """Publishing commits inside this test's transaction, so the newsletter never hears of it:
+    as if the process died between the commit and recording the campaign."""
+    wanted = ArticleFactory.create(status=Article.Status.APPROVED, published_at=None)
+    not_to_send = ArticleFactory.create(status=Article.Status.APPROVED, published_at=None, send_to_subscribers=False)
+    publish_article(article=wanted, by=None)
+    publish_article(article=not_to_send, by=None)
+    ArticleFactory.create()  # published long ago without the workflow (e.g. imported): never swept
+    assert not Campaign.objects.exists()
+
+    sending.recover_stalled_campaigns()
+    assert not Campaign.objects.exists()  # the publisher gets a lease to record it itself
+
+    with time_machine.travel(timezone.now() + timedelta(seconds=settings.NEWSLETTER_LEASE_SECONDS + 1)):
+        sending.recover_stalled_campaigns()
+
+    assert list(Campaign.objects.values_list("article_id", flat=True)) == [wanted.pk]
+
+
+def test_recovery_leaves_alone_a_piece_published_long_ago_without_a_campaign():
+    article = ArticleFactory.create(status=Article.Status.APPROVED, published_at=None)
+    publish_article(article=article, by=None)
+
+    with time_machine.travel(timezone.now() + sending.UNANNOUNCED_WITHIN + timedelta(minutes=1)):
+        sending.recover_stalled_campaigns()
+
+    assert not Campaign.objects.exists()
+
+
+def test_recovery_cancels_the_campaign_of_an_unpublished_piece():
+    article = ArticleFactory.create()
+    [SubscriberFactory.create() for _ in range(3)]
+    campaign = sending.start_campaign_for_article(article_id=article.pk)
+    assert campaign is not None
+    Article.objects.filter(pk=article.pk).update(status=Article.Status.UNPUBLISHED)
+
+    sending.recover_stalled_campaigns()
+
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.CANCELLED
+    assert set(campaign.deliveries.values_list("status", "last_error")) == {
+        (Delivery.Status.SKIPPED, sending.UNPUBLISHED)
+    }
