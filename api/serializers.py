@@ -10,7 +10,7 @@ from rest_framework import serializers
 
 from articles.models import Article, ArticleAuthor, ArticleTopic, Author, Topic
 from euro_prospects.text import validate_single_line
-from newsletter.models import Campaign
+from newsletter.models import Campaign, Subscriber
 
 
 def _absolute(request: HttpRequest | None, path: str) -> str:
@@ -228,6 +228,11 @@ class SubscribeSerializer(serializers.Serializer[Any]):
         required=False,
         help_text="Topic slugs to receive; leave out (or empty) for every topic.",
     )
+    cadence = serializers.ChoiceField(
+        choices=Subscriber.Cadence.choices,
+        required=False,
+        help_text="immediate (every piece as published, the default), daily or weekly (a digest).",
+    )
     website = serializers.CharField(
         max_length=200, required=False, allow_blank=True, help_text="Leave this out: people never fill it in."
     )
@@ -259,6 +264,9 @@ class CampaignSerializer(serializers.ModelSerializer[Campaign]):
         fields = [
             "id",
             "article",
+            "digest",
+            "period_start",
+            "period_end",
             "subject",
             "status",
             "recipients",

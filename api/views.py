@@ -258,6 +258,7 @@ def subscribe(request: Request) -> Response:
             email=email,
             name=form.cleaned_data["name"],
             topics=form.cleaned_data["topics"] or None,
+            cadence=form.cleaned_data["cadence"] or None,
             source=Subscriber.Source.API,
             ip=client_ip(request),
             user_agent=newsletter_views.user_agent(request),

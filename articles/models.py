@@ -4,6 +4,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
@@ -63,6 +64,30 @@ class SiteSettings(models.Model):
     )
     newsletter_sender_email = models.EmailField(
         default="newsletter@localhost", help_text="The From address of every newsletter email."
+    )
+    digest_hour = models.PositiveSmallIntegerField(
+        default=7,
+        validators=[MaxValueValidator(23)],
+        help_text="Hour (0 to 23, in the site's time zone) at which the daily and weekly digests go out.",
+    )
+    digest_weekday = models.PositiveSmallIntegerField(
+        default=0,
+        choices=[
+            (0, "Monday"),
+            (1, "Tuesday"),
+            (2, "Wednesday"),
+            (3, "Thursday"),
+            (4, "Friday"),
+            (5, "Saturday"),
+            (6, "Sunday"),
+        ],
+        help_text="Day the weekly digest goes out.",
+    )
+    daily_digest_intro = models.TextField(
+        blank=True, help_text="Introduction of the next daily digest (plain text); used once, then cleared."
+    )
+    weekly_digest_intro = models.TextField(
+        blank=True, help_text="Introduction of the next weekly digest (plain text); used once, then cleared."
     )
 
     class Meta:

@@ -280,7 +280,7 @@ def search_articles(query: str) -> QuerySet[Article]:
         plain_body = Func(
             F("body"), Value("<[^>]+>"), Value(" "), Value("g"), function="regexp_replace", output_field=TextField()
         )
-        # Title (A), standfirst (B) and body (C), stored and GIN-indexed (migration 0008).
+        # Title (A), standfirst (B) and body (C), stored and GIN-indexed (migration 0009).
         vector = RawSQL('"articles_article"."search_vector"', [], output_field=SearchVectorField())
         search_query = SearchQuery(query, search_type="websearch", config="english")
         return (

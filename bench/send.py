@@ -1,13 +1,16 @@
 """make bench-send: publish-to-last-message time of the sending engine against Postfix's smtp-sink.
 
-Usage: python bench/send.py [--subscribers 100000] [--db ep_send_bench] [--synchronous-commit true|false]
+Usage: python bench/send.py [--subscribers 100000] [--db ep_send_bench] [--digest] [--synchronous-commit true|false]
 
 It fills a PostgreSQL database of its own with N confirmed subscribers and a
 1,500-word article, starts `smtp-sink` and two Celery worker processes, sends the
 article's publish signal and waits for the ledger to show every delivery sent. In
 the same run it measures `smtp-source` (same message size, 2 sessions, persistent
 connections) and a naive loop of one Django EmailMultiAlternatives per recipient
-over one connection. Prints a table, then one JSON line.
+over one connection. With ``--digest`` it then switches every reader to the weekly
+digest on one or two of 8 topics, publishes 10 pieces and sends the digest with the
+same workers: planning time, digest emails/s against the article's in this run, and
+worker memory. Prints a table, then one JSON line.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +47,11 @@ def parse_args() -> argparse.Namespace:
         help="NEWSLETTER_LEDGER_SYNCHRONOUS_COMMIT for the workers; true (the default) is what production runs. "
         "false is faster but measures a ledger that a crash of the PostgreSQL server could lose the last ~0.5 s "
         "of (those messages would be sent again)",
+    )
+    parser.add_argument(
+        "--digest",
+        action="store_true",
+        help="then also send a weekly digest: every reader switched to weekly on 1 or 2 of 8 topics, 10 pieces",
     )
     return parser.parse_args()
 
@@ -223,6 +232,8 @@ def main() -> None:
     workers: list[subprocess.Popen[bytes]] = []
     try:
         results = run(args, article, celery_app, article_published, workers, Campaign, Delivery, sink.pid)
+        if args.digest:
+            results.update(run_digest(args, [w.pid for w in workers], body[:3000]))
         # Reference 1: smtp-source, same size, 2 sessions, persistent connections.
         campaign = Campaign.objects.get(article=article)
         sample = render_campaign_email(campaign).as_bytes(Recipient(1, 1, "reader1@bench.example", "Reader 1"))
@@ -259,6 +270,8 @@ def main() -> None:
 
     results["vs_smtp_source"] = results["engine_per_s"] / results["smtp_source_per_s"]
     results["vs_naive"] = results["engine_per_s"] / results["naive_per_s"]
+    if args.digest:
+        results["digest_vs_article"] = results["digest_per_s"] / results["engine_per_s"]
     rows = [
         ("subscribers", f"{args.subscribers:,}"),
         ("ledger synchronous_commit", args.synchronous_commit),
@@ -279,6 +292,17 @@ def main() -> None:
         ("machine CPU busy while sending (all cores)", f"{results['machine_cpu_busy']:.0%}"),
         ("sent / planned", f"{results['sent']:,} / {results['planned']:,}"),
     ]
+    if args.digest:
+        rows += [
+            ("digest: planning (s)", f"{results['digest_planning_s']:.2f}"),
+            ("digest: distinct contents (renders)", f"{results['digest_contents']}"),
+            ("digest: emails/s", f"{results['digest_per_s']:.0f}"),
+            ("digest / article emails/s", f"{results['digest_vs_article']:.0%}"),
+            ("digest: CPU per email, workers (us)", f"{results['digest_cpu_us_per_email_workers']:.0f}"),
+            ("digest: worker peak RSS when 10% was sent (MB)", f"{results['digest_rss_at_tenth_mb']:.1f}"),
+            ("digest: worker peak RSS at the end (MB)", f"{results['digest_rss_mb']:.1f}"),
+            ("digest: sent / planned", f"{results['digest_sent']:,} / {results['digest_planned']:,}"),
+        ]
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value:>12}")
@@ -363,6 +387,72 @@ def run(args, article, celery_app, article_published, workers, Campaign, Deliver
         "machine_cpu_busy": busy / total if total else 0.0,
         "sent": sent,
         "planned": campaign.recipients,
+    }
+
+
+def run_digest(args, worker_pids: list[int], body: str) -> dict:  # type: ignore[no-untyped-def]
+    """Every reader on the weekly digest, on 1 or 2 of 8 topics; 10 pieces; send the digest now."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from articles.models import Article, Topic
+    from newsletter.digests import start_due_digests
+    from newsletter.models import Campaign, Delivery, DigestContent
+
+    topics = [
+        Topic.objects.get_or_create(slug=f"bench-{n}", defaults={"name": f"Bench topic {n}"})[0].pk for n in range(8)
+    ]
+    Article.objects.filter(slug__startswith="bench-piece-").delete()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE newsletter_subscriber SET cadence = 'weekly', previous_cadence = '', cadence_since = now(), "
+            "all_topics = false, confirmed_at = now() - interval '30 days'"
+        )
+        cursor.execute(
+            "INSERT INTO newsletter_subscriber_topics (subscriber_id, topic_id) "
+            "SELECT id, (%(topics)s::bigint[])[1 + id %% 8] FROM newsletter_subscriber "
+            "UNION ALL SELECT id, (%(topics)s::bigint[])[1 + (id + 3) %% 8] "
+            "FROM newsletter_subscriber WHERE id %% 3 = 0",
+            {"topics": topics},
+        )
+    for index in range(10):
+        piece = Article.objects.create(
+            title=f"Piece {index + 1} of the week on the interconnector budget",
+            slug=f"bench-piece-{index}",
+            standfirst="What the member states agreed, and what they left for later.",
+            body=body,
+            status=Article.Status.PUBLISHED,
+            published_at=timezone.now() - timedelta(hours=10 - index),
+            reading_minutes=3,
+        )
+        piece_topics = [topics[index % 8]] + ([topics[(index + 5) % 8]] if index >= 8 else [])
+        for position, topic_id in enumerate(piece_topics):
+            piece.article_topics.create(topic_id=topic_id, position=position)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    cpu_before = cpu_seconds(worker_pids)
+    started = time.perf_counter()
+    [campaign] = start_due_digests(digest="weekly", at_once=True)
+    planning = time.perf_counter() - started
+    rss_at_tenth = 0
+    while not Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.FINISHED).exists():
+        sent_so_far = Delivery.objects.filter(campaign=campaign, status=Delivery.Status.SENT).count()
+        if not rss_at_tenth and sent_so_far >= campaign.recipients // 10:
+            rss_at_tenth = peak_rss_kib(worker_pids)
+        time.sleep(0.2)
+    campaign.refresh_from_db()
+    deliveries = Delivery.objects.filter(campaign=campaign)
+    last = deliveries.order_by("-sent_at").values_list("sent_at", flat=True).first()
+    sent = deliveries.filter(status=Delivery.Status.SENT).count()
+    return {
+        "digest_cpu_us_per_email_workers": (cpu_seconds(worker_pids) - cpu_before) / max(sent, 1) * 1e6,
+        "digest_planning_s": planning,
+        "digest_contents": DigestContent.objects.filter(campaign=campaign).count(),
+        "digest_per_s": sent / (last - campaign.planned_at).total_seconds(),
+        "digest_rss_at_tenth_mb": rss_at_tenth / 1024,
+        "digest_rss_mb": peak_rss_kib(worker_pids) / 1024,
+        "digest_sent": sent,
+        "digest_planned": campaign.recipients,
     }
 
 

@@ -569,6 +569,14 @@ CELERY_BEAT_SCHEDULE["newsletter-recover-campaigns"] = {
     "task": "newsletter.tasks.recover_campaigns",
     "schedule": NEWSLETTER_RECOVERY_INTERVAL,
 }
+# Digests: beat looks this often (seconds) for a daily or weekly digest whose send time
+# (site settings) has come; a digest starts once per period however often it looks.
+NEWSLETTER_DIGEST_CHECK_INTERVAL = envfloat("NEWSLETTER_DIGEST_CHECK_INTERVAL", "300")
+CELERY_BEAT_SCHEDULE["newsletter-send-digests"] = {
+    "task": "newsletter.tasks.send_due_digests",
+    "schedule": NEWSLETTER_DIGEST_CHECK_INTERVAL,
+    "options": {"expires": NEWSLETTER_DIGEST_CHECK_INTERVAL},
+}
 
 # API (Django REST framework): /api/v1/, the OpenAPI schema at /api/schema/, docs at /api/docs/.
 INSTALLED_APPS += [

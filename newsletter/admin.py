@@ -24,6 +24,7 @@ from articles.models import Article
 from euro_prospects.text import spreadsheet_cell
 from newsletter import sending, services
 from newsletter.compaction import campaign_totals
+from newsletter.digests import preview_digest
 from newsletter.emails import CampaignEmail, Recipient, UnsendableAddress, render_campaign_email
 from newsletter.imports import start_import_job
 from newsletter.models import Campaign, Delivery, ImportJob, Subscriber, Suppression
@@ -271,8 +272,8 @@ def campaign_progress(campaign: Campaign) -> dict[str, Any]:
 
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
-    list_display = ["article", "status", "recipients", "progress_link", "created_at", "finished_at"]
-    list_filter = ["status"]
+    list_display = ["title", "status", "recipients", "progress_link", "created_at", "finished_at"]
+    list_filter = ["status", "digest"]
     search_fields = ["article__title", "subject"]
     fields = [
         "article",
@@ -337,6 +338,7 @@ class CampaignAdmin(admin.ModelAdmin):
             path("<int:pk>/resume/", view(self.resume_view), name="newsletter_campaign_resume"),
             path("preview/<int:article_id>/", view(self.preview_view), name="newsletter_campaign_preview"),
             path("send-test/<int:article_id>/", view(self.send_test_view), name="newsletter_campaign_send_test"),
+            path("digest-preview/", view(self.digest_preview_view), name="newsletter_campaign_digest_preview"),
             *super().get_urls(),
         ]
 
@@ -347,7 +349,7 @@ class CampaignAdmin(admin.ModelAdmin):
         errors = campaign.deliveries.exclude(last_error="").order_by("-updated_at")[:50]
         context = {
             **self.admin_site.each_context(request),
-            "title": f"Sending: {campaign.article.title}",
+            "title": f"Sending: {campaign.title}",
             "campaign": campaign,
             "progress": campaign_progress(campaign),
             "errors": errors,
@@ -392,6 +394,12 @@ class CampaignAdmin(admin.ModelAdmin):
         )
         return HttpResponse(html)
 
+    def digest_preview_view(self, request: HttpRequest) -> HttpResponse:
+        """The next daily or weekly digest as a given reader would get it if it went now."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return digest_preview(request, self.admin_site.each_context(request))
+
     def send_test_view(self, request: HttpRequest, article_id: int) -> HttpResponse:
         if not self.has_change_permission(request):
             raise PermissionDenied
@@ -410,6 +418,33 @@ class CampaignAdmin(admin.ModelAdmin):
                 message.send()
                 self.message_user(request, f"Test email sent to {user_email}.", messages.SUCCESS)
         return HttpResponseRedirect(request.POST.get("next") or reverse("admin:newsletter_campaign_changelist"))
+
+
+class DigestPreviewForm(forms.Form):
+    digest = forms.ChoiceField(choices=Campaign.Digest.choices)
+    reader = forms.CharField(max_length=320, help_text="The reader's email address.")
+
+
+def digest_preview(request: HttpRequest, admin_context: dict[str, Any]) -> HttpResponse:
+    form = DigestPreviewForm(request.GET or None)
+    context = {**admin_context, "title": "Preview a digest", "form": form, "message": ""}
+    if not form.is_valid():
+        return TemplateResponse(
+            request, "admin/newsletter/digest_preview.html", context, status=400 if form.errors else 200
+        )
+    subscriber = Subscriber.objects.filter(email__iexact=form.cleaned_data["reader"].strip()).first()
+    if subscriber is None:
+        context["message"] = "No reader has this address."
+        return TemplateResponse(request, "admin/newsletter/digest_preview.html", context, status=404)
+    email = preview_digest(subscriber=subscriber, digest=form.cleaned_data["digest"])
+    if email is None:
+        context["message"] = (
+            f"{subscriber.email} would get no {form.cleaned_data['digest']} digest now: "
+            "it is not their cadence, they are not subscribed, or nothing new is on their topics."
+        )
+        return TemplateResponse(request, "admin/newsletter/digest_preview.html", context)
+    _, html = email.bodies(Recipient(delivery_id=0, subscriber_id=subscriber.pk, email=subscriber.email))
+    return HttpResponse(html)
 
 
 @admin.register(Delivery)

@@ -107,6 +107,7 @@ class Recipient:
     name: str = ""
     campaign_id: int = 0
     attempts: int = 0  # attempts made before this one
+    content_id: int | None = None  # a digest's: which pieces this reader gets
 
 
 def article_email_context(article: Article) -> dict[str, Any]:
@@ -336,19 +337,31 @@ def render_campaign_email(campaign: Campaign) -> CampaignEmail:
     from articles.models import SiteSettings
 
     article = campaign.article
+    if article is None:
+        raise ValueError("a digest is rendered by newsletter.digests")
     site = SiteSettings.load()
     context = article_email_context(article)
-    html = css_inline.inline(render_to_string("newsletter/campaign_email.html", context)).replace("\r\n", "\n")
-    text = render_to_string("newsletter/campaign_email.txt", context)
+    return campaign_email_from(
+        campaign_id=campaign.pk,
+        subject=campaign.subject or article.title,
+        html=render_to_string("newsletter/campaign_email.html", context),
+        text=render_to_string("newsletter/campaign_email.txt", context),
+        site=site,
+    )
+
+
+def campaign_email_from(*, campaign_id: int, subject: str, html: str, text: str, site: Any) -> CampaignEmail:
+    """A campaign email (an article's or a digest's) from its rendered templates: CSS
+    inlined, the site's sender and list id."""
     sender_address = site.newsletter_sender_email
     domain = sender_address.rpartition("@")[2] or "localhost"
     return CampaignEmail(
-        campaign_id=campaign.pk,
-        subject=campaign.subject or article.title,
+        campaign_id=campaign_id,
+        subject=subject,
         from_email=email.utils.formataddr((header_text(site.newsletter_sender_name), header_text(sender_address))),
         sender_address=sender_address,
         list_id=f"{site.site_name} <newsletter.{domain}>",
-        html=html,
+        html=css_inline.inline(html).replace("\r\n", "\n"),
         text=text.replace("\r\n", "\n"),
     )
 

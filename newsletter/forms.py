@@ -34,6 +34,7 @@ class SubscribeForm(forms.Form):
     topics = forms.ModelMultipleChoiceField(
         queryset=Topic.objects.all(), to_field_name="slug", required=False, widget=forms.CheckboxSelectMultiple
     )
+    cadence = forms.ChoiceField(label="How often (optional)", choices=Subscriber.Cadence.choices, required=False)
 
     def is_bot(self) -> bool:
         return bool(self.cleaned_data.get("website"))

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+from typing import Any
 
 import idna
 from django.conf import settings
@@ -38,6 +39,7 @@ class Subscriber(models.Model):
 
     class Cadence(models.TextChoices):
         IMMEDIATE = "immediate", "Every article as it is published"
+        DAILY = "daily", "A daily digest"
         WEEKLY = "weekly", "A weekly digest"
 
     email = models.EmailField(max_length=254, help_text="Stored normalised; unique whatever its case.")
@@ -46,6 +48,15 @@ class Subscriber(models.Model):
     all_topics = models.BooleanField(default=True, help_text="Receive every topic; otherwise only the chosen ones.")
     topics = models.ManyToManyField(Topic, blank=True, related_name="subscribers")
     cadence = models.CharField(max_length=20, choices=Cadence.choices, default=Cadence.IMMEDIATE)
+    cadence_since = models.DateTimeField(null=True, blank=True, help_text="When the reader chose the cadence.")
+    previous_cadence = models.CharField(
+        max_length=20,
+        choices=Cadence.choices,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The cadence before the current one: its next digest still brings what it owes.",
+    )
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.FORM)
     consent_at = models.DateTimeField(null=True, blank=True)
     consent_source = models.CharField(max_length=200, blank=True, help_text="The form or list the consent came from.")
@@ -118,7 +129,8 @@ class Suppression(models.Model):
 
 
 class Campaign(models.Model):
-    """The one send of an article to its subscribers (one per article, by constraint)."""
+    """The one send of an article to its subscribers (one per article, by constraint), or a
+    digest: one per cadence and period (by constraint), with no article."""
 
     class Status(models.TextChoices):
         PLANNING = "planning", "Planning"
@@ -127,9 +139,27 @@ class Campaign(models.Model):
         FINISHED = "finished", "Finished"
         CANCELLED = "cancelled", "Cancelled"
 
+    class Digest(models.TextChoices):
+        DAILY = "daily", "Daily digest"
+        WEEKLY = "weekly", "Weekly digest"
+
     article = models.OneToOneField(
-        "articles.Article", on_delete=models.PROTECT, related_name="campaign", help_text="One campaign per article."
+        "articles.Article",
+        on_delete=models.PROTECT,
+        related_name="campaign",
+        null=True,
+        blank=True,
+        help_text="One campaign per article; empty for a digest.",
     )
+    digest = models.CharField(
+        max_length=20, choices=Digest.choices, blank=True, help_text="The digest's cadence; empty for an article."
+    )
+    period_key = models.DateTimeField(
+        null=True, blank=True, help_text="A digest's scheduled send time: one digest per cadence and period."
+    )
+    period_start = models.DateTimeField(null=True, blank=True, help_text="A digest holds pieces published after this…")
+    period_end = models.DateTimeField(null=True, blank=True, help_text="…and up to this.")
+    intro = models.TextField(blank=True, help_text="A digest's introduction, above its pieces.")
     subject = models.CharField(
         max_length=200,
         blank=True,
@@ -167,9 +197,59 @@ class Campaign(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["digest", "period_key"],
+                condition=models.Q(article__isnull=True),
+                name="campaign_digest_once_per_period",
+            ),
+            models.CheckConstraint(
+                condition=(models.Q(article__isnull=False) & models.Q(digest=""))
+                | (models.Q(article__isnull=True) & ~models.Q(digest="") & models.Q(period_key__isnull=False)),
+                name="campaign_article_or_digest",
+            ),
+        ]
 
     def __str__(self) -> str:
+        if self.digest:
+            return f"{self.get_digest_display()} of {timezone.localtime(self.period_key):%Y-%m-%d %H:%M}"
         return f"Campaign for {self.article}"
+
+    @property
+    def title(self) -> str:
+        """What the campaign sends: the article's title or the digest's name and period."""
+        return str(self) if self.digest else str(self.article.title if self.article else "")
+
+
+class DigestContent(models.Model):
+    """One distinct set of pieces in a digest campaign: its readers share one rendering."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="contents")
+    key = models.TextField(help_text="The pieces' article ids, ascending, comma-separated.")
+    articles: models.ManyToManyField[Any, Any] = models.ManyToManyField(
+        "articles.Article", through="DigestPiece", related_name="+"
+    )
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["campaign", "key"], name="digest_content_once")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign}: {self.key}"
+
+
+class DigestPiece(models.Model):
+    """A piece in a digest content. With Delivery.content it is the ledger of which
+    reader got which piece through a digest."""
+
+    content = models.ForeignKey(DigestContent, on_delete=models.CASCADE, related_name="pieces")
+    article = models.ForeignKey("articles.Article", on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["content", "article"], name="digest_piece_once")]
+        indexes = [models.Index(fields=["article"], name="digest_piece_article")]
+
+    def __str__(self) -> str:
+        return f"{self.content_id}: {self.article_id}"
 
 
 class DeliveryQuerySet(models.QuerySet["Delivery"]):
@@ -211,6 +291,16 @@ class Delivery(models.Model):
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
     subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="deliveries")
     email = models.EmailField(max_length=254, help_text="The address at planning time.")
+    # Indexed with the subscriber below, for digests only.
+    content = models.ForeignKey(
+        DigestContent,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        db_index=False,
+        related_name="deliveries",
+        help_text="A digest delivery's pieces.",
+    )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.CharField(max_length=500, blank=True)
@@ -238,6 +328,12 @@ class Delivery(models.Model):
                 condition=models.Q(status__in=["pending", "sending", "retrying"]),
             ),
             models.Index(fields=["claimed_at"], name="delivery_claimed", condition=models.Q(status="sending")),
+            # The digest ledger: which reader got which content.
+            models.Index(
+                fields=["content", "subscriber"],
+                name="delivery_digest_content",
+                condition=models.Q(content__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -110,10 +110,11 @@ def plan_campaign(*, campaign: Campaign) -> Campaign:
         campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
         if campaign.status != Campaign.Status.PLANNING:
             return campaign
+        lock_planning()
         now = timezone.now()
         started = time.monotonic()
         with connection.cursor() as cursor:
-            cursor.execute(_PLAN_SQL, [campaign.pk, now, now, campaign.article_id])
+            cursor.execute(_PLAN_SQL, [campaign.pk, now, now, campaign.article_id, campaign.article_id])
         campaign.recipients = Delivery.objects.filter(campaign=campaign).count()
         campaign.status = Campaign.Status.SENDING
         campaign.planned_at = campaign.last_activity_at = timezone.now()
@@ -128,8 +129,19 @@ def plan_campaign(*, campaign: Campaign) -> Campaign:
     return campaign
 
 
-# Confirmed readers on the immediate cadence who take every topic or one of the article's.
-# (Weekly readers get the digest instead.) ON CONFLICT makes re-planning harmless.
+def lock_planning() -> None:
+    """Plan one campaign or digest at a time (until the transaction ends), so that two
+    plannings never both give a reader the same piece (see ``newsletter.digests``)."""
+    if connection.vendor == "postgresql":  # SQLite runs one writing transaction at a time anyway
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_PLANNING_LOCK])
+
+
+_PLANNING_LOCK = 7_340_001
+
+# Confirmed readers on the immediate cadence who take every topic or one of the article's,
+# and to whom no digest brought (or is bringing) the article already. (Digest readers get
+# it in their digest.) ON CONFLICT makes re-planning harmless.
 _PLAN_SQL = """
 INSERT INTO newsletter_delivery
     (campaign_id, subscriber_id, email, status, attempts, last_error, provider_message_id,
@@ -141,6 +153,10 @@ WHERE s.status = 'confirmed' AND s.cadence = 'immediate'
       SELECT 1 FROM newsletter_subscriber_topics st
       JOIN articles_articletopic at ON at.topic_id = st.topic_id
       WHERE st.subscriber_id = s.id AND at.article_id = %s))
+  AND s.id NOT IN (
+      SELECT d.subscriber_id FROM newsletter_digestpiece p
+      JOIN newsletter_delivery d ON d.content_id = p.content_id
+      WHERE p.article_id = %s AND d.status IN ('pending', 'sending', 'retrying', 'sent'))
 ORDER BY s.id
 ON CONFLICT (campaign_id, subscriber_id) DO NOTHING
 """
@@ -166,17 +182,32 @@ def _due(now: datetime) -> Any:
 def claim_batch(*, campaign: Campaign, claimed_by: str, size: int) -> list[Recipient]:
     """Take up to ``size`` due deliveries for this batch; skip readers who are no longer confirmed."""
     now = timezone.now()
-    if connection.vendor == "postgresql":
-        rows = with_database_retry(lambda: _claim_in_one_statement(campaign.pk, claimed_by, size, now))
-    else:
-        rows = _claim_with_the_orm(campaign, claimed_by, size, now)
+    # A digest's batch takes readers of one content (one set of pieces): one rendering.
+    for _ in range(3):  # another batch may take a content's last rows first
+        content = _next_content(campaign, now) if campaign.digest else None
+        rows = _claim(campaign, claimed_by, size, now, content)
+        if rows or content is None:
+            break
     if rows:
         Campaign.objects.filter(pk=campaign.pk).update(last_activity_at=now)
     return [
-        Recipient(delivery_id=d, subscriber_id=s, email=e, name=n, campaign_id=campaign.pk, attempts=a)
+        Recipient(
+            delivery_id=d, subscriber_id=s, email=e, name=n, campaign_id=campaign.pk, attempts=a, content_id=content
+        )
         for d, s, e, n, a, status in sorted(rows)
         if status == Delivery.Status.SENDING
     ]
+
+
+def _claim(campaign: Campaign, claimed_by: str, size: int, now: datetime, content: int | None) -> list[tuple[Any, ...]]:
+    if connection.vendor == "postgresql":
+        return with_database_retry(lambda: _claim_in_one_statement(campaign.pk, claimed_by, size, now, content))
+    return _claim_with_the_orm(campaign, claimed_by, size, now, content)
+
+
+def _next_content(campaign: Campaign, now: datetime) -> int | None:
+    due = Delivery.objects.filter(_due(now), campaign=campaign).order_by("id")
+    return with_database_retry(lambda: due.values_list("content_id", flat=True).first())
 
 
 # Every batch of every campaign runs this, so it is one round trip: lock the due rows
@@ -187,6 +218,7 @@ WITH due AS (
     SELECT id FROM newsletter_delivery
     WHERE campaign_id = %(campaign)s
       AND (status = 'pending' OR (status = 'retrying' AND next_attempt_at <= %(now)s))
+      AND content_id IS NOT DISTINCT FROM %(content)s
     ORDER BY id
     LIMIT %(size)s
     FOR UPDATE SKIP LOCKED
@@ -203,22 +235,27 @@ RETURNING d.id, d.subscriber_id, d.email, s.name, d.attempts, d.status
 """
 
 
-def _claim_in_one_statement(campaign_id: int, claimed_by: str, size: int, now: datetime) -> list[tuple[Any, ...]]:
-    params: dict[str, int | str | datetime] = {
+def _claim_in_one_statement(
+    campaign_id: int, claimed_by: str, size: int, now: datetime, content: int | None = None
+) -> list[tuple[Any, ...]]:
+    params: dict[str, int | str | datetime | None] = {
         "campaign": campaign_id,
         "now": now,
         "size": size,
         "claimed_by": claimed_by,
+        "content": content,
     }
     with connection.cursor() as cursor:
         cursor.execute(_CLAIM_SQL, params)
         return list(cursor.fetchall())
 
 
-def _claim_with_the_orm(campaign: Campaign, claimed_by: str, size: int, now: datetime) -> list[tuple[Any, ...]]:
+def _claim_with_the_orm(
+    campaign: Campaign, claimed_by: str, size: int, now: datetime, content: int | None = None
+) -> list[tuple[Any, ...]]:
     with transaction.atomic():
         ids = list(
-            Delivery.objects.filter(_due(now), campaign=campaign)
+            Delivery.objects.filter(_due(now), campaign=campaign, content_id=content)
             .order_by("id")
             .select_for_update(skip_locked=True)
             .values_list("id", flat=True)[:size]
@@ -279,7 +316,21 @@ def record_sent(recipient: Recipient, claimed_by: str, provider_message_id: str)
     params = [now, now, provider_message_id[:255], recipient.delivery_id, claimed_by]
     if with_database_retry(lambda: _update_one(params)):
         return True
-    logger.warning("delivery=%s event=lease_lost (recovered by another worker)", recipient.delivery_id)
+    return not _lease_lost([recipient.delivery_id], recorded=0)
+
+
+def _lease_lost(delivery_ids: list[int], *, recorded: int) -> bool:
+    """Whether rows a record did not match belong to another batch now.
+
+    A record matches nothing either because another worker took the row back (the
+    batch must stop) or because the reader was erased meanwhile, deleting their rows:
+    then the message went out as the reader left, and the batch goes on.
+    """
+    remaining = with_database_retry(lambda: Delivery.objects.filter(pk__in=delivery_ids).count())
+    if remaining > recorded:
+        logger.warning("deliveries=%s event=lease_lost (recovered by another worker)", remaining - recorded)
+        return True
+    logger.info("deliveries=%s event=erased_while_sending", len(delivery_ids) - recorded)
     return False
 
 
@@ -306,7 +357,7 @@ def _update_one(params: list[Any]) -> int:
     It runs between the server accepting one message and the next, for every message:
     on PostgreSQL it is a statement prepared once per connection and sent through
     libpq directly, which took 9 µs of CPU where a psycopg cursor took 34 µs on the
-    benchmark machine. Inside a transaction (tests) it goes through Django's cursor.
+    benchmark machine. On SQLite it goes through Django's cursor.
     """
     if not _libpq_usable():
         with connection.cursor() as cursor:
@@ -318,7 +369,7 @@ def _update_one(params: list[Any]) -> int:
 
 
 def _libpq_usable(db: Any = connection) -> bool:
-    return bool(db.vendor == "postgresql" and not db.in_atomic_block)
+    return bool(db.vendor == "postgresql")
 
 
 def _send_update(params: list[Any], db: Any = connection) -> None:
@@ -344,7 +395,7 @@ class SentRecorder:
     ``confirm`` waits for its answer. A batch confirms before it sends the final "." of
     the next message, so the database records one message while the next one's body
     travels, yet no second message is accepted before the first is recorded. Where the
-    UPDATE cannot be sent ahead (SQLite, inside a transaction, a failed send) ``confirm``
+    UPDATE cannot be sent ahead (SQLite, a failed send) ``confirm``
     runs it synchronously, waiting through a database outage.
     """
 
@@ -381,10 +432,7 @@ class SentRecorder:
                 self.db.close()  # the answer is lost: run it again (a second run matches nothing)
         if updated is None:
             updated = with_database_retry(lambda: _update_one(params))
-        if updated:
-            return True
-        logger.warning("delivery=%s event=lease_lost (recovered by another worker)", recipient.delivery_id)
-        return False
+        return bool(updated) or not _lease_lost([recipient.delivery_id], recorded=0)
 
 
 def record_sent_many(accepted: list[tuple[Recipient, str]], claimed_by: str) -> bool:
@@ -396,10 +444,7 @@ def record_sent_many(accepted: list[tuple[Recipient, str]], claimed_by: str) -> 
     ids = [recipient.delivery_id for recipient, _ in accepted]
     provider_ids = [provider_id[:255] for _, provider_id in accepted]
     updated = with_database_retry(lambda: _update_many(ids, provider_ids, claimed_by, now))
-    if updated == len(accepted):
-        return True
-    logger.warning("deliveries=%s event=lease_lost (recovered by another worker)", len(accepted) - updated)
-    return False
+    return updated == len(accepted) or not _lease_lost(ids, recorded=updated)
 
 
 _RECORD_MANY_SENT_SQL = f"""
@@ -998,8 +1043,16 @@ class RateLimiter:
 _rendered: dict[tuple[int, datetime, str, datetime], CampaignEmail] = {}
 
 
-def campaign_email(campaign: Campaign) -> CampaignEmail:
-    """The campaign's rendered email, rendered once per worker process."""
+def campaign_email(campaign: Campaign, content_id: int | None = None) -> CampaignEmail:
+    """The campaign's rendered email, rendered once per worker process (a digest's: once per content)."""
+    if campaign.digest:
+        from newsletter.digests import digest_email
+
+        if content_id is None:
+            raise ValueError("a digest's deliveries each have a content")
+        return digest_email(campaign, content_id)
+    if campaign.article is None:
+        raise ValueError("an article campaign without its article")
     key = (campaign.pk, campaign.created_at, campaign.subject, campaign.article.updated_at)
     if key not in _rendered:
         _rendered.clear()
@@ -1063,11 +1116,12 @@ class _Lease:
 
 def campaign_may_send(*, campaign_id: int) -> bool:
     """Whether the campaign is sending; one whose article was unpublished is cancelled here."""
-    row = Campaign.objects.filter(pk=campaign_id).values_list("status", "article__status").first()
+    row = Campaign.objects.filter(pk=campaign_id).values_list("status", "article_id", "article__status").first()
     if row is None:
         return False
-    status, article_status = row
-    if article_status != Article.Status.PUBLISHED and status in STOPPABLE:
+    status, article_id, article_status = row
+    # A digest has no article of its own (a piece unpublished since is left out of it).
+    if article_id is not None and article_status != Article.Status.PUBLISHED and status in STOPPABLE:
         cancel_campaign(campaign=Campaign(pk=campaign_id), reason=UNPUBLISHED)
         return False
     return bool(status == Campaign.Status.SENDING)
@@ -1078,6 +1132,12 @@ def _transport() -> Iterator[Transport]:
     transport = open_transport()
     try:
         yield transport
+    except BaseException:
+        # A message may be half sent (a database that stayed away past the wait): a QUIT
+        # would go out as part of its body and wait for the server's timeout; dropping the
+        # connection makes the server discard the message at once.
+        transport.abort()
+        raise
     finally:
         transport.close()
 
@@ -1098,7 +1158,7 @@ class _Batch:
     def __init__(self, campaign: Campaign, claimed_by: str, recipients: list[Recipient]) -> None:
         self.campaign_id = campaign.pk
         self.claimed_by = claimed_by
-        self.email = campaign_email(campaign)
+        self.email = campaign_email(campaign, recipients[0].content_id if recipients else None)
         self.queue = deque(recipients)
         self.result = BatchResult(claimed=len(recipients))
         self.counting = threading.Lock()
@@ -1412,7 +1472,7 @@ def send_campaign_batch(*, campaign_id: int) -> BatchResult:
     campaign = Campaign.objects.select_related("article").filter(pk=campaign_id).first()
     if campaign is None or campaign.status != Campaign.Status.SENDING:
         return BatchResult(stopped=True)
-    if campaign.article.status != Article.Status.PUBLISHED:
+    if campaign.article is not None and campaign.article.status != Article.Status.PUBLISHED:
         cancel_campaign(campaign=campaign, reason=UNPUBLISHED)
         return BatchResult(stopped=True)
     now = timezone.now()
@@ -1425,10 +1485,7 @@ def send_campaign_batch(*, campaign_id: int) -> BatchResult:
         return BatchResult()
     started = time.monotonic()
     batch = _Batch(campaign, claimed_by, recipients)
-    # Threads have database connections of their own, which can't see the rows of an
-    # open transaction (tests run in one): inside one, the batch uses one connection.
-    connections = 1 if connection.in_atomic_block else settings.NEWSLETTER_CONNECTIONS_PER_BATCH
-    batch.run(min(connections, len(recipients)))
+    batch.run(min(settings.NEWSLETTER_CONNECTIONS_PER_BATCH, len(recipients)))
     result = batch.result
     if result.resume_in and not result.stopped:
         resume_at = timezone.now() + timedelta(seconds=result.resume_in)
@@ -1508,9 +1565,9 @@ def recover_stalled_campaigns() -> list[int]:
     stop_unpublished_campaigns()
     start_unannounced_campaigns(cutoff=cutoff)
     restarted = []
-    for article_id in Campaign.objects.filter(status=Campaign.Status.PLANNING, created_at__lt=cutoff).values_list(
-        "article_id", flat=True
-    ):
+    for article_id in Campaign.objects.filter(
+        status=Campaign.Status.PLANNING, created_at__lt=cutoff, article__isnull=False
+    ).values_list("article_id", flat=True):
         from newsletter.tasks import start_campaign
 
         start_campaign.delay(article_id)
@@ -1531,7 +1588,8 @@ def recover_stalled_campaigns() -> list[int]:
 
 def stop_unpublished_campaigns() -> None:
     """Cancel the campaigns whose article is no longer published (no batch may be running to notice)."""
-    for campaign in Campaign.objects.filter(status__in=STOPPABLE).exclude(article__status=Article.Status.PUBLISHED):
+    stoppable = Campaign.objects.filter(status__in=STOPPABLE, article__isnull=False)  # digests have no article
+    for campaign in stoppable.exclude(article__status=Article.Status.PUBLISHED):
         cancel_campaign(campaign=campaign, reason=UNPUBLISHED)
 
 

@@ -80,6 +80,7 @@ def subscribe(
     email: str,
     name: str = "",
     topics: Iterable[Topic] | None = None,
+    cadence: str | None = None,
     source: str,
     ip: str | None = None,
     user_agent: str = "",
@@ -111,6 +112,9 @@ def subscribe(
         chosen = list(topics) if topics is not None else None
         if chosen is not None:
             subscriber.all_topics = not chosen
+        if cadence is not None and cadence != subscriber.cadence:
+            subscriber.previous_cadence, subscriber.cadence = "", cadence
+            subscriber.cadence_since = now
         resend_after = timedelta(seconds=settings.NEWSLETTER_CONFIRM_RESEND_INTERVAL)
         send = subscriber.confirmation_sent_at is None or subscriber.confirmation_sent_at <= now - resend_after
         if send:
@@ -173,8 +177,11 @@ def update_preferences(
     with transaction.atomic():
         subscriber = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
         subscriber.all_topics = all_topics or not chosen
-        if cadence is not None:
+        if cadence is not None and cadence != subscriber.cadence:
+            # The old cadence's next digest still brings what it owes up to now (newsletter.digests).
+            subscriber.previous_cadence = subscriber.cadence
             subscriber.cadence = cadence
+            subscriber.cadence_since = timezone.now()
         if name is not None:
             subscriber.name = _clean(name, 120)
         subscriber.save()
@@ -273,6 +280,8 @@ def export_subscriber_data(*, subscriber: Subscriber) -> dict[str, Any]:
         "all_topics": subscriber.all_topics,
         "topics": [topic.name for topic in subscriber.topics.order_by("name")],
         "cadence": subscriber.cadence,
+        "cadence_since": when(subscriber.cadence_since),
+        "previous_cadence": subscriber.previous_cadence,
         "source": subscriber.source,
         "consent": {
             "at": when(subscriber.consent_at),

@@ -103,3 +103,11 @@ def recover_campaigns() -> None:
 def import_subscribers_file(job_id: int) -> None:
     """Run an import started in the admin (an ImportJob), recording its progress as it goes."""
     imports.run_import_job(job_id=job_id)
+
+
+@shared_task(autoretry_for=(OperationalError, InterfaceError), retry_backoff=1, retry_backoff_max=30, max_retries=5)
+def send_due_digests() -> None:
+    """Beat: start the daily and weekly digests whose send time has come (once per period)."""
+    from newsletter.digests import start_due_digests
+
+    start_due_digests()

@@ -81,6 +81,7 @@ def subscribe(request: HttpRequest) -> HttpResponse:
             email=email,
             name=form.cleaned_data["name"],
             topics=form.cleaned_data["topics"] or None,
+            cadence=form.cleaned_data["cadence"] or None,
             source=Subscriber.Source.FORM,
             ip=client_ip(request),
             user_agent=user_agent(request),

@@ -12,6 +12,7 @@ call and reports the others in ``failed_emails`` (e.g. ``invalid``)."""
 
 from __future__ import annotations
 
+import contextlib
 import email.parser
 import email.policy
 import email.utils
@@ -19,6 +20,7 @@ import json
 import re
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -58,6 +60,8 @@ class ESPState:
     # address (lower case) -> Unisender Go's failed_emails code, e.g. "invalid", "permanent_unavailable"
     failed_emails: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # called with a call's addresses once the ESP has taken the call, before it answers
+    before_answer: Callable[[list[str]], None] | None = None
 
     def to(self, address: str) -> list[DeliveredEmail]:
         with self.lock:
@@ -109,6 +113,8 @@ class _ESPHandler(BaseHTTPRequestHandler):
                 self.state.delivered.extend(_expand(form, address) for address in to)
         if fault is not None:
             return self._answer(fault[0], {"message": fault[1]})
+        if self.state.before_answer is not None:
+            self.state.before_answer([_address(a) for a in to])
         return self._answer(200, {"id": f"<{uuid.uuid4().hex}@mailgun.test>", "message": "Queued. Thank you."})
 
     def _unisender_go(self, body: bytes) -> None:
@@ -137,11 +143,12 @@ class _ESPHandler(BaseHTTPRequestHandler):
 
     def _answer(self, status: int, payload: dict[str, Any]) -> None:
         data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        with contextlib.suppress(ConnectionError):  # a test may have killed the client
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
 
 
 def _address(to: str) -> str:

@@ -3,26 +3,59 @@ receives and can answer 4xx/5xx for chosen recipients (or everyone, as a relay t
 refuses us does), refuse the sender, or drop the connection.
 
 Like Postfix it offers PIPELINING, so the engine's pipelined path is the one tested;
-``handler.pipelining = False`` tests the one-command-at-a-time path."""
+``handler.pipelining = False`` tests the one-command-at-a-time path. Hooks let a test
+act at an exact moment of a message: ``on_mail`` (MAIL FROM), ``mid_data`` (part of
+the body received, not its final "."), ``before_accept`` (the final "." received,
+before the 250). ``SMTPServer(tls=..., login=...)`` requires STARTTLS and AUTH, as a
+production relay does."""
 
 from __future__ import annotations
 
 import email
 import email.policy
 import socket
+import ssl
+import subprocess
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def throwaway_certificate(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key, made for one test.
+
+    A client trusts it through ``SSL_CERT_FILE=<certificate>`` (OpenSSL's default
+    verify paths), so the client's certificate verification stays on.
+    """
+    certificate, key = directory / "smtp-cert.pem", directory / "smtp-key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            "-keyout", str(key), "-out", str(certificate),
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return certificate, key
+
+
+def tls_context(certificate: Path, key: Path) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certificate, key)
+    return context
 
 
 @dataclass
@@ -58,6 +91,12 @@ class RecordingHandler:
     pipelining: bool = True
     # called with the message about to be accepted, before the server answers 250
     before_accept: Callable[[ReceivedMessage], None] | None = None
+    # called with the envelope once the first line of its body arrived (no final "." yet)
+    mid_data: Callable[[Any], None] | None = None
+    # called at each MAIL FROM with the number of messages accepted so far
+    on_mail: Callable[[int], None] | None = None
+    # each message's session: (client address and port, over TLS, authenticated)
+    sessions: list[tuple[Any, bool, bool]] = field(default_factory=list)
 
     async def handle_EHLO(
         self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
@@ -69,6 +108,10 @@ class RecordingHandler:
         return responses
 
     async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, mail_options: Any) -> str:
+        if self.on_mail is not None:
+            with self.lock:
+                accepted = len(self.messages)
+            self.on_mail(accepted)
         if self.mail_fault:
             return self.mail_fault
         envelope.mail_from = address
@@ -84,6 +127,7 @@ class RecordingHandler:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         with self.lock:
+            self.sessions.append((session.peer, session.ssl is not None, bool(session.authenticated)))
             if self.drop_after is not None and len(self.messages) >= self.drop_after:
                 self.drop_after = None  # drop once, then accept again
                 server.transport.close()
@@ -112,17 +156,73 @@ class RecordingHandler:
         return [message.parsed() for message in found]
 
 
-class SMTPServer:
-    """``smtputf8``: offer SMTPUTF8 (RFC 6531), taking UTF-8 addresses."""
+class _HookedSMTP(SMTP):
+    """aiosmtpd's SMTP session, calling the handler's ``mid_data`` once a body is under way."""
 
-    def __init__(self, *, smtputf8: bool = False) -> None:
+    async def smtp_DATA(self, arg: str) -> None:
+        hook = getattr(self.event_handler, "mid_data", None)
+        if hook is None:
+            return await super().smtp_DATA(arg)
+        reader, envelope = self._reader, self.envelope
+        read_line = reader.readuntil
+        called = False
+
+        async def readuntil(separator: bytes = b"\n") -> bytes:
+            nonlocal called
+            line = await read_line(separator)
+            if not called and line != b".\r\n":
+                called = True
+                hook(envelope)
+            return line
+
+        setattr(reader, "readuntil", readuntil)  # noqa: B010 - this session's reader only
+        try:
+            await super().smtp_DATA(arg)
+        finally:
+            delattr(reader, "readuntil")
+
+
+class _Controller(Controller):
+    def factory(self) -> SMTP:
+        return _HookedSMTP(self.handler, **self.SMTP_kwargs)
+
+
+@dataclass(frozen=True)
+class Login:
+    user: str
+    password: str
+
+    def __call__(self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
+        valid = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
+            self.user.encode(),
+            self.password.encode(),
+        )
+        return AuthResult(success=valid)
+
+
+class SMTPServer:
+    """``smtputf8``: offer SMTPUTF8 (RFC 6531), taking UTF-8 addresses; ``tls`` and ``login``:
+    require STARTTLS, then AUTH."""
+
+    def __init__(
+        self, *, smtputf8: bool = False, tls: ssl.SSLContext | None = None, login: Login | None = None
+    ) -> None:
         self.handler = RecordingHandler()
         self.port = free_port()
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, enable_SMTPUTF8=smtputf8)
+        self.login = login
+        options: dict[str, Any] = {"enable_SMTPUTF8": smtputf8}
+        if tls is not None:
+            options.update(tls_context=tls, require_starttls=True)
+        if login is not None:
+            options.update(authenticator=login, auth_required=True, auth_require_tls=tls is not None)
+        self.controller = _Controller(self.handler, hostname="127.0.0.1", port=self.port, **options)
+        self.tls = tls is not None
 
     @property
     def url(self) -> str:
-        return f"smtp://127.0.0.1:{self.port}"
+        scheme = "smtp+tls" if self.tls else "smtp"
+        auth = f"{self.login.user}:{self.login.password}@" if self.login else ""
+        return f"{scheme}://{auth}127.0.0.1:{self.port}"
 
     def start(self) -> SMTPServer:
         self.controller.start()

@@ -62,3 +62,14 @@ def test_the_newsletters_view_permission_is_what_lets_staff_watch_campaigns(camp
     client = APIClient()
     client.force_authenticate(staff)
     assert client.get(f"/api/v1/campaigns/{campaign.pk}/").status_code == expected
+
+
+def test_a_digest_shows_its_cadence_and_period_and_no_article(as_eva):
+    from django.utils import timezone
+
+    now = timezone.now()
+    digest = Campaign.objects.create(digest="weekly", period_key=now, period_start=now, period_end=now)
+    body = as_eva.get(f"/api/v1/campaigns/{digest.pk}/").json()
+    assert body["article"] is None
+    assert body["digest"] == "weekly"
+    assert body["period_end"] is not None

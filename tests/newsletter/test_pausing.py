@@ -20,7 +20,7 @@ from newsletter.models import Campaign, Delivery, Subscriber
 from tests.factories import ArticleFactory, SubscriberFactory
 from tests.smtp import SMTPServer
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)  # the engine runs outside transactions, as in production
 
 
 @pytest.fixture(autouse=True)

@@ -4,6 +4,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -13,7 +14,8 @@ from newsletter import sending
 from newsletter.models import Campaign, Delivery, Subscriber
 from tests.factories import ArticleFactory, AuthorFactory, SubscriberFactory, TopicFactory
 
-pytestmark = pytest.mark.django_db
+# The engine runs outside transactions, as in production (a batch commits each record).
+pytestmark = pytest.mark.django_db(transaction=True)
 
 launch_batches = sending.launch_batches  # the real one, before _no_broker replaces it
 
@@ -291,6 +293,7 @@ def test_recovery_restarts_a_campaign_nobody_works_on(settings, monkeypatch, smt
     settings.NEWSLETTER_LEASE_SECONDS = 60
     article = ArticleFactory.create()
     readers = SubscriberFactory.create_batch(3)
+    monkeypatch.setattr(sending, "launch_batches", lambda *, campaign_id: None)  # a broker that lost them
     campaign = sending.start_campaign_for_article(article_id=article.pk)  # its batches never ran
     assert campaign is not None
     assert sending.recover_stalled_campaigns() == []  # it was just planned: someone is on it
@@ -395,6 +398,8 @@ def test_sent_and_failed_emails_and_the_campaign_duration_reach_the_metrics(smtp
     assert finished_campaigns(metrics) == durations + 1
 
 
+@pytest.mark.django_db  # renders only; one frozen second, so both renderings sign the same tokens
+@time_machine.travel("2026-03-02 09:00:00+00:00", tick=False)
 def test_each_readers_bytes_decode_to_exactly_their_own_email():
     from email import message_from_bytes, policy
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('newsletter', '0010_campaign_paused_state'),
+        ('newsletter', '0011_digest_campaigns_and_cadences'),
     ]
 
     operations = [

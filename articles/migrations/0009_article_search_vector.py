@@ -31,6 +31,6 @@ def drop(apps: Any, schema_editor: Any) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("articles", "0007_refuse_control_characters_in_single_line_fields")]
+    dependencies = [("articles", "0008_digest_schedule_and_intros")]
 
     operations = [migrations.RunPython(add, drop)]
