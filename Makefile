@@ -61,10 +61,14 @@ ci:
 clean:
 	rm -rf $(VENV) var staticfiles .mypy_cache .ruff_cache .pytest_cache
 
-.PHONY: bench-web
+.PHONY: bench-web bench-web-publish
 # Web benchmark (not part of `make test` or CI): needs PostgreSQL, Redis and wrk (apt-get install wrk).
 bench-web: install
 	$(BIN)/python bench/web.py
+
+# The cached pages while an article is published every few seconds (bench/web.py --publish).
+bench-web-publish: install
+	$(BIN)/python bench/web.py --publish
 
 # Sending benchmark (needs PostgreSQL, Redis and Postfix's smtp-sink/smtp-source; see README).
 BENCH_SEND_ARGS ?=

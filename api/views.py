@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, mixins, viewsets
@@ -32,8 +32,9 @@ from euro_prospects.security import client_ip
 from newsletter import sending
 from newsletter import services as newsletter_services
 from newsletter import views as newsletter_views
+from newsletter.compaction import with_totals
 from newsletter.forms import SubscribeForm
-from newsletter.models import Campaign, Delivery, Subscriber
+from newsletter.models import Campaign, Subscriber
 
 # Path ids longer than this cannot be a row (and would overflow the database's bigint).
 ID_PATTERN = r"[0-9]{1,18}"
@@ -203,21 +204,7 @@ class CampaignViewSet(viewsets.ReadOnlyModelViewSet[Campaign]):
     lookup_value_regex = ID_PATTERN
 
     def get_queryset(self) -> QuerySet[Campaign]:
-        def deliveries(*states: str) -> Count:
-            return Count("deliveries", filter=Q(deliveries__status__in=states))
-
-        return (
-            Campaign.objects.select_related("article")
-            .annotate(
-                total=Count("deliveries"),
-                sent=deliveries(Delivery.Status.SENT),
-                pending=deliveries(Delivery.Status.PENDING, Delivery.Status.SENDING),
-                retrying=deliveries(Delivery.Status.RETRYING),
-                failed=deliveries(Delivery.Status.FAILED),
-                skipped=deliveries(Delivery.Status.SKIPPED),
-            )
-            .order_by("-created_at", "-pk")
-        )
+        return with_totals(Campaign.objects.select_related("article")).order_by("-created_at", "-pk")
 
     @extend_schema(request=None, responses={200: CampaignSerializer, 409: MessageSerializer})
     @action(detail=True, methods=["post"], permission_classes=[CanChangeCampaigns])

@@ -10,6 +10,13 @@ Each process also keeps the pages it served last in memory, and learns of a new
 generation by Redis pub/sub (GenerationWatcher), so a hit usually costs no round
 trip at all; without the subscription it falls back to one round trip per hit.
 
+One request renders a page per change, whatever the traffic (single flight): a
+request that misses takes a short Redis lock on (generation, page) and renders; the
+others meanwhile get the previous version of the page (stale-while-revalidate), or,
+when there is none yet, wait for the renderer (at most PAGE_RENDER_WAIT seconds,
+then render themselves). A page entry keeps the generation it was rendered for, so
+the previous version is whatever the entry held before the change.
+
 A page is stored under its path and the query parameters its view reads (``page``),
 with their values in one canonical spelling; any other query string is ignored, so
 ``/?junk=1`` … ``/?junk=N`` share the entry of ``/`` instead of filling Redis. The
@@ -18,6 +25,7 @@ pages live in ``CACHE_REDIS_URL`` (by default the broker's Redis).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -141,20 +149,33 @@ def _remember_locally(path: str, generation: str, stored: dict[bytes, bytes]) ->
         _local_pages.popitem(last=False)
 
 
-# One round trip for a cache hit: read the generation, then the page stored under it.
+# One round trip for a cache hit: read the generation and the page's entry.
 _LOOKUP = """
 local generation = redis.call('GET', KEYS[1])
 if not generation then return false end
-return {generation, redis.call('HGETALL', ARGV[1] .. generation .. ':' .. ARGV[2])}
+return {generation, redis.call('HGETALL', KEYS[2])}
 """
 _lookup_script: Any = None
+# A renderer holds its lock at most this long (a process killed mid-render frees it so).
+RENDER_LOCK_SECONDS = 10
+RENDER_WAIT_INTERVAL = 0.02
+
+
+def _page_key(path: str) -> str:
+    return _key(f"page:{path}")
+
+
+def is_fresh(stored: dict[bytes, bytes], generation: str) -> bool:
+    return bool(stored) and stored.get(b"generation", b"").decode() == generation
 
 
 def lookup_page(path: str) -> tuple[str, dict[bytes, bytes]]:
-    """The current generation, and the page stored for ``path`` under it (empty when none).
+    """The current generation, and the entry stored for ``path`` (empty when none).
 
-    No round trip to Redis when this process holds the page and the watcher
-    vouches for the generation; one otherwise.
+    The entry may be of an older generation (``is_fresh`` tells): the previous
+    version, served while one request renders the new one. No round trip to Redis
+    when this process holds the current page and the watcher vouches for the
+    generation; one otherwise.
     """
     global _lookup_script
     stored: dict[bytes, bytes]
@@ -163,20 +184,53 @@ def lookup_page(path: str) -> tuple[str, dict[bytes, bytes]]:
         local = _local_pages.get(path)
         if local is not None and local[0] == generation:
             return local
-        stored = redis_client().hgetall(_key(f"page:{generation}:{path}"))  # type: ignore[assignment]
+        stored = redis_client().hgetall(_page_key(path))  # type: ignore[assignment]
     else:
         if _lookup_script is None:
             _lookup_script = redis_client().register_script(_LOOKUP)
-        found = _lookup_script(keys=[_key("generation")], args=[_key("page:"), path])
+        found = _lookup_script(keys=[_key("generation"), _page_key(path)])
         if not found:
             return current_generation(), {}
         raw_generation, flat = found
         generation = str(raw_generation.decode())
         stored = dict(zip(flat[::2], flat[1::2], strict=True))
         watcher.remember(generation, changes_seen)
-    if stored:
+    if is_fresh(stored, generation):
         _remember_locally(path, generation, stored)
     return generation, stored
+
+
+def claim_render(generation: str, path: str) -> bool:
+    """True for the one request that renders ``path`` for ``generation`` (single flight)."""
+    lock = _key(f"rendering:{generation}:{path}")
+    return bool(redis_client().set(lock, b"1", nx=True, ex=RENDER_LOCK_SECONDS))
+
+
+def release_render(generation: str, path: str) -> None:
+    with contextlib.suppress(redis.RedisError):  # the lock expires by itself
+        redis_client().delete(_key(f"rendering:{generation}:{path}"))
+
+
+def forget_page(path: str) -> None:
+    """Drop ``path``'s entry: its page is no longer one to share (gone, moved, personal)."""
+    _local_pages.pop(path, None)
+    try:
+        redis_client().delete(_page_key(path))
+    except redis.RedisError:
+        logger.warning("page cache: could not drop %s", path, exc_info=True)
+
+
+def wait_for_render(generation: str, path: str) -> dict[bytes, bytes]:
+    """The entry another request is rendering for ``generation``; empty if it takes too long."""
+    deadline = time.monotonic() + settings.PAGE_RENDER_WAIT
+    while time.monotonic() < deadline:
+        time.sleep(RENDER_WAIT_INTERVAL)
+        stored: dict[bytes, bytes] = redis_client().hgetall(_page_key(path))  # type: ignore[assignment]
+        if is_fresh(stored, generation):
+            return stored
+        if not redis_client().exists(_key(f"rendering:{generation}:{path}")):
+            break  # the renderer gave up (an error, a page that is not stored): render here
+    return {}
 
 
 def bump_generation() -> None:
@@ -264,42 +318,69 @@ def cache_public_page(
             return view(request, *args, **kwargs)
         try:
             generation, stored = lookup_page(path)
+            if not is_fresh(stored, generation):
+                if claim_render(generation, path):
+                    try:
+                        return render_and_store(request, path, generation, view, *args, **kwargs)
+                    finally:
+                        release_render(generation, path)
+                # Another request is rendering this page: the previous version meanwhile.
+                stored = stored or wait_for_render(generation, path)
         except redis.RedisError:
             logger.warning("page cache: Redis unavailable, serving %s uncached", path, exc_info=True)
             return view(request, *args, **kwargs)
         if stored:
-            response = HttpResponse(stored[b"content"], content_type=stored[b"content_type"].decode())
-            return _with_validators(request, response, stored[b"etag"].decode(), float(stored[b"last_modified"]))
+            return serve_stored(request, stored)
+        return render_and_store(request, path, generation, view, *args, **kwargs)
+
+    return wrapper
+
+
+def serve_stored(request: HttpRequest, stored: dict[bytes, bytes]) -> HttpResponse:
+    response = HttpResponse(stored[b"content"], content_type=stored[b"content_type"].decode())
+    return _with_validators(request, response, stored[b"etag"].decode(), float(stored[b"last_modified"]))
+
+
+def render_and_store(
+    request: HttpRequest, path: str, generation: str, view: View, *args: Any, **kwargs: Any
+) -> HttpResponseBase:
+    """Render the page and, when it may be shared, store it as ``path``'s entry for ``generation``."""
+    try:
         response = view(request, *args, **kwargs)
         if isinstance(response, SimpleTemplateResponse):
             response.render()
-        if not isinstance(response, HttpResponse) or response.status_code != 200 or response.cookies:
-            return response
-        if request.META.get("CSRF_COOKIE_NEEDS_UPDATE") or (
-            getattr(request, "session", None) and request.session.accessed
-        ):
-            # The page holds a CSRF token or read the session: it is personal.
-            return response
-        etag = '"' + hashlib.md5(response.content, usedforsecurity=False).hexdigest() + '"'
-        last_modified = time.time()
-        key = _key(f"page:{generation}:{path}")
-        entry = {
-            b"content": response.content,
-            b"content_type": response["Content-Type"].encode(),
-            b"etag": etag.encode(),
-            b"last_modified": repr(last_modified).encode(),
-        }
-        try:
-            with redis_client().pipeline() as pipe:
-                pipe.hset(key, mapping=entry)  # type: ignore[arg-type]
-                pipe.expire(key, settings.PAGE_CACHE_TIMEOUT)
-                pipe.execute()
-        except redis.RedisError:
-            logger.warning("page cache: could not store %s", path, exc_info=True)
-        _remember_locally(path, generation, entry)
-        return _with_validators(request, response, etag, last_modified)
-
-    return wrapper
+    except Exception:
+        forget_page(path)  # e.g. 404 now: nobody gets the previous version of a page that is gone
+        raise
+    if (
+        not isinstance(response, HttpResponse)
+        or response.status_code != 200
+        or response.cookies
+        # The page holds a CSRF token or read the session: it is personal.
+        or request.META.get("CSRF_COOKIE_NEEDS_UPDATE")
+        or (getattr(request, "session", None) and request.session.accessed)
+    ):
+        forget_page(path)
+        return response
+    etag = '"' + hashlib.md5(response.content, usedforsecurity=False).hexdigest() + '"'
+    last_modified = time.time()
+    key = _page_key(path)
+    entry = {
+        b"content": response.content,
+        b"content_type": response["Content-Type"].encode(),
+        b"etag": etag.encode(),
+        b"last_modified": repr(last_modified).encode(),
+        b"generation": generation.encode(),
+    }
+    try:
+        with redis_client().pipeline() as pipe:
+            pipe.hset(key, mapping=entry)  # type: ignore[arg-type]
+            pipe.expire(key, settings.PAGE_CACHE_TIMEOUT)
+            pipe.execute()
+    except redis.RedisError:
+        logger.warning("page cache: could not store %s", path, exc_info=True)
+    _remember_locally(path, generation, entry)
+    return _with_validators(request, response, etag, last_modified)
 
 
 _memo: dict[str, tuple[str, Any]] = {}

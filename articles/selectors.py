@@ -272,23 +272,22 @@ def search_articles(query: str) -> QuerySet[Article]:
     SQLite: a plain substring match, newest first.
     """
     if connection.vendor == "postgresql":
-        from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank, SearchVector
+        from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank, SearchVectorField
         from django.db.models import F, Func, TextField, Value
+        from django.db.models.expressions import RawSQL
         from django.db.models.functions import Concat
 
         plain_body = Func(
             F("body"), Value("<[^>]+>"), Value(" "), Value("g"), function="regexp_replace", output_field=TextField()
         )
-        vector = (
-            SearchVector("title", weight="A", config="english")
-            + SearchVector("standfirst", weight="B", config="english")
-            + SearchVector(plain_body, weight="C", config="english")
-        )
+        # Title (A), standfirst (B) and body (C), stored and GIN-indexed (migration 0009).
+        vector = RawSQL('"articles_article"."search_vector"', [], output_field=SearchVectorField())
         search_query = SearchQuery(query, search_type="websearch", config="english")
         return (
             published_articles()
+            .alias(search=vector)
+            .filter(search=search_query)
             .annotate(rank=SearchRank(vector, search_query))
-            .filter(rank__gt=0)
             .annotate(
                 headline=SearchHeadline(
                     Concat(F("standfirst"), Value(" "), plain_body, output_field=TextField()),
@@ -355,3 +354,111 @@ def _mark_words(text: str, words: list[str]) -> str:
         position = stop
     out.append(text[position:])
     return "".join(out)
+
+
+# --- listings (home, topic and author pages): one statement per page ---------------------------
+# As for the article page (above), and for the same reasons: the profile of an uncached
+# listing showed most of its time in building and compiling five ORM queries (a count, the
+# page, authors and topics prefetched, the featured piece) and in making model instances,
+# not in PostgreSQL. One statement returns the page's cards in page order, each with its
+# byline and topics as JSON arrays, and how many articles the listing has in all.
+_LISTING_SQL = {
+    "postgresql": """
+        WITH listed AS (
+            SELECT a.id, a.published_at, count(*) OVER () AS total
+            FROM articles_article a
+            WHERE a.status = %(published)s AND a.published_at <= %(now)s {where}
+            ORDER BY a.published_at DESC, a.id DESC
+            LIMIT %(limit)s OFFSET %(offset)s)
+        SELECT a.id, a.title, a.slug, a.standfirst, a.hero_image, a.published_at, a.reading_minutes, listed.total,
+               (SELECT json_agg(json_build_array(author.name, author.slug) ORDER BY link.position)
+                    FROM articles_articleauthor link JOIN articles_author author ON author.id = link.author_id
+                    WHERE link.article_id = a.id) AS authors_json,
+               (SELECT json_agg(json_build_array(topic.name, topic.slug) ORDER BY link.position)
+                    FROM articles_articletopic link JOIN articles_topic topic ON topic.id = link.topic_id
+                    WHERE link.article_id = a.id) AS topics_json
+        FROM listed JOIN articles_article a ON a.id = listed.id
+        ORDER BY listed.published_at DESC, listed.id DESC
+    """,
+    "sqlite": """
+        WITH listed AS (
+            SELECT a.id, a.published_at, count(*) OVER () AS total
+            FROM articles_article a
+            WHERE a.status = %(published)s AND a.published_at <= %(now)s {where}
+            ORDER BY a.published_at DESC, a.id DESC
+            LIMIT %(limit)s OFFSET %(offset)s)
+        SELECT a.id, a.title, a.slug, a.standfirst, a.hero_image, a.published_at, a.reading_minutes, listed.total,
+               (SELECT json_group_array(json(item)) FROM (
+                    SELECT json_array(author.name, author.slug) AS item
+                    FROM articles_articleauthor link JOIN articles_author author ON author.id = link.author_id
+                    WHERE link.article_id = a.id ORDER BY link.position)) AS authors_json,
+               (SELECT json_group_array(json(item)) FROM (
+                    SELECT json_array(topic.name, topic.slug) AS item
+                    FROM articles_articletopic link JOIN articles_topic topic ON topic.id = link.topic_id
+                    WHERE link.article_id = a.id ORDER BY link.position)) AS topics_json
+        FROM listed JOIN articles_article a ON a.id = listed.id
+        ORDER BY listed.published_at DESC, listed.id DESC
+    """,
+}
+LISTING_FILTERS = {
+    "all": "",
+    "all-but": "AND a.id <> %(other)s",
+    "featured": "AND a.is_featured",
+    "topic": "AND EXISTS (SELECT 1 FROM articles_articletopic t WHERE t.article_id = a.id AND t.topic_id = %(other)s)",
+    "author": "AND EXISTS (SELECT 1 FROM articles_articleauthor w WHERE w.article_id = a.id "
+    "AND w.author_id = %(other)s)",
+}
+
+
+@dataclass(frozen=True)
+class Card:
+    """An article as a listing shows it: what card.html reads, nothing more."""
+
+    id: int
+    title: str
+    url: str
+    standfirst: str
+    image_url: str
+    published_at: Any
+    reading_minutes: int
+    authors: list[Person]
+    topics: list[TopicLink]
+
+
+@cache
+def _listing_sql(vendor: str, kind: str) -> str:
+    return _LISTING_SQL[vendor].format(where=LISTING_FILTERS[kind])
+
+
+def _aware(value: Any) -> Any:
+    value = parse_datetime(value) if isinstance(value, str) else value
+    return value.replace(tzinfo=UTC) if value is not None and timezone.is_naive(value) else value
+
+
+def listing(kind: str, *, other: int | None = None, limit: int = PAGE_SIZE, offset: int = 0) -> tuple[list[Card], int]:
+    """One page of published articles, newest first, as cards; and how many the listing has.
+
+    ``kind``: ``all``, ``all-but`` (every article but ``other``), ``featured``, ``topic`` or
+    ``author`` (those of topic or author ``other``). The total is 0 when the page is past the end.
+    """
+    storage = Article._meta.get_field("hero_image").storage
+    params = {"published": Article.Status.PUBLISHED.value, "now": _now(), "limit": limit, "offset": offset}
+    params["other"] = other
+    with prepared_cursor() as cursor:
+        cursor.execute(_listing_sql(connection.vendor, kind), params)
+        rows = cursor.fetchall()
+    cards = [
+        Card(
+            id=pk,
+            title=title,
+            url=slug_url("articles:detail", slug),
+            standfirst=standfirst,
+            image_url=storage.url(image) if image else "",
+            published_at=_aware(published_at),
+            reading_minutes=minutes,
+            authors=[Person(name=name, url=slug_url("articles:author", s), role="") for name, s in _json(a) or []],
+            topics=[TopicLink(name=name, url=slug_url("articles:topic", s)) for name, s in _json(t) or []],
+        )
+        for pk, title, slug, standfirst, image, published_at, minutes, _total, a, t in rows
+    ]
+    return cards, (rows[0][7] if rows else 0)

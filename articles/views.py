@@ -24,6 +24,7 @@ from articles.html import paragraphs_from_text
 from articles.models import Article, Author, SiteSettings, Topic, cached_reverse
 from articles.structured_data import news_article_json_ld
 from euro_prospects import ratelimit
+from euro_prospects.jinja2 import html_datetime
 from euro_prospects.security import client_ip
 
 
@@ -46,6 +47,24 @@ def paginate(
     page.object_list = list(page.object_list)
     selectors.with_credits([*page.object_list, *(also_credit or [])])
     return page
+
+
+def listing_page(request: HttpRequest, kind: str, other: int | None = None) -> Page[selectors.Card]:
+    """The requested page of a listing (selectors.listing: one query), as cards; 404 past the end."""
+    try:
+        number = int(request.GET.get("page") or 1)
+    except ValueError:
+        raise Http404("No such page") from None
+    if not 1 <= number < 10**9:  # past 10**9 the offset would not fit the database's integers
+        raise Http404("No such page")
+    per_page = selectors.PAGE_SIZE
+    cards, total = selectors.listing(kind, other=other, limit=per_page, offset=(number - 1) * per_page)
+    paginator: Paginator[int] = Paginator(range(total), per_page, allow_empty_first_page=True)
+    try:
+        paginator.validate_number(number)
+    except InvalidPage:
+        raise Http404("No such page") from None
+    return Page(cards, number, paginator)  # type: ignore[arg-type]
 
 
 def absolute(path: str) -> str:
@@ -80,10 +99,10 @@ def article_page_context(article: Article, links: selectors.ArticleLinks) -> dic
 
 def _page_dates(article: Article) -> dict[str, str]:
     """The article's dates as its page shows them, each formatted once (local time)."""
-    dates = {"modified_iso": timezone.localtime(article.updated_at).isoformat()}
+    dates = {"modified_iso": html_datetime(article.updated_at)}
     if article.published_at:
         published = timezone.localtime(article.published_at)
-        dates["published_iso"] = published.isoformat()
+        dates["published_iso"] = html_datetime(published)
         dates["published_display"] = date_format(published, "F j, Y | H:i")
     return dates
 
@@ -91,11 +110,11 @@ def _page_dates(article: Article) -> dict[str, str]:
 @require_safe
 @cache_public_page
 def home(request: HttpRequest) -> HttpResponse:
-    featured = selectors.featured_article() if "page" not in request.GET else None
-    latest = selectors.published_articles()
-    if featured is not None:
-        latest = latest.exclude(pk=featured.pk)
-    page = paginate(request, latest, also_credit=[featured] if featured else [])
+    featured = None
+    if "page" not in request.GET:
+        found, _ = selectors.listing("featured", limit=1)
+        featured = found[0] if found else None
+    page = listing_page(request, "all-but" if featured else "all", featured.id if featured else None)
     return render(
         request,
         "articles/home.html",
@@ -117,7 +136,7 @@ def article_detail(request: HttpRequest, slug: str) -> HttpResponse:
 @cache_public_page
 def topic_detail(request: HttpRequest, slug: str) -> HttpResponse:
     topic = get_object_or_404(Topic, slug=slug)
-    page = paginate(request, selectors.articles_on_topic(topic))
+    page = listing_page(request, "topic", topic.pk)
     return render(
         request,
         "articles/topic.html",
@@ -129,7 +148,7 @@ def topic_detail(request: HttpRequest, slug: str) -> HttpResponse:
 @cache_public_page
 def author_detail(request: HttpRequest, slug: str) -> HttpResponse:
     author = get_object_or_404(Author, slug=slug)
-    page = paginate(request, selectors.articles_by_author(author))
+    page = listing_page(request, "author", author.pk)
     return render(
         request,
         "articles/author.html",

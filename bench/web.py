@@ -3,7 +3,7 @@
 Loads 1,000 demo articles into a PostgreSQL database of its own, collects static
 files, starts two production servers (gunicorn, 2 sync workers, DEBUG off): one
 with the page cache, one without. Then measures requests/s and p50/p99 latency
-for the home, article and topic pages, cached and uncached, and a trivial Django
+for the home, article, topic, author and search-result pages, cached and uncached, and a trivial Django
 view returning the same number of bytes from memory (the ceiling on this
 machine), all in the same run. Prints a table and, last, one JSON line.
 
@@ -14,6 +14,13 @@ BENCH_ROUNDS (default 3), BENCH_CONNECTIONS (default 8).
 
 The machine is shared and noisy, so ceiling, cached and uncached runs are
 interleaved in ROUNDS rounds and each figure is the median over the rounds.
+
+`python bench/web.py --publish` (`make bench-web-publish`): publish under load. wrk on the
+cached home and article pages, each run once quietly and once while a separate process
+publishes a new article every BENCH_PUBLISH_INTERVAL seconds (default 2; each publish moves
+the page cache on for every page), interleaved over ROUNDS rounds of BENCH_PUBLISH_DURATION
+seconds (default 12). Targets: throughput while publishing at least 70 % of the quiet run's,
+p99 at most 3 times its p99.
 """
 
 from __future__ import annotations
@@ -40,7 +47,12 @@ DURATION = int(os.getenv("BENCH_DURATION", "4"))
 ROUNDS = int(os.getenv("BENCH_ROUNDS", "3"))
 CONNECTIONS = int(os.getenv("BENCH_CONNECTIONS", "8"))
 ARTICLES = 1000
-TARGET_CACHED, TARGET_UNCACHED_ARTICLE = 0.70, 0.25
+DRAFTS = 200  # what the publish-under-load mode publishes, one at a time
+PUBLISH_INTERVAL = float(os.getenv("BENCH_PUBLISH_INTERVAL", "2"))
+PUBLISH_DURATION = int(os.getenv("BENCH_PUBLISH_DURATION", "12"))
+TARGET_PUBLISH_RPS, TARGET_PUBLISH_P99 = 0.70, 3.0
+TARGET_CACHED = 0.85
+TARGET_UNCACHED = {"article": 0.30, "home": 0.25, "topic": 0.25, "author": 0.25, "search": 0.25}
 
 
 def env(**extra: str) -> dict[str, str]:
@@ -112,6 +124,13 @@ articles = Article.objects.bulk_create(
             body=body, status="published", published_at=now - timedelta(hours=n), reading_minutes=6,
             editor=authors[n % 5], is_featured=n == 3, hero_image_credit="Demo", send_to_subscribers=False)
     for n in range({ARTICLES}))
+drafts = Article.objects.bulk_create(
+    Article(title=f"Invented draft number {{n}} about policy", slug=f"draft-{{n}}",
+            standfirst="A one-paragraph summary of an invented piece about European policy and its politics.",
+            body=body, status="approved", reading_minutes=6, editor=authors[n % 5], hero_image_credit="Demo",
+            send_to_subscribers=False)
+    for n in range({DRAFTS}))
+articles = articles + drafts
 ArticleAuthor.objects.bulk_create(
     ArticleAuthor(article=a, author=author, position=p)
     for a in articles for p, author in enumerate(random.sample(authors, random.randint(1, 3))))
@@ -125,7 +144,14 @@ with connection.cursor() as cursor:
     cursor.execute("ANALYZE")
 """
     subprocess.run([PYTHON, "-c", script], cwd=ROOT, env=env(), check=True)
-    return {"home": "/", "article": "/articles/article-500/", "topic": "/topics/topic-3/"}
+    return {
+        "home": "/",
+        "article": "/articles/article-500/",
+        "topic": "/topics/topic-3/",
+        "author": "/authors/writer-3/",
+        # Every article has the word: the results page is full, 50 pages of 20.
+        "search": "/search/?q=negotiators",
+    }
 
 
 def start_server(port: int, page_cache: bool) -> subprocess.Popen[bytes]:
@@ -145,6 +171,92 @@ def start_server(port: int, page_cache: bool) -> subprocess.Popen[bytes]:
     sys.exit(f"gunicorn on port {port} did not start")
 
 
+PUBLISHER = """
+import sys, time, django
+django.setup()
+from django.utils import timezone
+from articles.models import Article
+interval, duration = float(sys.argv[1]), float(sys.argv[2])
+print("ready", flush=True)
+sys.stdin.readline()  # Django's start-up stays out of the measured run
+deadline, published = time.monotonic() + duration, 0
+while time.monotonic() < deadline:
+    article = Article.objects.filter(status="approved").order_by("pk").first()
+    if article is None:
+        break
+    article.status, article.published_at = "published", timezone.now()
+    article.save()  # moves the page cache's generation on once committed, as the admin's Publish does
+    published += 1
+    time.sleep(max(0.0, min(interval, deadline - time.monotonic())))
+print(published)
+"""
+
+
+def run_wrk_while_publishing(wrk: str, url: str) -> tuple[dict[str, float], int]:
+    publisher = subprocess.Popen(
+        [PYTHON, "-c", PUBLISHER, str(PUBLISH_INTERVAL), str(PUBLISH_DURATION)],
+        cwd=ROOT, env=env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert publisher.stdin is not None
+    assert publisher.stdout is not None
+    if publisher.stdout.readline().strip() != "ready":
+        sys.exit("the publisher did not start")
+    time.sleep(1)  # let the machine settle after its start-up
+    publisher.stdin.write("go\n")
+    publisher.stdin.flush()
+    try:
+        figures = run_wrk(wrk, url, PUBLISH_DURATION)
+    finally:
+        published = int((publisher.communicate(timeout=60)[0] or "0").strip() or 0)
+    return figures, published
+
+
+def publish_under_load(wrk: str, paths: dict[str, str]) -> None:
+    port = PORTS[0]
+    server = start_server(port, page_cache=True)
+    rows: list[dict[str, object]] = []
+    try:
+        for name in ("home", "article"):
+            url = f"http://127.0.0.1:{port}{paths[name]}"
+            fetch(url)
+            print(f"Measuring {name} with and without publishing ...", file=sys.stderr)
+            quiet_runs, busy_runs, publishes = [], [], 0
+            for _ in range(ROUNDS):
+                quiet_runs.append(run_wrk(wrk, url, PUBLISH_DURATION))
+                time.sleep(1)
+                figures, published = run_wrk_while_publishing(wrk, url)
+                busy_runs.append(figures)
+                publishes += published
+                time.sleep(1)
+            quiet, busy = median_of(quiet_runs), median_of(busy_runs)
+            rows.append({"page": name, "quiet": quiet, "publishing": busy, "publishes": publishes,
+                         "rps_ratio": busy["rps"] / quiet["rps"],
+                         "p99_ratio": busy["p99_ms"] / quiet["p99_ms"]})  # fmt: skip
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+    print(
+        f"\nwrk -t2 -c{CONNECTIONS} -d{PUBLISH_DURATION}s on the cached server, median of {ROUNDS} rounds, "
+        f"quiet and publishing interleaved; an article published every {PUBLISH_INTERVAL:g} s; "
+        f"load average {os.getloadavg()[0]:.1f}\n"
+    )
+    print(f"{'page':<8} {'publishes':>9} {'req/s quiet':>12} {'publishing':>11} {'ratio':>6} "
+          f"{'p99 quiet':>10} {'publishing':>11} {'ratio':>6}")  # fmt: skip
+    for row in rows:
+        quiet, busy = row["quiet"], row["publishing"]
+        print(
+            f"{row['page']:<8} {row['publishes']:>9} {quiet['rps']:>12.0f} {busy['rps']:>11.0f} "  # type: ignore[index]
+            f"{row['rps_ratio']:>6.0%} {quiet['p99_ms']:>8.2f}ms {busy['p99_ms']:>9.2f}ms {row['p99_ratio']:>5.1f}x"  # type: ignore[index]
+        )
+    met = all(
+        row["rps_ratio"] >= TARGET_PUBLISH_RPS and row["p99_ratio"] <= TARGET_PUBLISH_P99  # type: ignore[operator]
+        for row in rows
+    )
+    print(f"\nthroughput >= {TARGET_PUBLISH_RPS:.0%} and p99 <= {TARGET_PUBLISH_P99:g}x of the quiet run: "
+          f"{'yes' if met else 'NO'}")  # fmt: skip
+    print(json.dumps({"bench": "web-publish", "rows": rows, "target_met": met}))
+
+
 def fetch(url: str) -> bytes:
     with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (http on loopback)
         assert response.status == 200, url
@@ -154,9 +266,9 @@ def fetch(url: str) -> bytes:
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 
 
-def run_wrk(wrk: str, url: str) -> dict[str, float]:
+def run_wrk(wrk: str, url: str, duration: int = DURATION) -> dict[str, float]:
     output = subprocess.run(
-        [wrk, "-t2", f"-c{CONNECTIONS}", f"-d{DURATION}s", "--latency", url],
+        [wrk, "-t2", f"-c{CONNECTIONS}", f"-d{duration}s", "--latency", url],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
@@ -182,6 +294,9 @@ def main() -> None:
     manage("collectstatic", "--noinput", "--clear")
     paths = load_articles()
     subprocess.run(["redis-cli", "-u", REDIS_URL, "flushdb"], check=True, capture_output=True)
+    if "--publish" in sys.argv[1:]:
+        publish_under_load(wrk, paths)
+        return
     cached_port, uncached_port = PORTS
     servers = [start_server(cached_port, page_cache=True), start_server(uncached_port, page_cache=False)]
     rows: list[dict[str, object]] = []
@@ -222,11 +337,20 @@ def main() -> None:
             f"{row['page']:<8} {row['mode']:<9} {row['bytes']:>7} {row['rps']:>9.0f} "
             f"{row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f} {row['of_ceiling']:>10.0%}"
         )
-    cached_ok = all(row["of_ceiling"] >= TARGET_CACHED for row in rows if row["mode"] == "cached")  # type: ignore[operator]
-    article_uncached = next(row for row in rows if row["page"] == "article" and row["mode"] == "uncached")
-    uncached_ok = article_uncached["of_ceiling"] >= TARGET_UNCACHED_ARTICLE  # type: ignore[operator]
+    # Search pages are never cached (each query is its own page): only their uncached target counts.
+    cached_ok = all(
+        row["of_ceiling"] >= TARGET_CACHED  # type: ignore[operator]
+        for row in rows
+        if row["mode"] == "cached" and row["page"] != "search"
+    )
+    uncached_ok = all(
+        row["of_ceiling"] >= TARGET_UNCACHED[str(row["page"])]  # type: ignore[operator]
+        for row in rows
+        if row["mode"] == "uncached"
+    )
+    targets = ", ".join(f"{page} {share:.0%}" for page, share in TARGET_UNCACHED.items())
     print(f"\ncached pages >= {TARGET_CACHED:.0%} of ceiling: {'yes' if cached_ok else 'NO'}; "
-          f"uncached article >= {TARGET_UNCACHED_ARTICLE:.0%}: {'yes' if uncached_ok else 'NO'}")  # fmt: skip
+          f"uncached ({targets}): {'yes' if uncached_ok else 'NO'}")  # fmt: skip
     print(
         json.dumps({"bench": "web", "rows": rows, "cached_target_met": cached_ok, "uncached_target_met": uncached_ok})
     )

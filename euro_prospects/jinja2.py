@@ -10,7 +10,7 @@ Besides what its view passes, a template sees:
 - ``messages``, ``CSP_NONCE`` and ``nav_topics``, from the engine's context processors
   (settings.TEMPLATES), which run only when a page is rendered for a request (the 500
   page is not: it must render even when the database is what failed);
-- ``static()``, ``url()`` and the ``date`` filter, from here.
+- ``static()``, ``url()`` and the ``date`` and ``html_datetime`` filters, from here.
 """
 
 from __future__ import annotations
@@ -47,10 +47,24 @@ def date(value: Date | None, format_string: str | None = None) -> str:
     return formats.date_format(value, format_string)
 
 
+def html_datetime(value: datetime | None) -> str:
+    """A datetime as HTML's ``datetime`` attribute takes it: local time to the second.
+
+    ``isoformat()`` and the ``c`` format write microseconds; HTML allows at most three
+    digits of a fraction of a second.
+    """
+    if value is None:
+        return ""
+    if timezone.is_aware(value):
+        value = timezone.localtime(value)
+    return value.replace(microsecond=0).isoformat()
+
+
 def environment(**options: Any) -> Environment:
     # Escaping is not left to settings: these pages show what readers and contributors typed.
     options.pop("autoescape", None)
     env = Environment(autoescape=True, **options)
     env.globals.update(static=static, url=url)
     env.filters["date"] = date
+    env.filters["html_datetime"] = html_datetime
     return env

@@ -276,6 +276,9 @@ CACHES = {
 PAGE_CACHE_ENABLED = envbool("PAGE_CACHE", "true")
 PAGE_CACHE_TIMEOUT = envint("PAGE_CACHE_TIMEOUT", "600")
 PAGE_BROWSER_MAX_AGE = envint("PAGE_BROWSER_MAX_AGE", "60")
+# After a change one request re-renders a page; the others get the previous version, or,
+# for a page never rendered before, wait at most this many seconds for that render.
+PAGE_RENDER_WAIT = envfloat("PAGE_RENDER_WAIT", "5")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -547,6 +550,19 @@ if NEWSLETTER_ESP_MERGE_FIELD and NEWSLETTER_ESP_MERGE_FIELD != "off" and "{}" n
         "NEWSLETTER_ESP_MERGE_FIELD must contain {} where the field name goes (e.g. %recipient.{}%), "
         f"or be off; got {NEWSLETTER_ESP_MERGE_FIELD!r}"
     )
+# Ledger compaction (newsletter/compaction.py): a finished campaign older than this many
+# days keeps its counts and loses its per-reader rows; 0 keeps every row for ever.
+NEWSLETTER_LEDGER_RETENTION_DAYS = envint("NEWSLETTER_LEDGER_RETENTION_DAYS", "90")
+NEWSLETTER_LEDGER_COMPACT_BATCH = envint("NEWSLETTER_LEDGER_COMPACT_BATCH", "5000")
+if NEWSLETTER_LEDGER_RETENTION_DAYS < 0 or NEWSLETTER_LEDGER_COMPACT_BATCH < 1:
+    raise ImproperlyConfigured(
+        "NEWSLETTER_LEDGER_RETENTION_DAYS must be 0 or more and NEWSLETTER_LEDGER_COMPACT_BATCH at least 1"
+    )
+CELERY_BEAT_SCHEDULE["newsletter-compact-ledger"] = {
+    "task": "newsletter.tasks.compact_ledger",
+    "schedule": 3600.0,
+    "options": {"expires": 3000},
+}
 # Subscriber imports started in the admin run in a worker, with their own time limit (seconds).
 NEWSLETTER_IMPORT_TIME_LIMIT = envint("NEWSLETTER_IMPORT_TIME_LIMIT", "3600")
 CELERY_BEAT_SCHEDULE["newsletter-recover-campaigns"] = {

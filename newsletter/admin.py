@@ -23,6 +23,7 @@ from articles.admin import ArticleAdmin
 from articles.models import Article
 from euro_prospects.text import spreadsheet_cell
 from newsletter import sending, services
+from newsletter.compaction import campaign_totals
 from newsletter.digests import preview_digest
 from newsletter.emails import CampaignEmail, Recipient, UnsendableAddress, render_campaign_email
 from newsletter.imports import start_import_job
@@ -252,7 +253,7 @@ class SuppressionAdmin(admin.ModelAdmin):
 
 def campaign_progress(campaign: Campaign) -> dict[str, Any]:
     """Counts by state, rate over the last minute and an ETA; JSON-ready."""
-    totals = campaign.deliveries.totals()
+    totals = campaign_totals(campaign)
     total = totals["total"]
     waiting = totals["pending"] + totals["retrying"]
     now = timezone.now()

@@ -185,6 +185,15 @@ class Campaign(models.Model):
     last_activity_at = models.DateTimeField(
         null=True, blank=True, help_text="Last time a batch claimed work; recovery restarts stalled campaigns."
     )
+    # Ledger compaction (newsletter/compaction.py): once a finished campaign is older than
+    # NEWSLETTER_LEDGER_RETENTION_DAYS its per-reader rows go and these counts stay.
+    compacted_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the per-reader ledger rows were replaced by the counts below."
+    )
+    compacted_total = models.PositiveIntegerField(default=0, help_text="Deliveries in the ledger when compacted.")
+    compacted_sent = models.PositiveIntegerField(default=0, help_text="Sent deliveries when compacted.")
+    compacted_failed = models.PositiveIntegerField(default=0, help_text="Failed deliveries when compacted.")
+    compacted_skipped = models.PositiveIntegerField(default=0, help_text="Skipped deliveries when compacted.")
 
     class Meta:
         ordering = ["-created_at"]

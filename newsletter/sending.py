@@ -1671,6 +1671,9 @@ def skip_unsent_if_cancelled(*, campaign_id: int) -> None:
 def retry_failed_deliveries(*, campaign: Campaign) -> int:
     """Give failed deliveries of confirmed readers another round of attempts; returns how many."""
     with transaction.atomic():
+        # The campaign's lock orders this against ledger compaction, which keeps only counts.
+        if not Campaign.objects.select_for_update().filter(pk=campaign.pk, compacted_at__isnull=True).exists():
+            return 0
         now = timezone.now()
         count = campaign.deliveries.filter(
             status=Delivery.Status.FAILED, subscriber__status=Subscriber.Status.CONFIRMED

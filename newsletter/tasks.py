@@ -7,7 +7,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from newsletter import emails, imports, sending
+from newsletter import compaction, emails, imports, sending
 from newsletter.models import Subscriber
 from newsletter.services import export_subscriber_data
 
@@ -81,6 +81,12 @@ def longest_countdown() -> float:
 
 def park_campaign_batch(campaign_id: int, seconds: float) -> None:
     send_campaign_batch.apply_async((campaign_id,), countdown=min(seconds, longest_countdown()))
+
+
+@shared_task
+def compact_ledger() -> None:
+    """Beat, hourly: finished campaigns past NEWSLETTER_LEDGER_RETENTION_DAYS keep counts, not rows."""
+    compaction.compact_ledger()
 
 
 @shared_task

@@ -224,10 +224,18 @@ def fresh_rate_limits() -> None:
 
 @pytest.fixture(autouse=True)
 def fresh_public_page_cache() -> None:
-    """Each test starts with an empty page cache: test databases roll back, Redis does not."""
-    from articles.cache import bump_generation
+    """Each test starts with an empty page cache: test databases roll back, Redis does not.
+
+    A new generation makes every page stale; deleting the entries also takes away the
+    previous versions a concurrent request could be served while one re-renders.
+    """
+    from articles.cache import _key, bump_generation, redis_client
 
     bump_generation()
+    client = redis_client()
+    stale = list(client.scan_iter(match=_key("page:*"), count=1000))
+    if stale:
+        client.delete(*stale)
 
 
 # --- Newsroom personas shared by the CMS and API tests ----------------------------

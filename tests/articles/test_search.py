@@ -1,5 +1,6 @@
 from datetime import timedelta
 
+import pytest
 from django.db import connection
 from django.utils import timezone
 
@@ -65,3 +66,20 @@ def test_search_with_no_match_says_so(client, db):
     html = client.get("/search/", {"q": "zeppelin"}).content.decode()
     assert "0 results for" in html
     assert "Nothing matched" in html
+
+
+def test_search_on_postgresql_reads_the_stored_indexed_vector_kept_up_to_date(client, db):
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the stored search vector is PostgreSQL's")
+    article = ArticleFactory.create(title="Harbour dues", body="<p>Nothing about shipping yet.</p>")
+    with CaptureQueriesContext(connection) as queries:
+        assert "Harbour dues" not in client.get("/search/", {"q": "icebreakers"}).content.decode()
+    assert any("search_vector" in query["sql"] for query in queries.captured_queries)
+    article.body = "<p>Two <strong>icebreakers</strong> keep the port open.</p>"
+    article.save()
+    assert "Harbour dues" in client.get("/search/", {"q": "icebreakers"}).content.decode()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'article_search_vector'")
+        assert "gin (search_vector)" in cursor.fetchone()[0]
