@@ -321,7 +321,10 @@ def cache_public_page(
             if not is_fresh(stored, generation):
                 if claim_render(generation, path):
                     try:
-                        return render_and_store(request, path, generation, view, *args, **kwargs)
+                        # The renderer before us may have stored it between our lookup and our claim.
+                        stored = redis_client().hgetall(_page_key(path))  # type: ignore[assignment]
+                        if not is_fresh(stored, generation):
+                            return render_and_store(request, path, generation, view, *args, **kwargs)
                     finally:
                         release_render(generation, path)
                 # Another request is rendering this page: the previous version meanwhile.
