@@ -193,6 +193,7 @@ def test_an_author_may_not_import_or_watch_imports(client, cora, eva):
 ROWS = 200_000
 
 
+@pytest.mark.integration
 def test_a_200000_row_file_is_imported_by_a_worker_while_the_admin_shows_progress(
     transactional_db, eva, celery_worker_process
 ):
@@ -224,6 +225,7 @@ def test_a_200000_row_file_is_imported_by_a_worker_while_the_admin_shows_progres
     assert not ImportFileChunk.objects.exists()
 
 
+@pytest.mark.integration
 def test_an_import_whose_worker_dies_goes_on_from_its_last_chunk_on_another_worker(transactional_db, eva):
     from euro_prospects.celery import app as celery_app
     from tests.conftest import WorkerProcess
