@@ -5,9 +5,10 @@ Which pieces a reader gets is decided from the delivery ledger, not from dates a
 a piece is owed to a reader when it was published in the digest's period (and after
 they confirmed), is on their topics, and no delivery of theirs that is sent or still
 on its way holds it, neither an article campaign's nor a digest's. So however often a
-reader switches cadence, each piece reaches them once. A reader who left this cadence
-during the period (``previous_cadence``) still gets the pieces published before the
-switch that nothing else brought them.
+reader switches cadence, each piece reaches them once. A reader who left this digest
+during the period (``left_daily_at``, ``left_weekly_at``) still gets the pieces published
+before they left that nothing else brought them, however many cadences they went
+through since (weekly, then daily, then every piece, in one week).
 
 Readers with the same set of pieces share a ``DigestContent``; a batch sends one
 content (``sending.claim_batch``), rendered once per worker.
@@ -40,6 +41,8 @@ from newsletter.models import Campaign, Delivery, DigestContent, DigestPiece, Su
 logger = logging.getLogger("newsletter.digests")
 
 PERIODS = {Campaign.Digest.DAILY: timedelta(days=1), Campaign.Digest.WEEKLY: timedelta(days=7)}
+# The reader's column that says when they last left each digest.
+LEFT_AT = {"daily": "left_daily_at", "weekly": "left_weekly_at"}
 # A digest also looks this far behind the previous one's end: a piece whose publishing
 # committed just after that digest was planned is not lost. The ledger keeps it from
 # arriving twice.
@@ -117,8 +120,9 @@ def _digest_campaign(cadence: str, key: datetime, end: datetime) -> Campaign | N
 # --- Planning -------------------------------------------------------------------
 
 # (reader, piece) pairs the digest owes, by reader. Readers on the cadence get the
-# period's pieces; readers who left it during the period get those published before they
-# left. Both only get pieces published after they confirmed, on their topics, and that
+# period's pieces; readers who left it during the period ({left}: when they last left
+# this digest) get those published before they left. Both only get pieces published
+# after they confirmed, on their topics, and that
 # none of their deliveries (sent or on the way) holds: as an article email, or in a digest.
 _OWED_SQL = """
 WITH pieces AS (
@@ -142,9 +146,9 @@ SELECT s.id, s.email, a.id
 FROM newsletter_subscriber s
 JOIN pieces a
   ON (s.confirmed_at IS NULL OR a.published_at > s.confirmed_at)
- AND (s.cadence = %(cadence)s OR a.published_at <= s.cadence_since)
+ AND (s.cadence = %(cadence)s OR a.published_at <= s.{left})
 WHERE s.status = 'confirmed' {readers}
-  AND (s.cadence = %(cadence)s OR (s.previous_cadence = %(cadence)s AND s.cadence_since > %(start)s))
+  AND (s.cadence = %(cadence)s OR s.{left} > %(start)s)
   AND (s.all_topics OR EXISTS (
       SELECT 1 FROM newsletter_subscriber_topics st
       JOIN articles_articletopic at ON at.topic_id = st.topic_id
@@ -163,7 +167,7 @@ _PLAN_IN_POSTGRESQL = [
     "CREATE TEMPORARY TABLE digest_plan ON COMMIT DROP AS "
     "SELECT owed.reader_id, owed.email, string_agg(owed.article_id::text, ',' ORDER BY owed.article_id) AS key "
     "FROM ("
-    + _OWED_SQL.format(readers="").replace(
+    + _OWED_SQL.format(readers="", left="{left}").replace(
         "SELECT s.id, s.email, a.id", "SELECT s.id AS reader_id, s.email, a.id AS article_id", 1
     )
     + ") owed "
@@ -189,7 +193,7 @@ def owed_pieces(
     if subscriber_id is not None:
         readers, params["subscriber"] = "AND s.id = %(subscriber)s", subscriber_id
     with connection.cursor() as cursor:
-        cursor.execute(_OWED_SQL.format(readers=readers) + " ORDER BY s.id, a.id", params)
+        cursor.execute(_OWED_SQL.format(readers=readers, left=LEFT_AT[digest]) + " ORDER BY s.id, a.id", params)
         current: tuple[int, str] | None = None
         pieces: list[int] = []
         while rows := cursor.fetchmany(5000):
@@ -226,7 +230,7 @@ def plan_digest(*, campaign: Campaign) -> Campaign:
             }
             with connection.cursor() as cursor:
                 for statement in _PLAN_IN_POSTGRESQL:
-                    cursor.execute(statement, params)
+                    cursor.execute(statement.replace("{left}", LEFT_AT[campaign.digest]), params)
         else:
             _plan_in_python(campaign, campaign.period_start, campaign.period_end)
         planned = Delivery.objects.filter(campaign=campaign).count()

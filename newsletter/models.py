@@ -55,7 +55,13 @@ class Subscriber(models.Model):
         blank=True,
         default="",
         db_default="",
-        help_text="The cadence before the current one: its next digest still brings what it owes.",
+        help_text="The cadence before the current one.",
+    )
+    # When the reader last left each digest: that digest still brings what it owed them up
+    # to then (newsletter.digests), however many cadences they went through since.
+    left_daily_at = models.DateTimeField(null=True, blank=True, help_text="When the reader last left the daily digest.")
+    left_weekly_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the reader last left the weekly digest."
     )
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.FORM)
     consent_at = models.DateTimeField(null=True, blank=True)

@@ -179,9 +179,12 @@ def update_preferences(
         subscriber.all_topics = all_topics or not chosen
         if cadence is not None and cadence != subscriber.cadence:
             # The old cadence's next digest still brings what it owes up to now (newsletter.digests).
+            now = timezone.now()
+            if subscriber.cadence in (Subscriber.Cadence.DAILY, Subscriber.Cadence.WEEKLY):
+                setattr(subscriber, f"left_{subscriber.cadence}_at", now)
             subscriber.previous_cadence = subscriber.cadence
             subscriber.cadence = cadence
-            subscriber.cadence_since = timezone.now()
+            subscriber.cadence_since = now
         if name is not None:
             subscriber.name = _clean(name, 120)
         subscriber.save()
@@ -282,6 +285,8 @@ def export_subscriber_data(*, subscriber: Subscriber) -> dict[str, Any]:
         "cadence": subscriber.cadence,
         "cadence_since": when(subscriber.cadence_since),
         "previous_cadence": subscriber.previous_cadence,
+        "left_daily_digest_at": when(subscriber.left_daily_at),
+        "left_weekly_digest_at": when(subscriber.left_weekly_at),
         "source": subscriber.source,
         "consent": {
             "at": when(subscriber.consent_at),

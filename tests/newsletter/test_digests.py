@@ -250,6 +250,32 @@ def test_switching_back_and_forth_within_a_week_sends_each_piece_once(smtp_serve
     assert pieces_received(smtp_server, reader, titles) == Counter(dict.fromkeys(titles, 1))
 
 
+@pytest.mark.parametrize("last", [IMMEDIATE, WEEKLY])
+def test_going_through_two_digests_in_one_week_loses_and_repeats_nothing(smtp_server, last):
+    """Weekly, then daily, then (immediate or weekly again) within the week: the piece published
+    early in the week, while the reader was weekly, is older than the daily digest's day, so only
+    the weekly digest can bring it, though the reader's last cadence before now was daily."""
+    site = SiteSettings.load()
+    site.digest_weekday = (timezone.localtime().weekday() + 1) % 7  # the last weekly digest was 6 days ago
+    site.save()
+    reader = weekly_reader()
+    titles = ["Early in the week: fisheries quotas", "While daily: rail freight", "At the end: port fees"]
+    publish(titles[0], when=timezone.now() - timedelta(days=3))
+    reader = services.update_preferences(subscriber=reader, all_topics=True, cadence=Subscriber.Cadence.DAILY)
+    publish(titles[1])
+    digests.start_due_digests(digest=Campaign.Digest.DAILY, at_once=True)
+    send_all()
+    reader = services.update_preferences(subscriber=reader, all_topics=True, cadence=last)
+    publish(titles[2])
+
+    weekly_digest_now()
+
+    assert pieces_received(smtp_server, reader, titles) == Counter(dict.fromkeys(titles, 1))
+    reader.refresh_from_db()
+    assert reader.left_weekly_at is not None
+    assert reader.left_daily_at is not None
+
+
 def test_a_daily_reader_gets_the_daily_digest_and_not_the_weekly(smtp_server):
     reader = weekly_reader()
     reader = services.update_preferences(subscriber=reader, all_topics=True, cadence=Subscriber.Cadence.DAILY)
