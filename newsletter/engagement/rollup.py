@@ -66,10 +66,7 @@ def roll_up(*, now: datetime | None = None, batch_size: int = 10_000) -> int:
             )
             if not old:
                 return total
-            starts = {
-                pk: campaign_start(c)
-                for pk, c in Campaign.objects.in_bulk({row[1] for row in old}).items()
-            }
+            starts = {pk: campaign_start(c) for pk, c in Campaign.objects.in_bulk({row[1] for row in old}).items()}
             counts: Counter[tuple[int, int | None, datetime, str]] = Counter()
             for _, campaign_id, link_id, at, kind, first_link, first_reader, article in old:
                 period = period_of(at, starts[campaign_id])
