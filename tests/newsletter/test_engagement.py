@@ -146,7 +146,7 @@ def test_a_fetch_right_after_delivery_is_a_scanner_hit(smtp_server, windows, mon
 
 @pytest.mark.django_db
 def test_forged_and_altered_tokens_are_refused_and_never_redirect_anywhere(smtp_server, windows, monkeypatch):
-    campaign, (reader, other) = sent_campaign(monkeypatch)
+    _, (reader, other) = sent_campaign(monkeypatch)
     path = tracked_links(smtp_server, reader)[REPORT]
     token = path.split("/")[2]
     link, link_signature, who, who_signature = token.split(".")
