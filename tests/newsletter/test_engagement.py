@@ -89,6 +89,7 @@ def test_the_redirect_leads_to_the_original_url_and_counts_a_human_click_once_pe
 ):
     campaign, (reader, other) = sent_campaign(monkeypatch)
     links = tracked_links(smtp_server, reader)
+    assert campaign.article is not None
     article_url = f"{windows.SITE_URL}{campaign.article.get_absolute_url()}"
     assert set(links) == {article_url, REPORT}
     assert tracked_links(smtp_server, other)[REPORT] != links[REPORT]  # each reader's own token
