@@ -20,10 +20,11 @@ from articles.signals import article_published
 from newsletter import sending, services
 from newsletter.engagement import events, rollup
 from newsletter.engagement.figures import campaign_figures
+from newsletter.engagement.tokens import link_part, reader_part
 from newsletter.models import Campaign, CampaignLink, ClickEvent, Delivery, ReaderClick, Subscriber
 from tests.api.conftest import client_with_token
 from tests.conftest import wait_until
-from tests.factories import ArticleFactory, SubscriberFactory, TopicFactory
+from tests.factories import ArticleFactory, CampaignFactory, SubscriberFactory, TopicFactory
 from tests.newsletter.conftest import links_in
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
@@ -161,6 +162,10 @@ def test_forged_and_altered_tokens_are_refused_and_never_redirect_anywhere(smtp_
         "1.AAAAAAAAAAAAAAAA.1.AAAAAAAAAAAAAAAA",
         "not-a-token",
     ]
+    # This reader's half on the same link of another campaign: signed for the other campaign only.
+    elsewhere = CampaignLink.objects.create(campaign=CampaignFactory.create(), url=REPORT, url_hash="x" * 64)
+    forged.append(f"{link_part(elsewhere.pk)}.{who}.{who_signature}")
+    assert click(f"/r/{link_part(elsewhere.pk)}.{reader_part(elsewhere.campaign_id, 1)}/").status_code == 302
     for bad in forged:
         answer = click(f"/r/{bad}/")
         assert answer.status_code == 400, bad
