@@ -284,3 +284,35 @@ class CampaignSerializer(serializers.ModelSerializer[Campaign]):
             "paused_reason",
         ]
         read_only_fields = fields
+
+
+class CampaignLinkStatsSerializer(serializers.Serializer[dict[str, Any]]):
+    url = serializers.CharField(help_text="Where the link leads.")
+    human_clicks = serializers.IntegerField(help_text="Readers who clicked it (each counted once).")
+    scanner_hits = serializers.IntegerField(help_text="Fetches by mail-security scanners and other agents.")
+
+
+class CampaignStatsSerializer(serializers.Serializer[dict[str, Any]]):
+    """What happened after sending (docs/engagement.md): the campaign page's figures."""
+
+    campaign = serializers.IntegerField(help_text="The campaign's id.")
+    title = serializers.CharField()
+    delivered = serializers.IntegerField(help_text="Messages accepted by the mail server or provider.")
+    human_clicks = serializers.IntegerField(help_text="Human clicks, once per reader and link.")
+    clicking_readers = serializers.IntegerField(help_text="Readers who clicked at least one link.")
+    click_rate = serializers.FloatField(allow_null=True, help_text="clicking_readers / delivered; null if none.")
+    repeat_clicks = serializers.IntegerField(help_text="Further human clicks on a link a reader had clicked.")
+    scanner_hits = serializers.IntegerField(help_text="Fetches not counted as clicks (scanners, HEAD, bursts).")
+    unsubscribes = serializers.IntegerField(help_text="Unsubscribes attributed to this campaign.")
+    bounces = serializers.IntegerField(help_text="Addresses suppressed for bouncing, attributed to this campaign.")
+    complaints = serializers.IntegerField(help_text="Spam complaints attributed to this campaign.")
+    web_visits = serializers.IntegerField(help_text="Arrivals on an article page through a link of the email.")
+    opens = serializers.IntegerField(
+        allow_null=True,
+        help_text="Only with NEWSLETTER_TRACK_OPENS, else null: a lower bound inflated by Apple Mail Privacy "
+        "Protection, not a measure of reading.",
+    )
+    top_links = CampaignLinkStatsSerializer(many=True)
+    clicks_by_hour = serializers.ListField(
+        child=serializers.IntegerField(), help_text="Human clicks in each of the first 72 hours after sending."
+    )

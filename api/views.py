@@ -21,6 +21,7 @@ from api.serializers import (
     ArticleWriteSerializer,
     AuthorSerializer,
     CampaignSerializer,
+    CampaignStatsSerializer,
     MessageSerializer,
     ScheduleSerializer,
     SubscribeSerializer,
@@ -33,6 +34,7 @@ from newsletter import sending
 from newsletter import services as newsletter_services
 from newsletter import views as newsletter_views
 from newsletter.compaction import with_totals
+from newsletter.engagement.figures import campaign_figures
 from newsletter.forms import SubscribeForm
 from newsletter.models import Campaign, Subscriber
 
@@ -216,6 +218,12 @@ class CampaignViewSet(viewsets.ReadOnlyModelViewSet[Campaign]):
         except sending.NotPaused as exc:
             raise CampaignNotPaused(str(exc)) from exc
         return Response(self.get_serializer(self.get_queryset().get(pk=campaign.pk)).data)
+
+    @extend_schema(responses=CampaignStatsSerializer)
+    @action(detail=True, methods=["get"])
+    def stats(self, request: Request, pk: str) -> Response:
+        """What happened after sending: clicks, scanner hits, visits, unsubscribes, bounces, complaints."""
+        return Response(CampaignStatsSerializer(campaign_figures(self.get_object())).data)
 
 
 class CampaignNotPaused(exceptions.APIException):

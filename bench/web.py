@@ -5,7 +5,9 @@ files, starts two production servers (gunicorn, 2 sync workers, DEBUG off): one
 with the page cache, one without. Then measures requests/s and p50/p99 latency
 for the home, article, topic, author and search-result pages, cached and uncached, and a trivial Django
 view returning the same number of bytes from memory (the ceiling on this
-machine), all in the same run. Prints a table and, last, one JSON line.
+machine), all in the same run; and the tracked-link redirect `/r/<token>/` of a campaign
+email against the ceiling of an empty answer (target: 60 %). Prints a table and, last,
+one JSON line. `--only=redirect` (or any comma-separated page names) measures only those rows.
 
 Environment: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/ep_bench_web,
 dropped and re-created), BENCH_REDIS_URL (default redis://127.0.0.1:6379/14),
@@ -25,6 +27,7 @@ p99 at most 3 times its p99.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -53,6 +56,7 @@ PUBLISH_DURATION = int(os.getenv("BENCH_PUBLISH_DURATION", "12"))
 TARGET_PUBLISH_RPS, TARGET_PUBLISH_P99 = 0.70, 3.0
 TARGET_CACHED = 0.85
 TARGET_UNCACHED = {"article": 0.30, "home": 0.25, "topic": 0.25, "author": 0.25, "search": 0.25}
+TARGET_REDIRECT = 0.60
 
 
 def env(**extra: str) -> dict[str, str]:
@@ -142,8 +146,15 @@ ArticleTopic.objects.bulk_create(
 from django.db import connection
 with connection.cursor() as cursor:
     cursor.execute("ANALYZE")
+# A campaign's tracked link to one article, as a reader's email carries it.
+from newsletter.models import Campaign
+from newsletter.engagement.links import link_ids
+from newsletter.engagement.tokens import link_part, reader_part
+campaign = Campaign.objects.create(article=Article.objects.get(slug="article-500"))
+url = "http://127.0.0.1/articles/article-500/"
+print(f"/r/{{link_part(link_ids(campaign.pk, [url])[url])}}.{{reader_part(campaign.pk, 1)}}/")
 """
-    subprocess.run([PYTHON, "-c", script], cwd=ROOT, env=env(), check=True)
+    loaded = subprocess.run([PYTHON, "-c", script], cwd=ROOT, env=env(), check=True, capture_output=True, text=True)
     return {
         "home": "/",
         "article": "/articles/article-500/",
@@ -151,6 +162,7 @@ with connection.cursor() as cursor:
         "author": "/authors/writer-3/",
         # Every article has the word: the results page is full, 50 pages of 20.
         "search": "/search/?q=negotiators",
+        "redirect": loaded.stdout.strip().splitlines()[-1],
     }
 
 
@@ -297,11 +309,17 @@ def main() -> None:
     if "--publish" in sys.argv[1:]:
         publish_under_load(wrk, paths)
         return
+    only = next((arg.split("=", 1)[1].split(",") for arg in sys.argv[1:] if arg.startswith("--only=")), None)
+    if only:
+        paths = {name: path for name, path in paths.items() if name in only}
     cached_port, uncached_port = PORTS
     servers = [start_server(cached_port, page_cache=True), start_server(uncached_port, page_cache=False)]
     rows: list[dict[str, object]] = []
     try:
         for name, path in paths.items():
+            if name == "redirect":
+                rows.extend(measure_redirect(wrk, f"http://127.0.0.1:{cached_port}", path))
+                continue
             size = len(fetch(f"http://127.0.0.1:{cached_port}{path}"))
             fetch(f"http://127.0.0.1:{uncached_port}{path}")
             ceiling_url = f"http://127.0.0.1:{cached_port}/bench/bytes/{size}/"
@@ -348,12 +366,44 @@ def main() -> None:
         for row in rows
         if row["mode"] == "uncached"
     )
+    redirect_ok = all(row["of_ceiling"] >= TARGET_REDIRECT for row in rows if row["mode"] == "redirect")  # type: ignore[operator]
     targets = ", ".join(f"{page} {share:.0%}" for page, share in TARGET_UNCACHED.items())
     print(f"\ncached pages >= {TARGET_CACHED:.0%} of ceiling: {'yes' if cached_ok else 'NO'}; "
-          f"uncached ({targets}): {'yes' if uncached_ok else 'NO'}")  # fmt: skip
+          f"uncached ({targets}): {'yes' if uncached_ok else 'NO'}; "
+          f"redirect >= {TARGET_REDIRECT:.0%}: {'yes' if redirect_ok else 'NO'}")  # fmt: skip
     print(
-        json.dumps({"bench": "web", "rows": rows, "cached_target_met": cached_ok, "uncached_target_met": uncached_ok})
+        json.dumps(
+            {
+                "bench": "web",
+                "rows": rows,
+                "cached_target_met": cached_ok,
+                "uncached_target_met": uncached_ok,
+                "redirect_target_met": redirect_ok,
+            }
+        )
     )
+
+
+def measure_redirect(wrk: str, server: str, path: str) -> list[dict[str, object]]:
+    """The tracked-link redirect against the trivial view answering an empty body."""
+    connection = http.client.HTTPConnection(urlsplit(server).netloc, timeout=10)
+    connection.request("GET", path, headers={"User-Agent": "Mozilla/5.0 (bench)"})
+    answer = connection.getresponse()
+    assert answer.status == 302, f"{path}: {answer.status}"
+    connection.close()
+    assert fetch(f"{server}/bench/bytes/0/") == b""
+    print("Measuring redirect ...", file=sys.stderr)
+    urls = {"ceiling": f"{server}/bench/bytes/0/", "redirect": f"{server}{path}"}
+    runs: dict[str, list[dict[str, float]]] = {mode: [] for mode in urls}
+    for _ in range(ROUNDS):
+        for mode, url in urls.items():
+            runs[mode].append(run_wrk(wrk, url))
+            time.sleep(1.5)
+    ceiling, redirect = (median_of(runs[mode]) for mode in urls)
+    return [
+        {"page": "redirect", "mode": mode, "bytes": 0, **figures, "of_ceiling": figures["rps"] / ceiling["rps"]}
+        for mode, figures in (("ceiling", ceiling), ("redirect", redirect))
+    ]
 
 
 if __name__ == "__main__":

@@ -578,6 +578,36 @@ CELERY_BEAT_SCHEDULE["newsletter-send-digests"] = {
     "options": {"expires": NEWSLETTER_DIGEST_CHECK_INTERVAL},
 }
 
+# Engagement figures (newsletter/engagement/, docs/engagement.md): tracked links through
+# /r/<token>/, opens only when asked for, raw events rolled up after a retention period.
+NEWSLETTER_CLICK_TRACKING = envbool("NEWSLETTER_CLICK_TRACKING", "true")
+NEWSLETTER_TRACK_OPENS = envbool("NEWSLETTER_TRACK_OPENS", "false")
+NEWSLETTER_PER_READER_STATS = envbool("NEWSLETTER_PER_READER_STATS", "false")
+ANALYTICS_RETENTION_DAYS = envint("ANALYTICS_RETENTION_DAYS", "30")
+NEWSLETTER_SCANNER_GRACE_SECONDS = envint("NEWSLETTER_SCANNER_GRACE_SECONDS", "30")
+NEWSLETTER_SCANNER_BURST_SECONDS = envint("NEWSLETTER_SCANNER_BURST_SECONDS", "10")
+NEWSLETTER_SCANNER_BURST_SHARE = envfloat("NEWSLETTER_SCANNER_BURST_SHARE", "0.5")
+NEWSLETTER_ENGAGEMENT_FLUSH_INTERVAL = envfloat("NEWSLETTER_ENGAGEMENT_FLUSH_INTERVAL", "15")
+if ANALYTICS_RETENTION_DAYS < 1 or NEWSLETTER_SCANNER_GRACE_SECONDS < 0 or NEWSLETTER_SCANNER_BURST_SECONDS < 1:
+    raise ImproperlyConfigured(
+        "ANALYTICS_RETENTION_DAYS and NEWSLETTER_SCANNER_BURST_SECONDS must be at least 1, "
+        "NEWSLETTER_SCANNER_GRACE_SECONDS 0 or more"
+    )
+if not 0 < NEWSLETTER_SCANNER_BURST_SHARE <= 1:
+    raise ImproperlyConfigured(
+        f"NEWSLETTER_SCANNER_BURST_SHARE must be above 0 and at most 1, got {NEWSLETTER_SCANNER_BURST_SHARE}"
+    )
+CELERY_BEAT_SCHEDULE["newsletter-flush-engagement"] = {
+    "task": "newsletter.engagement.tasks.flush_engagement_events",
+    "schedule": NEWSLETTER_ENGAGEMENT_FLUSH_INTERVAL,
+    "options": {"expires": NEWSLETTER_ENGAGEMENT_FLUSH_INTERVAL},
+}
+CELERY_BEAT_SCHEDULE["newsletter-roll-up-engagement"] = {
+    "task": "newsletter.engagement.tasks.roll_up_engagement",
+    "schedule": 3600.0,
+    "options": {"expires": 3000},
+}
+
 # API (Django REST framework): /api/v1/, the OpenAPI schema at /api/schema/, docs at /api/docs/.
 INSTALLED_APPS += [
     "rest_framework",

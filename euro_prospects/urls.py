@@ -16,6 +16,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path(settings.METRICS_PATH, metrics_view, name="metrics"),
     path("newsletter/", include("newsletter.urls")),
+    path("r/", include("newsletter.engagement.urls")),  # tracked links in campaign emails
     path("api/", include("api.urls")),
     path("sitemap.xml", cache_public_page(sitemap, query_params=("p",)), {"sitemaps": SITEMAPS}, name="sitemap"),
     path("robots.txt", robots_txt, name="robots"),

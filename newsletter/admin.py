@@ -26,6 +26,7 @@ from newsletter import sending, services
 from newsletter.compaction import campaign_totals
 from newsletter.digests import preview_digest
 from newsletter.emails import CampaignEmail, Recipient, UnsendableAddress, render_campaign_email
+from newsletter.engagement.admin import ReaderClickInline
 from newsletter.imports import start_import_job
 from newsletter.models import Campaign, Delivery, ImportJob, Subscriber, Suppression
 
@@ -122,6 +123,7 @@ class SubscriberAdmin(admin.ModelAdmin):
         "soft_bounce_count",
     ]
     actions = ["export_csv", "undo_suppression", "email_data_export", "erase"]
+    inlines = [ReaderClickInline]
     change_list_template = "admin/newsletter/subscriber/change_list.html"
 
     def get_urls(self) -> list[URLPattern]:

@@ -28,6 +28,7 @@ from django.utils.html import strip_tags
 from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 
+from newsletter.engagement.links import READER_MARK, reader_part, rewrite_links
 from newsletter.models import Subscriber
 from newsletter.tokens import make_token
 
@@ -193,9 +194,12 @@ class CampaignEmail:
 
     def bodies(self, recipient: Recipient) -> tuple[str, str]:
         unsubscribe_url, preferences_url, _ = self.links(recipient)
-        return (
-            self.text.replace(UNSUBSCRIBE_MARK, unsubscribe_url).replace(PREFERENCES_MARK, preferences_url),
-            self.html.replace(UNSUBSCRIBE_MARK, unsubscribe_url).replace(PREFERENCES_MARK, preferences_url),
+        reader = reader_part(self.campaign_id, recipient.subscriber_id)
+        return tuple(  # type: ignore[return-value]
+            body.replace(UNSUBSCRIBE_MARK, unsubscribe_url)
+            .replace(PREFERENCES_MARK, preferences_url)
+            .replace(READER_MARK, reader)
+            for body in (self.text, self.html)
         )
 
     def as_message(self, recipient: Recipient, connection: Any = None) -> EmailMultiAlternatives:
@@ -219,8 +223,11 @@ class CampaignEmail:
         """
         unsubscribe_field = merge_field.replace("{}", "unsubscribe_url")
         preferences_field = merge_field.replace("{}", "preferences_url")
+        reader_field = merge_field.replace("{}", "reader")
         text, html = (
-            body.replace(UNSUBSCRIBE_MARK, unsubscribe_field).replace(PREFERENCES_MARK, preferences_field)
+            body.replace(UNSUBSCRIBE_MARK, unsubscribe_field)
+            .replace(PREFERENCES_MARK, preferences_field)
+            .replace(READER_MARK, reader_field)
             for body in (self.text, self.html)
         )
         addresses = [sendable_address(r.email) for r in recipients]
@@ -231,7 +238,11 @@ class CampaignEmail:
         merge_data, merge_headers = {}, {}
         for recipient, address in zip(recipients, addresses, strict=True):
             unsubscribe_url, preferences_url, mailto = self.links(recipient)
-            merge_data[address] = {"unsubscribe_url": unsubscribe_url, "preferences_url": preferences_url}
+            merge_data[address] = {
+                "unsubscribe_url": unsubscribe_url,
+                "preferences_url": preferences_url,
+                "reader": reader_part(self.campaign_id, recipient.subscriber_id),
+            }
             merge_headers[address] = {"List-Unsubscribe": f"<{unsubscribe_url}>, <{mailto}>"}
         message.merge_data = merge_data  # type: ignore[attr-defined]  # anymail's batch-send attributes
         message.merge_headers = merge_headers  # type: ignore[attr-defined]
@@ -271,6 +282,10 @@ class CampaignEmail:
             f"--{_BOUNDARY}--\r\n".encode(),
         ]
 
+    @cached_property
+    def _tracked(self) -> bool:
+        return READER_MARK in self.html or READER_MARK in self.text
+
     def as_bytes(self, recipient: Recipient, *, smtputf8: bool = False) -> bytes:
         """The whole message for SMTP DATA, dot-stuffed, CRLF line ends.
 
@@ -286,23 +301,27 @@ class CampaignEmail:
             f"List-Unsubscribe: <{unsubscribe_url}>, <{mailto}>\r\n"
         ).encode()
         unsubscribe, preferences = _quoted_printable(unsubscribe_url), _quoted_printable(preferences_url)
+        # Every tracked link of the reader's copy ends in the same reader half: one HMAC per reader.
+        reader = reader_part(self.campaign_id, recipient.subscriber_id).encode() if self._tracked else b""
         slots = (
             head,
             unsubscribe + _SOFT_BREAK,
             preferences + _SOFT_BREAK,
+            reader + _SOFT_BREAK,
             unsubscribe + b"\r\n",
             preferences + b"\r\n",
+            reader + b"\r\n",
         )
         return b"".join([piece if type(piece) is bytes else slots[piece] for piece in self._pieces])  # type: ignore[index]
 
 
-_MARKERS = re.compile(f"({re.escape(UNSUBSCRIBE_MARK)}|{re.escape(PREFERENCES_MARK)})")
+_MARKERS = re.compile(f"({re.escape(UNSUBSCRIBE_MARK)}|{re.escape(PREFERENCES_MARK)}|{re.escape(READER_MARK)})")
 _SOFT_BREAK = b"=\r\n"
 # Slots in CampaignEmail._pieces: the reader's head, then each link in the middle of a
 # line (it ends with a soft break) or at the end of a part (it ends the line).
 _HEAD = 0
-_LINK_SLOTS = {UNSUBSCRIBE_MARK: 1, PREFERENCES_MARK: 2}
-_LINK_ENDS_PART = 2
+_LINK_SLOTS = {UNSUBSCRIBE_MARK: 1, PREFERENCES_MARK: 2, READER_MARK: 3}
+_LINK_ENDS_PART = 3
 
 
 def _quoted_printable(text: str) -> bytes:
@@ -355,14 +374,17 @@ def campaign_email_from(*, campaign_id: int, subject: str, html: str, text: str,
     inlined, the site's sender and list id."""
     sender_address = site.newsletter_sender_email
     domain = sender_address.rpartition("@")[2] or "localhost"
+    html, text = rewrite_links(
+        campaign_id=campaign_id, html=css_inline.inline(html).replace("\r\n", "\n"), text=text.replace("\r\n", "\n")
+    )
     return CampaignEmail(
         campaign_id=campaign_id,
         subject=subject,
         from_email=email.utils.formataddr((header_text(site.newsletter_sender_name), header_text(sender_address))),
         sender_address=sender_address,
         list_id=f"{site.site_name} <newsletter.{domain}>",
-        html=css_inline.inline(html).replace("\r\n", "\n"),
-        text=text.replace("\r\n", "\n"),
+        html=html,
+        text=text,
     )
 
 

@@ -427,3 +427,13 @@ class ImportFileChunk(models.Model):
 
     def __str__(self) -> str:
         return f"Part {self.position} of import {self.job_id}"
+
+
+# The engagement figures' models live in their own module (newsletter/engagement/).
+from newsletter.engagement.models import (  # noqa: E402, F401
+    CampaignFigures,
+    CampaignLink,
+    ClickEvent,
+    EngagementCount,
+    ReaderClick,
+)

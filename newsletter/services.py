@@ -19,6 +19,9 @@ from email_validator import EmailNotValidError, validate_email
 from articles.models import Topic
 from euro_prospects import metrics
 from euro_prospects.celery import enqueue_on_commit
+from newsletter.engagement.figures import reader_clicks
+from newsletter.engagement.models import EngagementCount
+from newsletter.engagement.rollup import forget_reader, record_outcome
 from newsletter.models import Subscriber, Suppression, email_hash
 
 SUPPRESSED = (Subscriber.Status.BOUNCED, Subscriber.Status.COMPLAINED)
@@ -161,6 +164,7 @@ def unsubscribe(*, subscriber: Subscriber, reason: str) -> Subscriber:
         subscriber.unsubscribed_at = timezone.now()
         subscriber.unsubscribe_reason = _clean(reason, 200)
         subscriber.save()
+        record_outcome(subscriber_id=subscriber.pk, metric=EngagementCount.Metric.UNSUBSCRIBES)
     return subscriber
 
 
@@ -201,6 +205,13 @@ def suppress_subscriber(*, subscriber: Subscriber, status: str, reason: str) -> 
         # A complaint outranks a bounce; neither replaces an unsubscribe's record.
         if subscriber.status == Subscriber.Status.COMPLAINED and status == Subscriber.Status.BOUNCED:
             return subscriber
+        if subscriber.status != status:
+            metric = (
+                EngagementCount.Metric.COMPLAINTS
+                if status == Subscriber.Status.COMPLAINED
+                else EngagementCount.Metric.BOUNCES
+            )
+            record_outcome(subscriber_id=subscriber.pk, metric=metric)
         subscriber.status = status
         subscriber.suppressed_at = timezone.now()
         subscriber.suppression_reason = _clean(reason, 300)
@@ -302,6 +313,7 @@ def export_subscriber_data(*, subscriber: Subscriber) -> dict[str, Any]:
         "soft_bounce_count": subscriber.soft_bounce_count,
         "suppressed_at": when(subscriber.suppressed_at),
         "suppression_reason": subscriber.suppression_reason,
+        "clicks": reader_clicks(subscriber.pk),
     }
 
 
@@ -319,5 +331,6 @@ def erase_subscriber(*, subscriber: Subscriber, reason: str = "erasure requested
         suppression, _ = Suppression.objects.get_or_create(
             email_hash=email_hash(subscriber.email), defaults={"reason": _clean(reason, 200)}
         )
+        forget_reader(subscriber_id=subscriber.pk)
         Subscriber.objects.filter(pk=subscriber.pk).delete()
     return suppression

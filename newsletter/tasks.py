@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from newsletter import compaction, emails, imports, sending
+from newsletter.engagement.tasks import flush_engagement_events, roll_up_engagement  # noqa: F401 (for the worker)
 from newsletter.models import Subscriber
 from newsletter.services import export_subscriber_data
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from articles.models import SiteSettings
 from newsletter import digests, sending, services
-from newsletter.models import Campaign, Delivery, DigestContent, Subscriber
+from newsletter.models import Campaign, CampaignLink, Delivery, DigestContent, Subscriber
 from tests.factories import ArticleFactory, AuthorFactory, SubscriberFactory, TopicFactory
 from tests.smtp import SMTPServer
 
@@ -109,7 +109,11 @@ def test_a_weekly_reader_gets_one_digest_with_the_weeks_two_pieces_on_their_topi
     assert "Energy | Farming" in text
     assert "By Ilse Marchetti, Baltic Correspondent" in text
     assert "min read" in text
-    assert "https://news.example/articles/" in text
+    # The pieces' links are tracked links (newsletter/engagement) that lead to the articles.
+    assert "https://news.example/r/" in text
+    assert {link.url for link in CampaignLink.objects.filter(campaign=campaign, kind="link")} >= {
+        f"https://news.example{first.get_absolute_url()}"
+    }
     assert "A short summary of the piece." in html
     assert smtp_server.handler.to(unmatched.email) == []
     # The immediate reader got the three article emails, and no digest.
