@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('articles', '0009_article_search_vector'),
-        ('newsletter', '0012_campaign_ledger_compaction'),
+        ('newsletter', '0013_subscriber_left_digest_at'),
     ]
 
     operations = [
