@@ -23,7 +23,9 @@ def test_corrections_and_updates_show_above_the_disclaimer_oldest_first(client, 
     article = full_article()
     first = timezone.now() - timedelta(hours=1)
     Correction.objects.create(article=article, kind="update", noted_at=first, text="Adds the ministry's reply.")
-    Correction.objects.create(article=article, text="An earlier version gave the cable's length as 700 km; it is 500 km.")
+    Correction.objects.create(
+        article=article, text="An earlier version gave the cable's length as 700 km; it is 500 km."
+    )
     page = client.get(article.get_absolute_url()).content.decode()
     section = page[page.index('data-anatomy="corrections"') :]
     assert section.index("Update,") < section.index("Correction,")
@@ -31,9 +33,7 @@ def test_corrections_and_updates_show_above_the_disclaimer_oldest_first(client, 
     assert page.index('data-anatomy="corrections"') < page.index('data-anatomy="disclaimer"')
 
 
-def test_json_ld_carries_the_correction_and_the_later_modified_date(
-    client, db, django_capture_on_commit_callbacks
-):
+def test_json_ld_carries_the_correction_and_the_later_modified_date(client, db, django_capture_on_commit_callbacks):
     article = full_article()
     client.get(article.get_absolute_url())  # cached now: a new note must still show
     later = timezone.now() + timedelta(minutes=5)
@@ -42,7 +42,11 @@ def test_json_ld_carries_the_correction_and_the_later_modified_date(
         Correction.objects.create(article=article, kind="update", noted_at=later, text="Adds a chart.")
     data = json_ld(client.get(article.get_absolute_url()).content.decode())
     assert data["correction"] == [
-        {"@type": "CorrectionComment", "text": "The vote was on Tuesday, not Monday.", "datePublished": later.isoformat()}
+        {
+            "@type": "CorrectionComment",
+            "text": "The vote was on Tuesday, not Monday.",
+            "datePublished": later.isoformat(),
+        }
     ]
     assert data["dateModified"] == later.isoformat()
 

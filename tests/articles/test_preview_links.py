@@ -37,7 +37,8 @@ def test_a_reader_without_an_account_sees_the_draft_marked_and_hidden_from_searc
     assert response.status_code == 200
     page = response.content.decode()
     assert "Grid talks stall again" in page
-    assert 'data-anatomy="draft-mark"' in page and "Draft preview" in page
+    assert 'data-anatomy="draft-mark"' in page
+    assert "Draft preview" in page
     assert '<meta name="robots" content="noindex, nofollow">' in page
     assert response["X-Robots-Tag"] == "noindex, nofollow"
     assert "no-store" in response["Cache-Control"]
@@ -62,11 +63,13 @@ def test_each_opening_is_recorded_with_a_coarse_browser_and_no_address(client, e
         "Link preview or robot",
     ]
     stored = " ".join(str(value) for row in PreviewLinkOpen.objects.values() for value in row.values())
-    assert "203.0.113.9" not in stored and "128.0" not in stored
+    assert "203.0.113.9" not in stored
+    assert "128.0" not in stored
     client.force_login(eva)
     admin_page = client.get(change_url(coras_draft)).content.decode()
     assert "Legal review" in admin_page
-    assert "2 times" in admin_page and "Firefox on Windows" in admin_page
+    assert "2 times" in admin_page
+    assert "Firefox on Windows" in admin_page
 
 
 def test_an_expired_link_answers_410_with_a_clear_page(client, eva, coras_draft, time_machine, settings):
