@@ -34,7 +34,9 @@ def test_the_demo_front_page_and_article_show_the_image_anatomy(client, db, sett
     article = Article.objects.get(slug="a-slow-road-to-the-single-grid")
     page = client.get(article.get_absolute_url()).content.decode()
     assert "Image credit: Illustration: Euro Prospects (generated)" in page
-    data = json.loads(re.search(r'<script type="application/ld\+json">(.*?)</script>', page, re.S).group(1))
+    found = re.search(r'<script type="application/ld\+json">(.*?)</script>', page, re.S)
+    assert found is not None
+    data = json.loads(found.group(1))
     assert data["image"]["creditText"] == "Illustration: Euro Prospects (generated)"
 
 
