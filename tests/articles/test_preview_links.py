@@ -134,3 +134,13 @@ def test_the_pieces_author_may_share_it_and_another_author_may_not(client, cora,
     assert response.status_code == 404
     assert PreviewLink.objects.count() == 1
     assert author_of(cora).name == "Cora Lindqvist"
+
+
+def test_preview_and_status_tokens_never_reach_a_log():
+    from euro_prospects.observability import redact_reader_tokens
+
+    line = 'GET /preview/WzEsImsiXQ:sig/ HTTP/1.1 (referer "https://site.example/write/status/WzEsMl0:sig/?sent=1")'
+    assert redact_reader_tokens(line) == (
+        'GET /preview/[token]/ HTTP/1.1 (referer "https://site.example/write/status/[token]/?sent=1")'
+    )
+    assert redact_reader_tokens("GET /articles/a-piece/preview/ HTTP/1.1") == "GET /articles/a-piece/preview/ HTTP/1.1"
