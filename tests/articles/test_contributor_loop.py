@@ -228,3 +228,15 @@ def test_an_image_that_would_not_do_as_a_hero_is_refused(client, topic, settings
     assert response.status_code == 400
     assert message in response.content.decode()
     assert Article.objects.count() == 0
+
+
+def test_only_editors_decline(coras_draft, cora, otto):
+    from django.core.exceptions import PermissionDenied
+
+    services.submit_for_review(article=coras_draft, by=cora)
+    for author in (cora, otto):
+        with pytest.raises(PermissionDenied):
+            services.decline_article(article=coras_draft, by=author, note="No.")
+    coras_draft.refresh_from_db()
+    assert coras_draft.status == Article.Status.IN_REVIEW
+    assert "decline" not in services.allowed_actions(cora, coras_draft)
