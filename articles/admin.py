@@ -10,10 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import flatten_fieldsets, unquote
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
+from django.db import models
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
@@ -22,7 +24,8 @@ from django_prose_editor.widgets import AdminProseEditorWidget
 from js_asset import Media
 from simple_history.admin import SimpleHistoryAdmin
 
-from articles import services
+from articles import previews, services
+from articles.admin_previews import preview_link_urls
 from articles.models import (
     Article,
     ArticleAuthor,
@@ -30,6 +33,7 @@ from articles.models import (
     ArticleTopic,
     ArticleTransition,
     Author,
+    Correction,
     SiteSettings,
     Topic,
 )
@@ -72,7 +76,10 @@ WORKFLOW_BUTTONS = [
     ("publish", "Publish now"),
     ("unpublish", "Unpublish"),
     ("return_to_draft", "Send back to draft"),
+    ("decline", "Decline"),
 ]
+# Steps that carry the editor's note (the "Note to the author" box); a contributor is emailed it.
+NOTED_ACTIONS = {"approve", "return_to_draft", "decline"}
 
 
 class ArticlePartInline(admin.TabularInline):
@@ -110,6 +117,42 @@ class ArticleTopicInline(ArticlePartInline):
     verbose_name_plural = "Topics (position 0 is the primary topic)"
 
 
+class CorrectionFormSet(forms.BaseInlineFormSet):
+    """A post without this inline's rows (a page opened before the piece was published,
+    a script posting the article's fields) leaves the notes as they are."""
+
+    def __init__(self, data: Any = None, *args: Any, **kwargs: Any) -> None:
+        prefix = kwargs.get("prefix") or self.get_default_prefix()
+        if data is not None and f"{prefix}-TOTAL_FORMS" not in data:
+            data = data.copy()
+            data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
+        super().__init__(data, *args, **kwargs)
+
+
+class CorrectionInline(admin.TabularInline):
+    """Correction and update notes of a published piece; Editors write them."""
+
+    model = Correction
+    formset = CorrectionFormSet
+    extra = 0
+    fields = ["kind", "noted_at", "text"]
+    verbose_name = "correction or update"
+    verbose_name_plural = "Corrections and updates (shown above the disclaimer)"
+    formfield_overrides = {models.TextField: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 60})}}
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None or services.can_view(request.user, obj)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is not None and obj.published_at is not None and services.is_editor(request.user)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_add_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_add_permission(request, obj)
+
+
 class ArticleTransitionInline(admin.TabularInline):
     model = ArticleTransition
     extra = 0
@@ -138,6 +181,9 @@ def run_workflow(request: HttpRequest, article: Article, action: str) -> bool:
             if article.publish_at is None:
                 raise services.InvalidTransition(f"Set “Publish at” on “{article.title}” before scheduling it.")
             services.schedule_article(article=article, by=request.user, publish_at=article.publish_at)
+        elif action in NOTED_ACTIONS:
+            note = " ".join(request.POST.get("_workflow_note", "").split())[:2000]
+            getattr(services, SERVICE_NAMES[action])(article=article, by=request.user, note=note)
         else:
             getattr(services, SERVICE_NAMES[action])(article=article, by=request.user)
     except (services.InvalidTransition, PermissionDenied) as error:
@@ -153,6 +199,7 @@ SERVICE_NAMES = {
     "publish": "publish_article",
     "unpublish": "unpublish_article",
     "return_to_draft": "return_to_draft",
+    "decline": "decline_article",
 }
 
 
@@ -193,7 +240,7 @@ class ArticleAdmin(SimpleHistoryAdmin):
     list_select_related = ["editor"]
     prepopulated_fields = {"slug": ["title"]}
     autocomplete_fields = ["editor"]
-    inlines = [ArticleAuthorInline, ArticleTopicInline, ArticleTransitionInline]
+    inlines = [ArticleAuthorInline, ArticleTopicInline, CorrectionInline, ArticleTransitionInline]
     history_list_display = ["status"]
     actions = [_workflow_action(action, label) for action, label in WORKFLOW_BUTTONS]
     fieldsets = [
@@ -203,6 +250,9 @@ class ArticleAdmin(SimpleHistoryAdmin):
         ("Display", {"fields": ["disclaimer", "is_featured", "send_to_subscribers", "reading_minutes"]}),
         ("Search engines", {"fields": ["meta_title", "meta_description", "canonical_url"], "classes": ["collapse"]}),
     ]
+
+    def get_urls(self) -> list[Any]:
+        return preview_link_urls(self) + super().get_urls()
 
     def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "body":
@@ -275,6 +325,9 @@ class ArticleAdmin(SimpleHistoryAdmin):
         """Create or change the article through the services, which apply ``EDIT_RULES`` to every field."""
         article: Article = form.instance
         parts = dict(part for formset in formsets if (part := posted_part(formset)) is not None)
+        for formset in formsets:
+            if formset.model is Correction:  # notes, not fields of the piece: EDIT_RULES do not cover them
+                formset.save()
         if change:
             fields = {name: getattr(article, name) for name in form.changed_data if name in services.EDIT_RULES}
             status = Article.objects.values_list("status", flat=True).get(pk=article.pk)
@@ -336,6 +389,10 @@ class ArticleAdmin(SimpleHistoryAdmin):
         if article is not None:
             allowed = services.allowed_actions(request.user, article)
             context["workflow_buttons"] = [(action, label) for action, label in WORKFLOW_BUTTONS if action in allowed]
+            context["workflow_note"] = bool(NOTED_ACTIONS.intersection(allowed))
+            shares = previews.may_share(request.user, article)
+            context["shared_previews"] = previews.link_rows(article) if shares else None
+            context["preview_link_days"] = settings.PREVIEW_LINK_DAYS
         # The prose editor loads through an inline <script type="importmap">, which the
         # CSP blocks unless it carries this response's nonce.
         context["media"] = Media.from_media(context["media"], nonce=str(getattr(request, "csp_nonce", "")))

@@ -7,7 +7,7 @@ from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from articles.models import Article, ArticleAuthor, Author, SiteSettings
+from articles.models import Article, ArticleAuthor, ArticleTransition, Author, SiteSettings
 
 
 def byline_author(article: Article) -> Author | None:
@@ -30,7 +30,10 @@ def submission_received(article: Article) -> None:
     author = byline_author(article)
     if author is None or not author.email:
         return
-    _send("submission_received", {"article": article, "author": author}, [author.email])
+    from articles.contributors import status_url
+
+    context = {"article": article, "author": author, "status_url": status_url(article, author)}
+    _send("submission_received", context, [author.email])
 
 
 def editor_addresses() -> list[str]:
@@ -52,3 +55,20 @@ def submission_for_editors(article: Article) -> None:
         recipients,
         reply_to=reply_to,
     )
+
+
+def contributor_step(article: Article, author: Author, step: ArticleTransition) -> None:
+    """To a contributor: an editor sent their piece back, accepted or declined it (with the note), or it went live."""
+    from articles.contributors import status_url
+
+    context = {
+        "article": article,
+        "author": author,
+        "action": step.action,
+        "note": step.note,
+        "status_url": status_url(article, author),
+        "article_url": settings.SITE_URL + article.get_absolute_url(),
+    }
+    # A reply goes to the editor who took the step, who wrote the note.
+    editor_email = getattr(step.by, "email", "") if step.by_id else ""
+    _send("contributor_step", context, [author.email], reply_to=[editor_email] if editor_email else None)

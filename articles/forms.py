@@ -3,6 +3,7 @@ import re
 from django import forms
 from django.core.exceptions import ValidationError
 
+from articles.images import MIN_HEIGHT, MIN_WIDTH, validate_hero_image
 from articles.models import Topic
 from euro_prospects.text import validate_single_line
 
@@ -50,6 +51,28 @@ class WriteForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         help_text=f"Pick one to {MAX_TOPICS}; the first is the main one.",
     )
+    image = forms.FileField(
+        label="Image (optional)",
+        required=False,
+        validators=[validate_hero_image],
+        widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
+        help_text=f"One picture for the top of your piece: JPEG, PNG or WebP, at least {MIN_WIDTH} x {MIN_HEIGHT} "
+        "pixels, at most 10 MB. Only send an image you took yourself or may share.",
+    )
+    image_alt = forms.CharField(
+        label="Describe the image",
+        required=False,
+        max_length=250,
+        validators=[no_html, validate_single_line],
+        help_text="For readers who cannot see it. Needed with an image.",
+    )
+    image_credit = forms.CharField(
+        label="Image credit",
+        required=False,
+        max_length=200,
+        validators=[no_html, validate_single_line],
+        help_text="Who made it, shown as “Image credit: …”. Needed with an image.",
+    )
     consent = forms.BooleanField(
         label="I wrote this piece, I agree to the terms for contributors and to being contacted about it.",
     )
@@ -65,6 +88,14 @@ class WriteForm(forms.Form):
         if len(topics) > MAX_TOPICS:
             raise ValidationError(f"Pick at most {MAX_TOPICS} topics.", code="too_many")
         return topics
+
+    def clean(self) -> dict[str, object]:
+        data = super().clean() or {}
+        if data.get("image"):
+            for name, what in (("image_alt", "a description"), ("image_credit", "a credit")):
+                if not data.get(name):
+                    self.add_error(name, f"An image needs {what}.")
+        return data
 
     def is_bot(self) -> bool:
         return bool(self.data.get("website"))

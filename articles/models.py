@@ -89,6 +89,15 @@ class SiteSettings(models.Model):
     weekly_digest_intro = models.TextField(
         blank=True, help_text="Introduction of the next weekly digest (plain text); used once, then cleared."
     )
+    default_share_image = models.ImageField(
+        upload_to="site/",
+        blank=True,
+        validators=[validate_hero_image],
+        help_text="Shown when a piece without a hero image is shared (Open Graph, JSON-LD). At least 1200 x 630.",
+    )
+    default_share_image_alt = models.CharField(
+        max_length=250, blank=True, validators=[validate_single_line], help_text="Describes the default share image."
+    )
 
     class Meta:
         verbose_name = "site settings"
@@ -369,7 +378,12 @@ class ArticleTransition(models.Model):
         help_text="Blank when the system did it (the scheduler, a public submission).",
     )
     at = models.DateTimeField(default=timezone.now)
-    note = models.CharField(max_length=200, blank=True)
+    note = models.CharField(
+        max_length=2000, blank=True, help_text="The editor's note with the step (emailed to a contributor)."
+    )
+    action = models.CharField(
+        max_length=20, blank=True, help_text="The workflow step that made it (e.g. decline, which leads to draft)."
+    )
 
     class Meta:
         ordering = ["at", "pk"]
@@ -407,3 +421,82 @@ class ArticleTopic(models.Model):
 
     def __str__(self) -> str:
         return f"{self.topic} on {self.article}"
+
+
+# --- shared previews, corrections ---------------------------------------------------------------
+
+
+class PreviewLink(models.Model):
+    """A link that shows an unpublished article's page to someone without an account.
+
+    The URL carries a signed token naming this row and a random key whose hash is
+    stored here; the row decides whether the link still works (``expires_at``,
+    ``revoked_at``), so revoking it takes effect at once whatever the signature says.
+    """
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="preview_links")
+    label = models.CharField(
+        max_length=120,
+        blank=True,
+        validators=[validate_single_line],
+        help_text="Who the link is for (e.g. “Legal review”); only staff see it.",
+    )
+    key_hash = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the random key in the link.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    opens = models.PositiveIntegerField(default=0, help_text="How often the link was opened.")
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return self.label or f"Preview link {self.pk}"
+
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def is_expired(self) -> bool:
+        return self.expires_at <= timezone.now()
+
+
+class PreviewLinkOpen(models.Model):
+    """One opening of a preview link: when, and the kind of browser (no address is kept)."""
+
+    link = models.ForeignKey(PreviewLink, on_delete=models.CASCADE, related_name="visits")
+    at = models.DateTimeField(default=timezone.now)
+    browser = models.CharField(max_length=60, help_text="A coarse description, e.g. “Firefox on Windows”.")
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["link", "-at"], name="preview_open_link_at")]
+
+    def __str__(self) -> str:
+        return f"{self.browser} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class Correction(models.Model):
+    """A correction or update note on a published piece, shown above its disclaimer."""
+
+    class Kind(models.TextChoices):
+        CORRECTION = "correction", "Correction"
+        UPDATE = "update", "Update"
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="corrections")
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.CORRECTION)
+    noted_at = models.DateTimeField(default=timezone.now, help_text="The date shown with the note.")
+    text = models.TextField(help_text="Plain text: what was wrong and what the piece says now.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["noted_at", "pk"]
+        indexes = [models.Index(fields=["article", "noted_at"], name="correction_article_noted")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of {self.noted_at:%Y-%m-%d}"

@@ -7,9 +7,9 @@ generation moves on (articles/cache.py). Nothing else belongs here.
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from articles.cache import bump_generation_on_commit
-from articles.models import Article, ArticleAuthor, ArticleTopic, Author, SiteSettings, Topic
+from articles.models import Article, ArticleAuthor, ArticleTopic, Author, Correction, SiteSettings, Topic
 
-for model in (Article, ArticleAuthor, ArticleTopic, Author, Topic, SiteSettings):
+for model in (Article, ArticleAuthor, ArticleTopic, Author, Topic, SiteSettings, Correction):
     post_save.connect(bump_generation_on_commit, sender=model, dispatch_uid=f"public-pages-save-{model.__name__}")
     post_delete.connect(bump_generation_on_commit, sender=model, dispatch_uid=f"public-pages-delete-{model.__name__}")
 for through in (Article.authors.through, Article.topics.through):

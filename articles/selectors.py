@@ -10,8 +10,8 @@ import html
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -72,7 +72,9 @@ _ARTICLE_PAGE_SQL = {
                     FROM articles_author editor WHERE editor.id = a.editor_id) AS editor_json,
                (SELECT json_agg(json_build_array(other.id, other.title, other.slug, other.reading_minutes)
                                 ORDER BY other.published_at DESC, other.id DESC)
-                    FROM (%(related_sql)s) other) AS related_json
+                    FROM (%(related_sql)s) other) AS related_json,
+               (SELECT json_agg(json_build_array(note.kind, note.noted_at, note.text) ORDER BY note.noted_at, note.id)
+                    FROM articles_correction note WHERE note.article_id = a.id) AS corrections_json
         FROM articles_article a
         WHERE {where}
     """,
@@ -92,7 +94,11 @@ _ARTICLE_PAGE_SQL = {
                (SELECT json_array(editor.id, editor.name, editor.slug, editor.role)
                     FROM articles_author editor WHERE editor.id = a.editor_id) AS editor_json,
                (SELECT json_group_array(json_array(other.id, other.title, other.slug, other.reading_minutes))
-                    FROM (%(related_sql)s) other) AS related_json
+                    FROM (%(related_sql)s) other) AS related_json,
+               (SELECT json_group_array(json(item)) FROM (
+                    SELECT json_array(note.kind, note.noted_at, note.text) AS item
+                    FROM articles_correction note WHERE note.article_id = a.id
+                    ORDER BY note.noted_at, note.id)) AS corrections_json
         FROM articles_article a
         WHERE {where}
     """,
@@ -151,6 +157,17 @@ class RelatedPiece:
     reading_minutes: int
 
 
+@dataclass(frozen=True)
+class CorrectionNote:
+    kind: str  # "correction" or "update"
+    noted_at: datetime
+    text: str
+
+    @property
+    def label(self) -> str:
+        return "Correction" if self.kind == "correction" else "Update"
+
+
 @dataclass
 class ArticleLinks:
     """Everything an article's page links to, in page order."""
@@ -159,6 +176,7 @@ class ArticleLinks:
     topics: list[TopicLink]  # the first is the primary topic
     editor: Person | None
     related: list[RelatedPiece]  # the latest other published pieces on the primary topic
+    corrections: list[CorrectionNote] = field(default_factory=list)  # oldest first
 
     @property
     def primary_topic(self) -> TopicLink | None:
@@ -179,7 +197,7 @@ def _article_page(row: Sequence[Any]) -> tuple[Article, ArticleLinks]:
         value = parse_datetime(values[name]) if isinstance(values[name], str) else values[name]
         values[name] = value.replace(tzinfo=UTC) if value is not None and timezone.is_naive(value) else value
     article = Article.from_db(connection.alias, _PAGE_FIELDS, [values[name] for name in _PAGE_FIELDS])
-    authors, topics, editor, related = (_json(value) for value in row[len(_PAGE_FIELDS) :])
+    authors, topics, editor, related, corrections = (_json(value) for value in row[len(_PAGE_FIELDS) :])
     links = ArticleLinks(
         authors=[_person(*author) for author in authors or []],
         topics=[TopicLink(name=name, url=slug_url("articles:topic", slug)) for _pk, name, slug in topics or []],
@@ -187,6 +205,10 @@ def _article_page(row: Sequence[Any]) -> tuple[Article, ArticleLinks]:
         related=[
             RelatedPiece(title=title, url=slug_url("articles:detail", slug), reading_minutes=minutes)
             for _pk, title, slug, minutes in related or []
+        ],
+        corrections=[
+            CorrectionNote(kind=kind, noted_at=_aware(noted_at), text=text)
+            for kind, noted_at, text in corrections or []
         ],
     )
     return article, links

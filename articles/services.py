@@ -63,6 +63,8 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str, str]] = {
         Status.DRAFT,
         "articles.approve_article",
     ),
+    # Turning a piece down: back to draft like "send back", but the author is told it will not run.
+    "decline": (frozenset({Status.IN_REVIEW, Status.APPROVED}), Status.DRAFT, "articles.approve_article"),
 }
 VERBS = {
     "submit": "submit for review",
@@ -71,6 +73,7 @@ VERBS = {
     "publish": "publish",
     "unpublish": "unpublish",
     "return_to_draft": "send back to draft",
+    "decline": "decline",
 }
 
 
@@ -242,11 +245,20 @@ def _transition(*, article: Article, by: User | None, action: str, note: str = "
     locked._history_user = by if by is not None and by.is_authenticated else None  # type: ignore[attr-defined]
     locked._change_reason = f"{VERBS[action].capitalize()}"  # type: ignore[attr-defined]
     locked.save()
-    ArticleTransition.objects.create(
-        article=locked, from_status=from_status, to_status=target, by=user_or_none(by), note=note
+    step = ArticleTransition.objects.create(
+        article=locked, from_status=from_status, to_status=target, by=user_or_none(by), note=note, action=action
     )
+    if action in CONTRIBUTOR_NOTICES:
+        from articles import tasks
+        from euro_prospects.celery import enqueue_on_commit
+
+        enqueue_on_commit(tasks.notify_contributors_of_step, step.pk)
     article.refresh_from_db()
     return article
+
+
+# Steps a contributor without an account is emailed about, with the editor's note (articles/contributors.py).
+CONTRIBUTOR_NOTICES = frozenset({"return_to_draft", "approve", "decline", "publish"})
 
 
 def user_or_none(user: User | None) -> Any:
@@ -257,12 +269,17 @@ def submit_for_review(*, article: Article, by: User | None) -> Article:
     return _transition(article=article, by=by, action="submit")
 
 
-def approve_article(*, article: Article, by: User | None) -> Article:
-    return _transition(article=article, by=by, action="approve")
+def approve_article(*, article: Article, by: User | None, note: str = "") -> Article:
+    return _transition(article=article, by=by, action="approve", note=note)
 
 
 def return_to_draft(*, article: Article, by: User | None, note: str = "") -> Article:
     return _transition(article=article, by=by, action="return_to_draft", note=note)
+
+
+def decline_article(*, article: Article, by: User | None, note: str = "") -> Article:
+    """Turn the piece down: it goes back to draft and its contributor is told, with ``note``."""
+    return _transition(article=article, by=by, action="decline", note=note)
 
 
 def schedule_article(*, article: Article, by: User | None, publish_at: datetime) -> Article:
@@ -557,8 +574,13 @@ def submit_contribution(
     standfirst: str,
     body_html: str,
     topics: Iterable[Topic],
+    image: Any = None,
+    image_alt: str = "",
+    image_credit: str = "",
 ) -> Article:
     """A piece sent through /write/: file it in review under a new contributor record, mail both sides.
+
+    ``image`` (optional, already checked like a hero image) becomes the hero image, re-encoded.
 
     Nobody proves an address by typing it, so a piece never joins an existing
     author. When the address is one an author already has, the new record
@@ -584,7 +606,14 @@ def submit_contribution(
         body=body_html,
         status=Status.DRAFT,
     )
+    if image:
+        from euro_prospects.images import reencode_image
+
+        article.hero_image = reencode_image(image)
+        article.hero_image_alt, article.hero_image_credit = image_alt.strip(), image_credit.strip()
     article.save()
+    if image:
+        refresh_renditions(article=article)
     set_authors(article=article, authors=[author])
     set_topics(article=article, topics=list(topics))
     ArticleTransition.objects.create(article=article, from_status="", to_status=Status.DRAFT, note="sent via /write/")

@@ -43,7 +43,14 @@ def news_article_data(
     }
     if article.published_at:
         data["datePublished"] = article.published_at.isoformat()
-    data["dateModified"] = max(filter(None, [article.updated_at, article.published_at])).isoformat()
+    noted = [note.noted_at for note in links.corrections]
+    data["dateModified"] = max(filter(None, [article.updated_at, article.published_at, *noted])).isoformat()
+    corrections = [note for note in links.corrections if note.kind == "correction"]
+    if corrections:
+        data["correction"] = [
+            {"@type": "CorrectionComment", "text": note.text, "datePublished": note.noted_at.isoformat()}
+            for note in corrections
+        ]
     if editor:
         data["editor"] = person(editor)
         # "Edited/Reviewed by": schema.org puts the reviewer on the page.
@@ -55,6 +62,8 @@ def news_article_data(
         if article.hero_image_alt:
             image["caption"] = article.hero_image_alt
         data["image"] = image
+    elif site.default_share_image:
+        data["image"] = {"@type": "ImageObject", "url": settings.SITE_URL + site.default_share_image.url}
     return data
 
 

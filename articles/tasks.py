@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from articles import emails, services
-from articles.models import Article
+from articles.models import Article, ArticleTransition
 
 
 @shared_task
@@ -26,3 +26,15 @@ def notify_editors_of_submission(article_id: int) -> None:
     if article is None:
         return
     emails.submission_for_editors(article)
+
+
+@shared_task
+def notify_contributors_of_step(transition_id: int) -> None:
+    """Email the piece's contributors an editor's decision (with the note) or the published link."""
+    from articles.contributors import contributors_of
+
+    step = ArticleTransition.objects.select_related("article").filter(pk=transition_id).first()
+    if step is None:
+        return
+    for author in contributors_of(step.article):
+        emails.contributor_step(step.article, author, step)

@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.dateformat import format as date_format
 from django.views.decorators.http import require_http_methods, require_safe
 
-from articles import selectors, services
+from articles import contributors, selectors, services
 from articles.cache import cache_public_page, per_generation
 from articles.forms import WriteForm
 from articles.html import paragraphs_from_text
@@ -92,9 +92,26 @@ def article_page_context(article: Article, links: selectors.ArticleLinks) -> dic
         "write_url": cached_reverse("articles:write"),
         "meta_title": article.meta_title or article.title,
         "meta_description": article.meta_description or article.standfirst,
-        "og_image": absolute(article.hero_image.url) if article.hero_image else "",
+        **share_image(article, site),
+        "corrections": [
+            {"kind": note.kind, "label": note.label, "text": note.text, **_note_date(note.noted_at)}
+            for note in links.corrections
+        ],
         "json_ld": news_article_json_ld(article, links=links, site=site, canonical_url=canonical),
     }
+
+
+def share_image(article: Article, site: SiteSettings) -> dict[str, str]:
+    """The picture a shared link shows: the hero image, else the site's default share image."""
+    if article.hero_image:
+        return {"og_image": absolute(article.hero_image.url), "og_image_alt": article.hero_image_alt}
+    if site.default_share_image:
+        return {"og_image": absolute(site.default_share_image.url), "og_image_alt": site.default_share_image_alt}
+    return {"og_image": "", "og_image_alt": ""}
+
+
+def _note_date(noted_at: Any) -> dict[str, str]:
+    return {"iso": html_datetime(noted_at), "display": date_format(timezone.localtime(noted_at), "F j, Y")}
 
 
 def _page_dates(article: Article) -> dict[str, str]:
@@ -194,7 +211,7 @@ def write(request: HttpRequest) -> HttpResponse:
     """The public "write for us" form: a piece arrives in the editors' review queue."""
     if request.method != "POST":
         return render(request, "articles/write.html", {"form": WriteForm()})
-    form = WriteForm(request.POST)
+    form = WriteForm(request.POST, request.FILES)
     if form.is_bot():
         return _write_refused(request, WriteForm(), "Your submission could not be accepted.", status=400)
     sender = client_ip(request) or "unknown"
@@ -204,7 +221,7 @@ def write(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return _write_refused(request, form, "Please correct the fields marked below.", status=400)
     data = form.cleaned_data
-    services.submit_contribution(
+    article = services.submit_contribution(
         name=data["name"],
         email=data["email"],
         bio=data["bio"],
@@ -212,8 +229,12 @@ def write(request: HttpRequest) -> HttpResponse:
         standfirst=data["standfirst"],
         body_html=paragraphs_from_text(data["body"]),
         topics=data["topics"],
+        image=data.get("image"),
+        image_alt=data.get("image_alt", ""),
+        image_credit=data.get("image_credit", ""),
     )
-    return redirect("articles:write_thanks")
+    # The thank-you page is the piece's private status page: its address is the writer's to keep.
+    return redirect(contributors.status_path(article, article.article_authors.get().author) + "?sent=1")
 
 
 def _write_refused(request: HttpRequest, form: WriteForm, message: str, status: int) -> HttpResponse:

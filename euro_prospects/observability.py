@@ -21,7 +21,10 @@ from django.http import HttpRequest, HttpResponse
 
 # Readers' links carry a signed token that never expires and lets whoever holds it
 # manage, export or erase the subscription: it must not reach any log.
-READER_TOKEN_PATH = re.compile(r"(/newsletter/(?:confirm|unsubscribe|preferences)/)[^/?#\s\"'<>\\]+")
+# The same holds, for their lifetime, for shared preview links and contributors' status links.
+READER_TOKEN_PATH = re.compile(
+    r"(/newsletter/(?:confirm|unsubscribe|preferences)/|/preview/|/write/status/)[^/?#\s\"'<>\\]+"
+)
 REDACTED = "[token]"
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -72,7 +75,7 @@ class RequestIdFilter(logging.Filter):
 
 def redact_reader_tokens(text: str) -> str:
     """``text`` with the token of every reader's link (confirm, unsubscribe, preferences) replaced."""
-    if "/newsletter/" not in text:
+    if "/newsletter/" not in text and "/preview/" not in text and "/write/status/" not in text:
         return text
     return READER_TOKEN_PATH.sub(rf"\1{REDACTED}", text)
 

@@ -512,6 +512,10 @@ if SENTRY_DSN:
 # Articles CMS: the contributor form's limits and the scheduled-publishing beat entry.
 WRITE_RATE_LIMIT = envint("WRITE_RATE_LIMIT", "5")
 WRITE_RATE_WINDOW = envint("WRITE_RATE_WINDOW", "3600")
+# Days a shared preview link works (articles/previews.py); editors can revoke one sooner.
+PREVIEW_LINK_DAYS = envint("PREVIEW_LINK_DAYS", "7")
+if PREVIEW_LINK_DAYS < 1:
+    raise ImproperlyConfigured("PREVIEW_LINK_DAYS must be at least 1.")
 CELERY_BEAT_SCHEDULE["articles-publish-due"] = {
     "task": "articles.tasks.publish_due_articles",
     "schedule": 30.0,

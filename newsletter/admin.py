@@ -22,7 +22,8 @@ from django.utils.html import format_html
 from articles.admin import ArticleAdmin
 from articles.models import Article
 from euro_prospects.text import spreadsheet_cell
-from newsletter import sending, services
+from newsletter import corrections, sending, services
+from newsletter.admin_corrections import correction_panel, correction_urls
 from newsletter.compaction import campaign_totals
 from newsletter.digests import preview_digest
 from newsletter.emails import CampaignEmail, Recipient, UnsendableAddress, render_campaign_email
@@ -510,6 +511,9 @@ class ArticleWithNewsletterAdmin(ArticleAdmin):
     list_display = [*ArticleAdmin.list_display, "newsletter"]
     list_select_related = [*ArticleAdmin.list_select_related, "campaign"]
 
+    def get_urls(self) -> list[Any]:
+        return correction_urls(self) + super().get_urls()
+
     def can_watch_campaigns(self, request: HttpRequest) -> bool:
         """The campaign admin's view permission: Editors have it, Authors see no trace of the newsletter."""
         return self.admin_site.get_model_admin(Campaign).has_view_permission(request)
@@ -540,6 +544,7 @@ class ArticleWithNewsletterAdmin(ArticleAdmin):
                 "campaign": campaign,
                 "progress": campaign_progress(campaign) if campaign else None,
                 "why_no_campaign": "" if campaign else why_no_campaign(article),
+                "corrections": correction_panel(article) if corrections.may_send(request.user) else [],
             }
         return super().render_change_form(request, context, *args, **kwargs)
 

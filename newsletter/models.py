@@ -160,6 +160,14 @@ class Campaign(models.Model):
     digest = models.CharField(
         max_length=20, choices=Digest.choices, blank=True, help_text="The digest's cadence; empty for an article."
     )
+    correction = models.OneToOneField(
+        "articles.Correction",
+        on_delete=models.PROTECT,
+        related_name="campaign",
+        null=True,
+        blank=True,
+        help_text="A correction emailed to the readers who received its piece (newsletter/corrections.py).",
+    )
     period_key = models.DateTimeField(
         null=True, blank=True, help_text="A digest's scheduled send time: one digest per cadence and period."
     )
@@ -210,21 +218,31 @@ class Campaign(models.Model):
                 name="campaign_digest_once_per_period",
             ),
             models.CheckConstraint(
-                condition=(models.Q(article__isnull=False) & models.Q(digest=""))
-                | (models.Q(article__isnull=True) & ~models.Q(digest="") & models.Q(period_key__isnull=False)),
-                name="campaign_article_or_digest",
+                condition=(models.Q(article__isnull=False) & models.Q(digest="") & models.Q(correction__isnull=True))
+                | (
+                    models.Q(article__isnull=True)
+                    & ~models.Q(digest="")
+                    & models.Q(period_key__isnull=False)
+                    & models.Q(correction__isnull=True)
+                )
+                | (models.Q(article__isnull=True) & models.Q(digest="") & models.Q(correction__isnull=False)),
+                name="campaign_article_digest_or_correction",
             ),
         ]
 
     def __str__(self) -> str:
         if self.digest:
             return f"{self.get_digest_display()} of {timezone.localtime(self.period_key):%Y-%m-%d %H:%M}"
+        if self.correction_id:
+            return f"Correction to {self.correction.article}" if self.correction else "Correction"
         return f"Campaign for {self.article}"
 
     @property
     def title(self) -> str:
-        """What the campaign sends: the article's title or the digest's name and period."""
-        return str(self) if self.digest else str(self.article.title if self.article else "")
+        """What the campaign sends: the article's title, the digest's name and period, or the correction."""
+        if self.digest or self.correction_id:
+            return str(self)
+        return str(self.article.title if self.article else "")
 
 
 class DigestContent(models.Model):

@@ -1051,6 +1051,10 @@ def campaign_email(campaign: Campaign, content_id: int | None = None) -> Campaig
         if content_id is None:
             raise ValueError("a digest's deliveries each have a content")
         return digest_email(campaign, content_id)
+    if campaign.correction_id is not None:
+        from newsletter.corrections import correction_email
+
+        return correction_email(campaign)
     if campaign.article is None:
         raise ValueError("an article campaign without its article")
     key = (campaign.pk, campaign.created_at, campaign.subject, campaign.article.updated_at)

@@ -1,9 +1,15 @@
 from io import StringIO
 
+import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from articles.models import Article, Topic
+
+
+@pytest.fixture(autouse=True)
+def media_in_tmp(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path  # the demo draws its images into the media directory
 
 
 def test_demo_data_loads_twice_without_duplicates(db):

@@ -1,0 +1,99 @@
+"""The contributor's loop: a piece sent through /write/ and what its writer hears back.
+
+The writer has no account. They get a private status link (a signed token naming
+the piece and their author record; it does not expire while the piece exists) in the
+acknowledgement email and on the page after sending. When an editor sends the piece
+back, accepts it or declines it, they are emailed the editor's note; when it goes
+live, its address. ``services._transition`` enqueues ``tasks.notify_contributors_of_step``
+after commit for those steps (``services.CONTRIBUTOR_NOTICES``).
+
+"Contributor" here is a byline author with an email address and no staff account:
+authors with an account follow their pieces in the admin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core import signing
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateformat import format as date_format
+
+from articles.models import Article, ArticleAuthor, ArticleTransition, Author
+
+SALT = "articles.contributor-status"
+
+
+def status_path(article: Article, author: Author) -> str:
+    token = signing.dumps([article.pk, author.pk], salt=SALT, compress=False)
+    return reverse("articles:contributor_status", kwargs={"token": token})
+
+
+def status_url(article: Article, author: Author) -> str:
+    return settings.SITE_URL + status_path(article, author)
+
+
+def article_for_status_token(token: str) -> tuple[Article, Author] | None:
+    """The piece and author a status token names, or None for a forged token or a piece gone."""
+    try:
+        article_id, author_id = signing.loads(token, salt=SALT)
+    except (signing.BadSignature, ValueError, TypeError):
+        return None
+    link = (
+        ArticleAuthor.objects.select_related("article", "author")
+        .filter(article_id=article_id, author_id=author_id)
+        .first()
+    )
+    return (link.article, link.author) if link else None
+
+
+def contributors_of(article: Article) -> list[Author]:
+    """The piece's byline authors we write to about it: an address, no staff account."""
+    links = ArticleAuthor.objects.filter(article=article, author__user__isnull=True).exclude(author__email="")
+    return [link.author for link in links.select_related("author").order_by("position")]
+
+
+@dataclass(frozen=True)
+class Status:
+    headline: str
+    explanation: str
+    note: str  # the editor's latest note, if any
+    url: str  # the published piece's address, once it is live
+
+
+def last_decision(article: Article) -> ArticleTransition | None:
+    """The latest step an editor took that the contributor hears of."""
+    from articles.services import CONTRIBUTOR_NOTICES
+
+    return article.transitions.filter(action__in=CONTRIBUTOR_NOTICES).order_by("-at", "-pk").first()
+
+
+def status_for(article: Article) -> Status:
+    """What the status page says: where the piece stands, in the contributor's words."""
+    step = last_decision(article)
+    note = step.note if step is not None and step.action != "publish" else ""
+    state = Article.Status
+    if article.status == state.PUBLISHED:
+        url = settings.SITE_URL + article.get_absolute_url()
+        return Status("Published", "Your piece is live. Thank you for writing for us.", note, url)
+    if article.status == state.IN_REVIEW:
+        return Status("With our editors", "An editor will read your piece and reply, usually within a week.", "", "")
+    if article.status == state.APPROVED:
+        return Status("Accepted", "An editor accepted your piece; it will be scheduled for publication.", note, "")
+    if article.status == state.SCHEDULED and article.publish_at:
+        when = date_format(timezone.localtime(article.publish_at), "F j, Y | H:i")
+        return Status("Accepted and scheduled", f"Your piece goes live on {when}.", note, "")
+    if article.status == state.DRAFT and step is not None and step.action == "decline":
+        return Status("Declined", "We will not publish this piece. The editor's note says why.", note, "")
+    if article.status == state.DRAFT and step is not None and step.action == "return_to_draft":
+        return Status(
+            "Sent back to you",
+            "An editor asks for changes. Reply to the email we sent you with your revised piece.",
+            note,
+            "",
+        )
+    if article.status == state.UNPUBLISHED:
+        return Status("No longer published", "The piece has been taken off the site.", note, "")
+    return Status("With our editors", "Your piece is being prepared by the editors.", note, "")
