@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('articles', '0010_preview_links_corrections_share_image'),
-        ('newsletter', '0012_campaign_ledger_compaction'),
+        ('newsletter', '0014_engagement_figures'),
     ]
 
     operations = [
