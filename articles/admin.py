@@ -16,13 +16,14 @@ from django.contrib.admin.utils import flatten_fieldsets, unquote
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import reverse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django_prose_editor.widgets import AdminProseEditorWidget
 from js_asset import Media
 from simple_history.admin import SimpleHistoryAdmin
 
-from articles import services
+from articles import admin_views, services
+from articles.admin_forms import ArticleAdminForm
 from articles.models import (
     Article,
     ArticleAuthor,
@@ -186,6 +187,7 @@ def _workflow_action(action: str, description: str) -> Any:
 @admin.register(Article)
 class ArticleAdmin(SimpleHistoryAdmin):
     change_form_template = "admin/articles/article/change_form.html"
+    form = ArticleAdminForm  # carries the version the page opened: no silent last-save-wins
     list_display = ["title", "status", "byline", "primary_topic", "publish_at", "published_at", "updated_at"]
     list_filter = ["status", "topics", "authors", "is_featured"]
     search_fields = ["title", "standfirst", "slug", "authors__name"]
@@ -203,6 +205,19 @@ class ArticleAdmin(SimpleHistoryAdmin):
         ("Display", {"fields": ["disclaimer", "is_featured", "send_to_subscribers", "reading_minutes"]}),
         ("Search engines", {"fields": ["meta_title", "meta_description", "canonical_url"], "classes": ["collapse"]}),
     ]
+
+    def get_urls(self) -> list[URLPattern]:
+        # The writing room (articles/admin_views.py); each view checks who may see or edit the piece.
+        view = self.admin_site.admin_view
+        return [
+            path("<int:pk>/autosave/", view(admin_views.autosave), name="articles_article_autosave"),
+            path("<int:pk>/preview/", view(self.preview_view), name="articles_article_preview"),
+            path("<int:pk>/preview/web/", view(admin_views.web_preview), name="articles_article_preview_web"),
+            *super().get_urls(),
+        ]
+
+    def preview_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return admin_views.preview(request, pk, self.admin_site.each_context(request))
 
     def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "body":
@@ -336,6 +351,7 @@ class ArticleAdmin(SimpleHistoryAdmin):
         if article is not None:
             allowed = services.allowed_actions(request.user, article)
             context["workflow_buttons"] = [(action, label) for action, label in WORKFLOW_BUTTONS if action in allowed]
+        context["writing_room"] = admin_views.writing_room(request, article)
         # The prose editor loads through an inline <script type="importmap">, which the
         # CSP blocks unless it carries this response's nonce.
         context["media"] = Media.from_media(context["media"], nonce=str(getattr(request, "csp_nonce", "")))
