@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.http import QueryDict
 from django.core.exceptions import ValidationError
+from django.http import QueryDict
 
 from articles import writing
 from articles.models import Article
@@ -24,7 +24,7 @@ class ArticleAdminForm(forms.ModelForm):
 
     class Meta:
         model = Article
-        fields = "__all__"  # noqa: DJ007 - the admin's fieldsets and read-only fields decide what shows
+        fields: list[str] = []  # the admin's fieldsets add the model's fields
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -32,7 +32,8 @@ class ArticleAdminForm(forms.ModelForm):
         if self.instance.pk is not None:
             self.fields["opened_version"].initial = writing.version_of(self.instance)
         # A conflict writes the other person's changes into the form as it comes back.
-        self.posted: QueryDict | dict[str, Any] = self.data.copy() if isinstance(self.data, QueryDict) else {**self.data}
+        posted = self.data
+        self.posted: QueryDict | dict[str, Any] = posted.copy() if isinstance(posted, QueryDict) else {**posted}
         self.data = self.posted
 
     def clean(self) -> dict[str, Any]:
@@ -54,6 +55,7 @@ class ArticleAdminForm(forms.ModelForm):
         )
         for name in self.merge.taken_from_them:
             cleaned[name] = self.posted[name] = getattr(current, name)
+            self[name].__dict__.pop("data", None)  # BoundField caches what it read from the post
         raise ValidationError(
             f"{self.merge.saved_by} saved this piece after you opened it. Your changes are not saved yet: "
             "check the differences below, then save again.",
