@@ -19,7 +19,9 @@ def autosave_url(article):
 def opened_version(client, article):
     """The version the change page carries in its hidden field, as the browser would post it back."""
     page = client.get(change_url(article)).content.decode()
-    return re.search(r'name="opened_version" value="([^"]*)"', page).group(1)
+    found = re.search(r'name="opened_version" value="([^"]*)"', page)
+    assert found, "the change page carries no opened_version"
+    return found.group(1)
 
 
 def versions(article):
