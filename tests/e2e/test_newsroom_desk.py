@@ -16,9 +16,10 @@ from django.conf import settings as django_settings
 from articles import services
 from articles.models import Article
 from articles.roles import AUTHORS, EDITORS
+from newsletter.models import Delivery
 from tests.conftest import member_of, wait_until
 from tests.e2e.newsroom import BODY, build_newsroom
-from tests.factories import AuthorFactory, SubscriberFactory, TopicFactory
+from tests.factories import AuthorFactory, CampaignFactory, DeliveryFactory, SubscriberFactory, TopicFactory
 
 pytestmark = pytest.mark.integration
 
@@ -89,8 +90,13 @@ def desk(site: str, settings: Any) -> dict[str, Any]:
     """The demo newsroom, an editor (Hanna), a second editor (Piet) and Cora's piece waiting for review."""
     settings.REQUIRE_STAFF_2FA = False
     settings.SITE_URL = site
-    build_newsroom()
-    SubscriberFactory.create_batch(3, status="confirmed")
+    featured = build_newsroom()["featured"]
+    readers = SubscriberFactory.create_batch(3, status="confirmed")
+    campaign = CampaignFactory.create(article=featured, recipients=3, status="sending")
+    for number, reader in enumerate(readers):
+        DeliveryFactory.create(
+            campaign=campaign, subscriber=reader, email=reader.email, status="sent" if number == 0 else "pending"
+        )
     cora = member_of(AUTHORS, username="cora", email="cora@example.org")
     AuthorFactory.create(name="Cora Lindqvist", slug="cora-lindqvist", user=cora, role="Baltic Correspondent")
     topic = TopicFactory.create(name="Baltic", slug="baltic")
@@ -102,7 +108,7 @@ def desk(site: str, settings: Any) -> dict[str, Any]:
         topics=[topic],
     )
     services.submit_for_review(article=piece, by=cora)
-    return {"hanna": editor("hanna"), "piet": editor("piet"), "piece": piece}
+    return {"hanna": editor("hanna"), "piet": editor("piet"), "piece": piece, "campaign": campaign}
 
 
 def caret_at_end(body: Any) -> None:
@@ -138,6 +144,11 @@ def test_an_editor_s_morning_dashboard_writing_room_and_previews(site, browser, 
         assert "Cora Lindqvist" in waiting.inner_text()
         assert "Euro Prospects newsroom" in page.locator("#site-name").inner_text()
         assert page.locator("#readers svg.growth-chart rect").count() == 30
+        # The campaign still sending follows its deliveries live.
+        sent = page.locator(f"#campaigns tr[data-campaign='{desk['campaign'].pk}'] [data-field=sent]")
+        assert sent.inner_text() == "1"
+        Delivery.objects.filter(campaign=desk["campaign"], status="pending").update(status="sent")
+        page.locator(f"#campaigns tr[data-campaign='{desk['campaign'].pk}'] [data-field=sent]", has_text="3").wait_for()
         shoot(page, "dashboard")
         watch.check(page)
 
