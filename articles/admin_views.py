@@ -27,6 +27,8 @@ AUTOSAVE_SECONDS = 5
 def autosave(request: HttpRequest, pk: int) -> JsonResponse:
     """Keep the text of the writer's draft; answers the new version, or why it did not."""
     article = get_object_or_404(Article, pk=pk)
+    if not request.POST.get("opened_version"):
+        return JsonResponse({"error": "Say which version the page opened (opened_version)."}, status=400)
     fields = {name: request.POST[name] for name in writing.AUTOSAVED_FIELDS if name in request.POST}
     try:
         article = writing.autosave_article(

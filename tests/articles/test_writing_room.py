@@ -79,6 +79,21 @@ def test_an_author_cannot_autosave_someone_else_s_piece(client, otto, coras_draf
     assert coras_draft.body == "<p>Words.</p>"
 
 
+def test_autosave_without_the_opened_version_is_a_clear_400(client, cora, coras_draft):
+    client.force_login(cora)
+    response = client.post(autosave_url(coras_draft), {"body": "<p>Mine.</p>"})
+    assert response.status_code == 400
+    assert "opened_version" in response.json()["error"]
+
+
+def test_autosave_of_an_overlong_title_is_a_400_with_the_reason(client, cora, coras_draft):
+    client.force_login(cora)
+    version = opened_version(client, coras_draft)
+    response = client.post(autosave_url(coras_draft), {"title": "x" * 201, "opened_version": version})
+    assert response.status_code == 400
+    assert "200 characters" in response.json()["error"]
+
+
 def test_autosave_answers_a_get_with_405(client, cora, coras_draft):
     client.force_login(cora)
     assert client.get(autosave_url(coras_draft)).status_code == 405
