@@ -18,13 +18,14 @@ from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, Validat
 from django.db import models
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils.html import format_html
 from django_prose_editor.widgets import AdminProseEditorWidget
 from js_asset import Media
 from simple_history.admin import SimpleHistoryAdmin
 
-from articles import previews, services
+from articles import admin_views, previews, services
+from articles.admin_forms import ArticleAdminForm
 from articles.admin_previews import preview_link_urls
 from articles.models import (
     Article,
@@ -233,6 +234,7 @@ def _workflow_action(action: str, description: str) -> Any:
 @admin.register(Article)
 class ArticleAdmin(SimpleHistoryAdmin):
     change_form_template = "admin/articles/article/change_form.html"
+    form = ArticleAdminForm  # carries the version the page opened: no silent last-save-wins
     list_display = ["title", "status", "byline", "primary_topic", "publish_at", "published_at", "updated_at"]
     list_filter = ["status", "topics", "authors", "is_featured"]
     search_fields = ["title", "standfirst", "slug", "authors__name"]
@@ -252,7 +254,18 @@ class ArticleAdmin(SimpleHistoryAdmin):
     ]
 
     def get_urls(self) -> list[Any]:
-        return preview_link_urls(self) + super().get_urls()
+        # The writing room (articles/admin_views.py); each view checks who may see or edit the piece.
+        view = self.admin_site.admin_view
+        return [
+            path("<int:pk>/autosave/", view(admin_views.autosave), name="articles_article_autosave"),
+            path("<int:pk>/preview/", view(self.preview_view), name="articles_article_preview"),
+            path("<int:pk>/preview/web/", view(admin_views.web_preview), name="articles_article_preview_web"),
+            *preview_link_urls(self),
+            *super().get_urls(),
+        ]
+
+    def preview_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return admin_views.preview(request, pk, self.admin_site.each_context(request))
 
     def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "body":
@@ -393,6 +406,7 @@ class ArticleAdmin(SimpleHistoryAdmin):
             shares = previews.may_share(request.user, article)
             context["shared_previews"] = previews.link_rows(article) if shares else None
             context["preview_link_days"] = settings.PREVIEW_LINK_DAYS
+        context["writing_room"] = admin_views.writing_room(request, article)
         # The prose editor loads through an inline <script type="importmap">, which the
         # CSP blocks unless it carries this response's nonce.
         context["media"] = Media.from_media(context["media"], nonce=str(getattr(request, "csp_nonce", "")))
@@ -524,7 +538,7 @@ class TopicAdmin(admin.ModelAdmin):
 @admin.register(SiteSettings)
 class SiteSettingsAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return not SiteSettings.objects.exists()
+        return super().has_add_permission(request) and not SiteSettings.objects.exists()
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

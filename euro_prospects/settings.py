@@ -154,7 +154,7 @@ if not SITE_URL.startswith(("http://", "https://")):
     raise ImproperlyConfigured(f"SITE_URL must start with http:// or https://, got {SITE_URL!r}")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "euro_prospects.apps.NewsroomAdminConfig",  # django.contrib.admin with the newsroom site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
