@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,13 @@ def slug_url(view_name: str, slug: str) -> str:
     the URLconf and the script prefix, which are part of the key.
     """
     return _slug_url(view_name, slug, get_urlconf() or settings.ROOT_URLCONF, get_script_prefix())
+
+
+def slug_urls() -> Callable[[str, str], str]:
+    """``slug_url`` for many links at once: the URLconf and script prefix are looked up
+    once (each lookup reads Django's per-request state, and a listing makes 60 links)."""
+    urlconf, script_prefix = get_urlconf() or settings.ROOT_URLCONF, get_script_prefix()
+    return lambda view_name, slug: _slug_url(view_name, slug, urlconf, script_prefix)
 
 
 @lru_cache(maxsize=8192)
@@ -316,7 +324,22 @@ class Article(models.Model):
 
     class Meta:
         ordering = ["-published_at", "-created_at"]
-        indexes = [models.Index(fields=["status", "-published_at"], name="article_status_published")]
+        indexes = [
+            models.Index(fields=["status", "-published_at"], name="article_status_published"),
+            # The public listings (articles/listings.py): their count reads this index alone,
+            # their page reads it newest first and stops after the page.
+            models.Index(
+                fields=["-published_at", "-id"],
+                condition=models.Q(status="published"),
+                name="article_listed",
+            ),
+            # The home page's featured piece: the latest of a few, found without reading the others.
+            models.Index(
+                fields=["-published_at", "-id"],
+                condition=models.Q(status="published", is_featured=True),
+                name="article_featured",
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(hero_image="") | ~models.Q(hero_image_alt=""),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.dateformat import format as date_format
 from django.views.decorators.http import require_http_methods, require_safe
 
-from articles import contributors, selectors, services
+from articles import contributors, listings, selectors, services
 from articles.cache import cache_public_page, per_generation
 from articles.forms import WriteForm
 from articles.html import paragraphs_from_text
@@ -49,22 +49,30 @@ def paginate(
     return page
 
 
-def listing_page(request: HttpRequest, kind: str, other: int | None = None) -> Page[selectors.Card]:
-    """The requested page of a listing (selectors.listing: one query), as cards; 404 past the end."""
+def page_number(request: HttpRequest) -> int:
+    """The page a listing request asks for; 404 if it is not a page number."""
     try:
         number = int(request.GET.get("page") or 1)
     except ValueError:
         raise Http404("No such page") from None
     if not 1 <= number < 10**9:  # past 10**9 the offset would not fit the database's integers
         raise Http404("No such page")
-    per_page = selectors.PAGE_SIZE
-    cards, total = selectors.listing(kind, other=other, limit=per_page, offset=(number - 1) * per_page)
-    paginator: Paginator[int] = Paginator(range(total), per_page, allow_empty_first_page=True)
+    return number
+
+
+def listing_page(request: HttpRequest, kind: str, slug: str = "") -> tuple[listings.Listing, Page[listings.Card]]:
+    """The requested page of a listing (listings.listing: one statement); 404 past the end or for no owner."""
+    number = page_number(request)
+    per_page = listings.PAGE_SIZE
+    found = listings.listing(kind, slug=slug, limit=per_page, offset=(number - 1) * per_page)
+    if found is None:
+        raise Http404("No such page")
+    paginator: Paginator[int] = Paginator(range(found.total), per_page, allow_empty_first_page=True)
     try:
         paginator.validate_number(number)
     except InvalidPage:
         raise Http404("No such page") from None
-    return Page(cards, number, paginator)  # type: ignore[arg-type]
+    return found, Page(found.cards, number, paginator)  # type: ignore[arg-type]
 
 
 def absolute(path: str) -> str:
@@ -127,15 +135,12 @@ def _page_dates(article: Article) -> dict[str, str]:
 @require_safe
 @cache_public_page
 def home(request: HttpRequest) -> HttpResponse:
-    featured = None
-    if "page" not in request.GET:
-        found, _ = selectors.listing("featured", limit=1)
-        featured = found[0] if found else None
-    page = listing_page(request, "all-but" if featured else "all", featured.id if featured else None)
+    # The first page leads with the latest featured piece and lists the others.
+    found, page = listing_page(request, "all" if "page" in request.GET else "home")
     return render(
         request,
         "articles/home.html",
-        {"featured": featured, "page": page, "canonical_url": absolute(reverse("articles:home"))},
+        {"featured": found.featured, "page": page, "canonical_url": absolute(cached_reverse("articles:home"))},
     )
 
 
@@ -152,8 +157,8 @@ def article_detail(request: HttpRequest, slug: str) -> HttpResponse:
 @require_safe
 @cache_public_page
 def topic_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    topic = get_object_or_404(Topic, slug=slug)
-    page = listing_page(request, "topic", topic.pk)
+    found, page = listing_page(request, "topic", slug)
+    topic = cast(Topic, found.owner)
     return render(
         request,
         "articles/topic.html",
@@ -164,8 +169,8 @@ def topic_detail(request: HttpRequest, slug: str) -> HttpResponse:
 @require_safe
 @cache_public_page
 def author_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    author = get_object_or_404(Author, slug=slug)
-    page = listing_page(request, "author", author.pk)
+    found, page = listing_page(request, "author", slug)
+    author = cast(Author, found.owner)
     return render(
         request,
         "articles/author.html",
