@@ -34,7 +34,7 @@ PAGE_SIZE = 12
 # An article is listed once it is published and its time has come. The status is written
 # into the statement, not bound: PostgreSQL then knows that the partial indexes of
 # published articles (Article.Meta) answer it, also in the plan it keeps for the statement.
-_LISTED = f"a.status = '{Article.Status.PUBLISHED.value}' AND a.published_at <= %(now)s"
+LISTED = f"a.status = '{Article.Status.PUBLISHED.value}' AND a.published_at <= %(now)s"
 _NEWEST_FIRST = "a.published_at DESC, a.id DESC"
 _OF_TOPIC = "EXISTS (SELECT 1 FROM articles_articletopic t WHERE t.article_id = a.id AND t.topic_id = owner.id)"
 _BY_AUTHOR = "EXISTS (SELECT 1 FROM articles_articleauthor w WHERE w.article_id = a.id AND w.author_id = owner.id)"
@@ -109,9 +109,9 @@ def listing_sql(vendor: str, kind: str) -> str:
     parts = _KINDS[kind]
     featured = ""
     if parts["featured"]:
-        featured = "\n    featured AS ({}),".format(parts["featured"].format(listed=_LISTED, newest=_NEWEST_FIRST))
+        featured = "\n    featured AS ({}),".format(parts["featured"].format(listed=LISTED, newest=_NEWEST_FIRST))
     return _LISTING_SQL.format(
-        owner=parts["owner"], featured=featured, listed=_LISTED, filter=parts["filter"], newest=_NEWEST_FIRST,
+        owner=parts["owner"], featured=featured, listed=LISTED, filter=parts["filter"], newest=_NEWEST_FIRST,
         shown=parts.get("shown", "SELECT 1 AS place, id FROM listed"), credits=_CREDITS[vendor],
     )  # fmt: skip
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import InvalidPage, Page, Paginator
-from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.templatetags.static import static
@@ -17,7 +16,7 @@ from django.utils import timezone
 from django.utils.dateformat import format as date_format
 from django.views.decorators.http import require_http_methods, require_safe
 
-from articles import contributors, listings, selectors, services
+from articles import contributors, listings, search, selectors, services
 from articles.cache import cache_public_page, per_generation
 from articles.forms import WriteForm
 from articles.html import paragraphs_from_text
@@ -27,26 +26,7 @@ from euro_prospects import ratelimit
 from euro_prospects.jinja2 import html_datetime
 from euro_prospects.security import client_ip
 
-
-def paginate(
-    request: HttpRequest,
-    articles: QuerySet[Article],
-    per_page: int = selectors.PAGE_SIZE,
-    also_credit: list[Article] | None = None,
-) -> Page[Article]:
-    """The requested page of ``articles``, with authors and topics attached; 404 past the end.
-
-    ``also_credit``: other articles on the page that need authors and topics,
-    fetched in the same two queries.
-    """
-    paginator = Paginator(articles, per_page, allow_empty_first_page=True)
-    try:
-        page = paginator.page(request.GET.get("page") or 1)
-    except InvalidPage:
-        raise Http404("No such page") from None
-    page.object_list = list(page.object_list)
-    selectors.with_credits([*page.object_list, *(also_credit or [])])
-    return page
+T = TypeVar("T")
 
 
 def page_number(request: HttpRequest) -> int:
@@ -67,12 +47,17 @@ def listing_page(request: HttpRequest, kind: str, slug: str = "") -> tuple[listi
     found = listings.listing(kind, slug=slug, limit=per_page, offset=(number - 1) * per_page)
     if found is None:
         raise Http404("No such page")
-    paginator: Paginator[int] = Paginator(range(found.total), per_page, allow_empty_first_page=True)
+    return found, page_of(found.cards, number, per_page, total=found.total)
+
+
+def page_of(items: list[T], number: int, per_page: int, *, total: int) -> Page[T]:
+    """Page ``number`` of a list of ``total`` items, given the page's ``items``; 404 past the end."""
+    paginator: Paginator[int] = Paginator(range(total), per_page, allow_empty_first_page=True)
     try:
         paginator.validate_number(number)
     except InvalidPage:
         raise Http404("No such page") from None
-    return found, Page(found.cards, number, paginator)  # type: ignore[arg-type]
+    return Page(items, number, paginator)  # type: ignore[arg-type]
 
 
 def absolute(path: str) -> str:
@@ -179,14 +164,14 @@ def author_detail(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_safe
-def search(request: HttpRequest) -> HttpResponse:
+def search_results(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:200]
     page = None
-    results: list[selectors.SearchResult] = []
     if query:
-        page = paginate(request, selectors.search_articles(query), per_page=selectors.SEARCH_PAGE_SIZE)
-        results = selectors.search_results(page.object_list, query)
-    return render(request, "articles/search.html", {"query": query, "page": page, "results": results})
+        number, per_page = page_number(request), search.PAGE_SIZE
+        hits, total = search.search(query, limit=per_page, offset=(number - 1) * per_page)
+        page = page_of(hits, number, per_page, total=total)
+    return render(request, "articles/search.html", {"query": query, "page": page})
 
 
 @require_safe
