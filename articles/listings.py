@@ -39,26 +39,35 @@ _NEWEST_FIRST = "a.published_at DESC, a.id DESC"
 _OF_TOPIC = "EXISTS (SELECT 1 FROM articles_articletopic t WHERE t.article_id = a.id AND t.topic_id = owner.id)"
 _BY_AUTHOR = "EXISTS (SELECT 1 FROM articles_articleauthor w WHERE w.article_id = a.id AND w.author_id = owner.id)"
 
-# What each kind of page is about: its owner row, and which listed articles it shows.
-# The home page's first page leads with the latest featured piece and lists the others;
-# its later pages list every article.
+# What each kind of page is about (its owner row), which listed articles it shows and how
+# they are counted. The home page's first page leads with the latest featured piece and lists
+# the others; its later pages list every article.
+_COUNT = "(SELECT count(*) FROM articles_article a, owner WHERE {listed} AND {filter})"
+_PAGE = "SELECT 1 AS place, id FROM listed"
 _KINDS: dict[str, dict[str, str]] = {
     "home": {
         "owner": "SELECT 1 AS id",
-        "featured": "SELECT a.id FROM articles_article a WHERE {listed} AND a.is_featured ORDER BY {newest} LIMIT 1",
+        "featured": "featured AS (SELECT a.id FROM articles_article a WHERE {listed} AND a.is_featured "
+        "ORDER BY {newest} LIMIT 1),",
         "filter": "a.id NOT IN (SELECT id FROM featured)",
+        # all but the featured piece: counted without asking each article whether it is
+        "total": "(SELECT count(*) FROM articles_article a WHERE {listed}) - (SELECT count(*) FROM featured)",
         "shown": "SELECT 0 AS place, id FROM featured UNION ALL SELECT 1 AS place, id FROM listed",
     },
-    "all": {"owner": "SELECT 1 AS id", "featured": "", "filter": "1 = 1"},
+    "all": {"owner": "SELECT 1 AS id", "featured": "", "filter": "1 = 1", "total": _COUNT, "shown": _PAGE},
     "topic": {
         "owner": "SELECT id, name, slug, description FROM articles_topic WHERE slug = %(slug)s",
         "featured": "",
         "filter": _OF_TOPIC,
+        "total": _COUNT,
+        "shown": _PAGE,
     },
     "author": {
         "owner": "SELECT id, name, slug, role, bio, photo FROM articles_author WHERE slug = %(slug)s",
         "featured": "",
         "filter": _BY_AUTHOR,
+        "total": _COUNT,
+        "shown": _PAGE,
     },
 }
 OWNER_FIELDS = {"home": (), "all": (), "topic": ("id", "name", "slug", "description")}
@@ -89,14 +98,14 @@ _CREDITS = {
 # The count reads the partial index of listed articles (migration 0011) and stops at
 # nothing; the page reads the same index newest first and stops after the page.
 _LISTING_SQL = """
-    WITH owner AS ({owner}),{featured}
+    WITH owner AS ({owner}), {featured}
     listed AS (
         SELECT a.id FROM articles_article a, owner
         WHERE {listed} AND {filter}
         ORDER BY {newest} LIMIT %(limit)s OFFSET %(offset)s),
     shown AS ({shown})
     SELECT owner.*,
-           (SELECT count(*) FROM articles_article a, owner WHERE {listed} AND {filter}) AS total,
+           {total} AS total,
            shown.place, a.id, a.title, a.slug, a.standfirst, a.hero_image, a.published_at, a.reading_minutes,
            {credits}
     FROM owner LEFT JOIN (shown JOIN articles_article a ON a.id = shown.id) ON 1 = 1
@@ -107,13 +116,12 @@ _LISTING_SQL = """
 @cache
 def listing_sql(vendor: str, kind: str) -> str:
     parts = _KINDS[kind]
-    featured = ""
-    if parts["featured"]:
-        featured = "\n    featured AS ({}),".format(parts["featured"].format(listed=LISTED, newest=_NEWEST_FIRST))
+    common = {"listed": LISTED, "newest": _NEWEST_FIRST, "filter": parts["filter"]}
     return _LISTING_SQL.format(
-        owner=parts["owner"], featured=featured, listed=LISTED, filter=parts["filter"], newest=_NEWEST_FIRST,
-        shown=parts.get("shown", "SELECT 1 AS place, id FROM listed"), credits=_CREDITS[vendor],
-    )  # fmt: skip
+        **common,
+        **{name: parts[name].format(**common) for name in ("owner", "featured", "total", "shown")},
+        credits=_CREDITS[vendor],
+    )
 
 
 @dataclass(frozen=True)
