@@ -73,26 +73,26 @@ _KINDS: dict[str, dict[str, str]] = {
 OWNER_FIELDS = {"home": (), "all": (), "topic": ("id", "name", "slug", "description")}
 OWNER_FIELDS["author"] = ("id", "name", "slug", "role", "bio", "photo")
 
-# Bylines and topic lines as JSON arrays in position order. PostgreSQL orders inside the
-# aggregate; SQLite 3.40 cannot, and keeps the order of an ordered subquery.
+# A card's byline and topic line: the names and the slugs, each list in position order, as
+# one two-row array (PostgreSQL; psycopg reads arrays faster than JSON) or JSON (SQLite).
+# PostgreSQL orders inside the aggregate; SQLite 3.40 cannot, and keeps the order of an
+# ordered subquery.
 _CREDITS = {
-    "postgresql": """
-        (SELECT json_agg(json_build_array(author.name, author.slug) ORDER BY link.position)
-            FROM articles_articleauthor link JOIN articles_author author ON author.id = link.author_id
-            WHERE link.article_id = a.id) AS authors_json,
-        (SELECT json_agg(json_build_array(topic.name, topic.slug) ORDER BY link.position)
-            FROM articles_articletopic link JOIN articles_topic topic ON topic.id = link.topic_id
-            WHERE link.article_id = a.id) AS topics_json""",
-    "sqlite": """
-        (SELECT json_group_array(json(item)) FROM (
-            SELECT json_array(author.name, author.slug) AS item
-            FROM articles_articleauthor link JOIN articles_author author ON author.id = link.author_id
-            WHERE link.article_id = a.id ORDER BY link.position)) AS authors_json,
-        (SELECT json_group_array(json(item)) FROM (
-            SELECT json_array(topic.name, topic.slug) AS item
-            FROM articles_articletopic link JOIN articles_topic topic ON topic.id = link.topic_id
-            WHERE link.article_id = a.id ORDER BY link.position)) AS topics_json""",
+    "postgresql": """(SELECT ARRAY[array_agg(credited.name ORDER BY link.position),
+                                array_agg(credited.slug ORDER BY link.position)]
+            FROM articles_article{kind} link JOIN articles_{kind} credited ON credited.id = link.{kind}_id
+            WHERE link.article_id = a.id)""",
+    "sqlite": """(SELECT json_array(json_group_array(name), json_group_array(slug)) FROM (
+            SELECT credited.name, credited.slug
+            FROM articles_article{kind} link JOIN articles_{kind} credited ON credited.id = link.{kind}_id
+            WHERE link.article_id = a.id ORDER BY link.position))""",
 }
+
+
+def credits_sql(vendor: str, kind: str) -> str:
+    """The names and slugs of an article's ``kind`` (``author`` or ``topic``), in position order."""
+    return _CREDITS[vendor].format(kind=kind)
+
 
 # The owner row comes back once per card (or once, with no card, for an empty listing).
 # The count reads the partial index of listed articles (migration 0011) and stops at
@@ -107,7 +107,7 @@ _LISTING_SQL = """
     SELECT owner.*,
            {total} AS total,
            shown.place, a.id, a.title, a.slug, a.standfirst, a.hero_image, a.published_at, a.reading_minutes,
-           {credits}
+           {authors} AS authors, {topics} AS topics
     FROM owner LEFT JOIN (shown JOIN articles_article a ON a.id = shown.id) ON 1 = 1
     ORDER BY shown.place, {newest}
 """
@@ -120,7 +120,8 @@ def listing_sql(vendor: str, kind: str) -> str:
     return _LISTING_SQL.format(
         **common,
         **{name: parts[name].format(**common) for name in ("owner", "featured", "total", "shown")},
-        credits=_CREDITS[vendor],
+        authors=credits_sql(vendor, "author"),
+        topics=credits_sql(vendor, "topic"),
     )
 
 
@@ -186,13 +187,14 @@ def aware(value: Any) -> Any:
     return value.replace(tzinfo=UTC) if value is not None and timezone.is_naive(value) else value
 
 
-def from_json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value  # SQLite answers text
-
-
-def links(view_name: str, value: Any, url: Callable[[str, str], str]) -> list[Link]:
-    """A JSON array of [name, slug] pairs as links to ``view_name``'s pages."""
-    return [Link(name=name, url=url(view_name, slug)) for name, slug in from_json(value) or []]
+def links(view_name: str, credits: Any, url: Callable[[str, str], str]) -> list[Link]:
+    """Credits as ``credits_sql`` answers them, as links to ``view_name``'s pages."""
+    if isinstance(credits, str):  # SQLite answers JSON text
+        credits = json.loads(credits)
+    if not credits:  # PostgreSQL: an article without any
+        return []
+    names, slugs = credits
+    return [Link(name=name, url=url(view_name, slug)) for name, slug in zip(names, slugs, strict=True)]
 
 
 def listing(kind: str, *, slug: str = "", limit: int = PAGE_SIZE, offset: int = 0) -> Listing | None:

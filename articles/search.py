@@ -26,7 +26,7 @@ from django.db import connection
 from django.utils.html import escape, strip_tags
 from django.utils.safestring import SafeString, mark_safe
 
-from articles.listings import LISTED, CardDates, Link, aware, links, now
+from articles.listings import LISTED, CardDates, Link, aware, credits_sql, links, now
 from articles.models import slug_urls
 from euro_prospects.db import prepared_cursor
 
@@ -41,16 +41,6 @@ _HEADLINE_OPTIONS = (
     f"StartSel={_MATCH_START}, StopSel={_MATCH_STOP}, MaxWords=35, MinWords=15, MaxFragments=2, FragmentDelimiter=' … '"
 )
 _TAG = re.compile(r"<")
-
-_AUTHORS = {
-    "postgresql": """(SELECT json_agg(json_build_array(author.name, author.slug) ORDER BY link.position)
-            FROM articles_articleauthor link JOIN articles_author author ON author.id = link.author_id
-            WHERE link.article_id = a.id)""",
-    "sqlite": """(SELECT json_group_array(json(item)) FROM (
-            SELECT json_array(author.name, author.slug) AS item
-            FROM articles_articleauthor link JOIN articles_author author ON author.id = link.author_id
-            WHERE link.article_id = a.id ORDER BY link.position))""",
-}
 
 # The page's matches, best first, with how many there are in all (counted before the
 # page is cut); then, for those rows only, the snippet and the byline. A tag cut in two
@@ -68,13 +58,13 @@ _SEARCH_SQL = {
                ts_headline('english', a.standfirst || ' '
                            || regexp_replace(left(a.body, %(source)s), '<[^>]*(>|$)', ' ', 'g'),
                            query.words, %(options)s) AS snippet,
-               {authors} AS authors_json
+               {authors} AS authors
         FROM matched JOIN articles_article a ON a.id = matched.id, query
         ORDER BY matched.rank DESC, matched.published_at DESC, matched.id DESC
     """,
     "sqlite": """
         SELECT count(*) OVER () AS total, a.title, a.slug, a.published_at, a.standfirst, a.body,
-               {authors} AS authors_json
+               {authors} AS authors
         FROM articles_article a
         WHERE {listed} AND {words}
         ORDER BY a.published_at DESC, a.id DESC
@@ -102,7 +92,7 @@ class SearchHit:
 @cache
 def search_sql(vendor: str, words: int = 0) -> str:
     condition = " AND ".join(_SQLITE_WORD.format(name=f"word{n}") for n in range(words)) or "1 = 1"
-    return _SEARCH_SQL[vendor].format(listed=LISTED, authors=_AUTHORS[vendor], words=condition)
+    return _SEARCH_SQL[vendor].format(listed=LISTED, authors=credits_sql(vendor, "author"), words=condition)
 
 
 def search(query: str, *, limit: int = PAGE_SIZE, offset: int = 0) -> tuple[list[SearchHit], int]:
