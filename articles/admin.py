@@ -79,7 +79,7 @@ WORKFLOW_BUTTONS = [
     ("return_to_draft", "Send back to draft"),
     ("decline", "Decline"),
 ]
-# Steps that carry the editor's note (the "Note to the author" box); a contributor is emailed it.
+# Steps that carry the editor's note (the "Note to the author" box); the byline authors are emailed it.
 NOTED_ACTIONS = {"approve", "return_to_draft", "decline"}
 
 

@@ -7,6 +7,7 @@ from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from articles.contributors import Recipient, status_url
 from articles.models import Article, ArticleAuthor, ArticleTransition, Author, SiteSettings
 
 
@@ -30,8 +31,6 @@ def submission_received(article: Article) -> None:
     author = byline_author(article)
     if author is None or not author.email:
         return
-    from articles.contributors import status_url
-
     context = {"article": article, "author": author, "status_url": status_url(article, author)}
     _send("submission_received", context, [author.email])
 
@@ -57,18 +56,21 @@ def submission_for_editors(article: Article) -> None:
     )
 
 
-def contributor_step(article: Article, author: Author, step: ArticleTransition) -> None:
-    """To a contributor: an editor sent their piece back, accepted or declined it (with the note), or it went live."""
-    from articles.contributors import status_url
+def contributor_step(step: ArticleTransition, recipient: Recipient) -> None:
+    """To a byline author: an editor sent their piece back, accepted or declined it (with the note), or it went live.
 
+    A contributor gets their status link; an author with a staff account the piece's admin page.
+    """
+    article = step.article
     context = {
         "article": article,
-        "author": author,
+        "author": recipient.author,
         "action": step.action,
         "note": step.note,
-        "status_url": status_url(article, author),
+        "has_account": recipient.has_account,
+        "link": recipient.link,
         "article_url": settings.SITE_URL + article.get_absolute_url(),
     }
     # A reply goes to the editor who took the step, who wrote the note.
     editor_email = getattr(step.by, "email", "") if step.by_id else ""
-    _send("contributor_step", context, [author.email], reply_to=[editor_email] if editor_email else None)
+    _send("contributor_step", context, [recipient.email], reply_to=[editor_email] if editor_email else None)

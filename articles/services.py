@@ -257,7 +257,7 @@ def _transition(*, article: Article, by: User | None, action: str, note: str = "
     return article
 
 
-# Steps a contributor without an account is emailed about, with the editor's note (articles/contributors.py).
+# Steps the byline authors are emailed about, with the editor's note (articles/contributors.py).
 CONTRIBUTOR_NOTICES = frozenset({"return_to_draft", "approve", "decline", "publish"})
 
 
