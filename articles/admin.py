@@ -417,6 +417,11 @@ class ArticleAdmin(SimpleHistoryAdmin):
         if action in dict(WORKFLOW_BUTTONS):
             run_workflow(request, obj, action)
             return HttpResponseRedirect(reverse("admin:articles_article_change", args=[obj.pk]))
+        if "_overwrite" in request.POST:
+            # After an edit conflict the writer sees the merged piece and goes on from there
+            # (submits it, say), rather than landing on the list of articles.
+            messages.success(request, f"“{obj.title}” is saved with the changes you merged.")
+            return HttpResponseRedirect(reverse("admin:articles_article_change", args=[obj.pk]))
         return super().response_change(request, obj)
 
     def response_add(self, request: HttpRequest, obj: Article, post_url_continue: str | None = None) -> HttpResponse:
