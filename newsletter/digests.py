@@ -10,7 +10,7 @@ during the period (``previous_cadence``) still gets the pieces published before 
 switch that nothing else brought them.
 
 Readers with the same set of pieces share a ``DigestContent``; a batch sends one
-content (``sending.claim_batch``), rendered once per worker.
+content (``sending.ledger.claim_batch``), rendered once per worker.
 """
 
 from __future__ import annotations
@@ -29,13 +29,13 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from articles.models import Article, SiteSettings
-from newsletter.emails import (
+from newsletter.models import Campaign, Delivery, DigestContent, DigestPiece, Subscriber
+from newsletter.sending.message import (
     PREFERENCES_MARK,
     UNSUBSCRIBE_MARK,
     CampaignEmail,
     campaign_email_from,
 )
-from newsletter.models import Campaign, Delivery, DigestContent, DigestPiece, Subscriber
 
 logger = logging.getLogger("newsletter.digests")
 
@@ -206,7 +206,7 @@ def owed_pieces(
 def plan_digest(*, campaign: Campaign) -> Campaign:
     """One pending Delivery per reader the digest owes a piece, with its content; a digest
     that owes nobody anything finishes at once and sends nothing."""
-    from newsletter.sending import launch_batches, lock_planning
+    from newsletter.sending.campaigns import launch_batches, lock_planning
 
     with transaction.atomic():
         campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
