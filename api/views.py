@@ -27,7 +27,7 @@ from api.serializers import (
     SubscribeSerializer,
     TopicSerializer,
 )
-from articles import services
+from articles import permissions, services
 from articles.models import Article, ArticleAuthor, ArticleTopic, Author, SiteSettings, Topic
 from euro_prospects.security import client_ip
 from newsletter import sending
@@ -64,7 +64,7 @@ def visible_articles(user: Any) -> QuerySet[Article]:
     published = Article.objects.published()
     if not (user.is_authenticated and user.is_active and user.is_staff):
         return published
-    if services.is_editor(user):
+    if permissions.is_editor(user):
         return Article.objects.all()
     own = Q(created_by=user) | Q(pk__in=ArticleAuthor.objects.filter(author__user=user).values("article_id"))
     return Article.objects.filter(Q(pk__in=published.values("pk")) | own)

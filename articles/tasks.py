@@ -9,7 +9,7 @@ from articles.models import Article, ArticleTransition
 @shared_task
 def publish_due_articles() -> list[int]:
     """Beat runs this every 30 seconds: publish scheduled articles whose time has come."""
-    return services.publish_due_articles()
+    return services.publish_scheduled_articles()
 
 
 @shared_task

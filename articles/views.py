@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.dateformat import format as date_format
 from django.views.decorators.http import require_http_methods, require_safe
 
-from articles import contributors, selectors, services
+from articles import contributors, permissions, selectors, services
 from articles.cache import cache_public_page, per_generation
 from articles.forms import WriteForm
 from articles.html import paragraphs_from_text
@@ -249,7 +249,7 @@ def write_thanks(request: HttpRequest) -> HttpResponse:
 def article_preview(request: HttpRequest, slug: str) -> HttpResponse:
     """Any article as its public page would show it, for staff who may see it (unpublished ones too)."""
     article = get_object_or_404(Article, slug=slug)
-    if not services.can_view(request.user, article):
+    if not permissions.can_view(request.user, article):
         raise PermissionDenied
     context = article_page_context(article, selectors.article_links(article)) | {"is_preview": True}
     response = render(request, "articles/article_detail.html", context)

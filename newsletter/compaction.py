@@ -123,7 +123,7 @@ def compact_campaign(*, campaign_id: int, batch_size: int | None = None) -> int:
     return deleted
 
 
-def compact_ledger(*, now: datetime | None = None) -> int:
+def compact_finished_campaigns(*, now: datetime | None = None) -> int:
     """Compact every campaign past the retention period; returns how many were compacted."""
     if settings.NEWSLETTER_LEDGER_RETENTION_DAYS <= 0:
         return 0

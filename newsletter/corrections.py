@@ -25,8 +25,8 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from articles.models import Article, Correction, SiteSettings
-from newsletter.emails import PREFERENCES_MARK, UNSUBSCRIBE_MARK, CampaignEmail, campaign_email_from
 from newsletter.models import Campaign, Delivery
+from newsletter.sending.message import PREFERENCES_MARK, UNSUBSCRIBE_MARK, CampaignEmail, campaign_email_from
 
 if TYPE_CHECKING:
     from articles.services import User
@@ -75,7 +75,7 @@ def send_correction(*, correction: Correction, by: User | None) -> Campaign:
 
     Returns the note's campaign (the existing one when it was sent before).
     """
-    from newsletter.sending import launch_batches, lock_planning
+    from newsletter.sending.campaigns import launch_batches, lock_planning
 
     if not may_send(by):
         raise PermissionDenied("You may not email readers.")

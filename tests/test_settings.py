@@ -5,7 +5,8 @@ import sys
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from euro_prospects.settings import email_settings, envbool, envint
+from euro_prospects.email_url import email_settings
+from euro_prospects.env import envbool, envint
 
 # 60 characters, many different ones: what `secrets.token_urlsafe(45)` makes.
 GOOD_KEY = "k3Jx9QvN2mZ7rT1yL8wB5cH0dF6gP4sA-uE_oI3nW9qR2tY7vX1zM5bK8jC0"

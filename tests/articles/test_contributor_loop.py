@@ -9,7 +9,7 @@ from django.core import signing
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
-from articles import contributors, services
+from articles import contributors, permissions, services
 from articles.models import Article
 from euro_prospects import ratelimit
 from euro_prospects.celery import app as celery_app
@@ -279,4 +279,4 @@ def test_only_editors_decline(coras_draft, cora, otto):
             services.decline_article(article=coras_draft, by=author, note="No.")
     coras_draft.refresh_from_db()
     assert coras_draft.status == Article.Status.IN_REVIEW
-    assert "decline" not in services.allowed_actions(cora, coras_draft)
+    assert "decline" not in permissions.allowed_actions(cora, coras_draft)

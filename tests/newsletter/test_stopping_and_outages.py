@@ -85,10 +85,10 @@ import time
 import django
 django.setup()
 from articles.models import Article
-from articles.services import publish_article, publish_due_articles
+from articles.services import publish_article, publish_scheduled_articles
 started = time.monotonic()
 publish_article(article=Article.objects.get(pk={now}), by=None)
-assert publish_due_articles() == [{scheduled}]
+assert publish_scheduled_articles() == [{scheduled}]
 print(f"published in {{time.monotonic() - started:.1f}} s")
 """
 
