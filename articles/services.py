@@ -82,9 +82,9 @@ def _transition(*, article: Article, by: User | None, action: str, note: str = "
     )
     if action in CONTRIBUTOR_NOTICES:
         from articles import tasks
-        from euro_prospects.celery import enqueue_on_commit
+        from euro_prospects.celery import notify_on_commit
 
-        enqueue_on_commit(tasks.notify_contributors_of_step, step.pk)
+        notify_on_commit(tasks.notify_contributors_of_step, step.pk)
     article.refresh_from_db()
     return article
 
@@ -419,7 +419,7 @@ def submit_contribution(
     points at that author (``same_email_as``) for an editor to merge.
     """
     from articles import tasks
-    from euro_prospects.celery import enqueue_on_commit
+    from euro_prospects.celery import notify_on_commit
 
     email = email.strip()
     existing = Author.objects.filter(email__iexact=email, same_email_as__isnull=True).order_by("pk").first()
@@ -450,8 +450,8 @@ def submit_contribution(
     set_topics(article=article, topics=list(topics))
     ArticleTransition.objects.create(article=article, from_status="", to_status=Status.DRAFT, note="sent via /write/")
     submit_for_review(article=article, by=None)
-    enqueue_on_commit(tasks.send_submission_acknowledgement, article.pk)
-    enqueue_on_commit(tasks.notify_editors_of_submission, article.pk)
+    notify_on_commit(tasks.send_submission_acknowledgement, article.pk)
+    notify_on_commit(tasks.notify_editors_of_submission, article.pk)
     return article
 
 
