@@ -362,8 +362,7 @@ def _mark_words(text: str, words: list[str]) -> str:
 # page, authors and topics prefetched, the featured piece) and in making model instances,
 # not in PostgreSQL. One statement returns the page's cards in page order, each with its
 # byline and topics as JSON arrays, and how many articles the listing has in all.
-_LISTING_SQL = {
-    "postgresql": """
+_LISTING_SQL = """
         WITH listed AS (
             SELECT a.id, a.published_at, count(*) OVER () AS total
             FROM articles_article a
@@ -371,23 +370,20 @@ _LISTING_SQL = {
             ORDER BY a.published_at DESC, a.id DESC
             LIMIT %(limit)s OFFSET %(offset)s)
         SELECT a.id, a.title, a.slug, a.standfirst, a.hero_image, a.published_at, a.reading_minutes, listed.total,
+               {credits}
+        FROM listed JOIN articles_article a ON a.id = listed.id
+        ORDER BY listed.published_at DESC, listed.id DESC
+"""
+# Each card's byline and topics as JSON arrays, in each database's dialect.
+_LISTING_CREDITS = {
+    "postgresql": """
                (SELECT json_agg(json_build_array(author.name, author.slug) ORDER BY link.position)
                     FROM articles_articleauthor link JOIN articles_author author ON author.id = link.author_id
                     WHERE link.article_id = a.id) AS authors_json,
                (SELECT json_agg(json_build_array(topic.name, topic.slug) ORDER BY link.position)
                     FROM articles_articletopic link JOIN articles_topic topic ON topic.id = link.topic_id
-                    WHERE link.article_id = a.id) AS topics_json
-        FROM listed JOIN articles_article a ON a.id = listed.id
-        ORDER BY listed.published_at DESC, listed.id DESC
-    """,
+                    WHERE link.article_id = a.id) AS topics_json""",
     "sqlite": """
-        WITH listed AS (
-            SELECT a.id, a.published_at, count(*) OVER () AS total
-            FROM articles_article a
-            WHERE a.status = %(published)s AND a.published_at <= %(now)s {where}
-            ORDER BY a.published_at DESC, a.id DESC
-            LIMIT %(limit)s OFFSET %(offset)s)
-        SELECT a.id, a.title, a.slug, a.standfirst, a.hero_image, a.published_at, a.reading_minutes, listed.total,
                (SELECT json_group_array(json(item)) FROM (
                     SELECT json_array(author.name, author.slug) AS item
                     FROM articles_articleauthor link JOIN articles_author author ON author.id = link.author_id
@@ -395,10 +391,7 @@ _LISTING_SQL = {
                (SELECT json_group_array(json(item)) FROM (
                     SELECT json_array(topic.name, topic.slug) AS item
                     FROM articles_articletopic link JOIN articles_topic topic ON topic.id = link.topic_id
-                    WHERE link.article_id = a.id ORDER BY link.position)) AS topics_json
-        FROM listed JOIN articles_article a ON a.id = listed.id
-        ORDER BY listed.published_at DESC, listed.id DESC
-    """,
+                    WHERE link.article_id = a.id ORDER BY link.position)) AS topics_json""",
 }
 LISTING_FILTERS = {
     "all": "",
@@ -427,7 +420,7 @@ class Card:
 
 @cache
 def _listing_sql(vendor: str, kind: str) -> str:
-    return _LISTING_SQL[vendor].format(where=LISTING_FILTERS[kind])
+    return _LISTING_SQL.format(where=LISTING_FILTERS[kind], credits=_LISTING_CREDITS[vendor].strip())
 
 
 def _aware(value: Any) -> Any:

@@ -140,7 +140,8 @@ def test_pages_are_still_served_when_redis_is_unreachable(client, db, monkeypatc
 
     article = ArticleFactory.create(title="Still readable")
     monkeypatch.setattr(cache.watcher, "listening", False)
-    monkeypatch.setattr(cache, "_client", redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2))
+    unreachable = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    monkeypatch.setattr(cache, "redis_client", lambda: unreachable)
     monkeypatch.setattr(cache, "_lookup_script", None)
     response = client.get(article.get_absolute_url())
     assert response.status_code == 200
