@@ -200,7 +200,7 @@ def test_the_admin_and_the_api_give_the_same_answer_in_every_cell(role, state, c
 
 
 def test_the_table_gives_authors_these_fields(cora, eva):
-    """The rule as the README states it, spelled out (the table could be wrong in the same way as the code)."""
+    """The rule as docs/editorial.md states it, spelled out (the table could be wrong in the same way as the code)."""
     article = services.create_draft(by=cora, title="Ferries in the Baltic")
     content = [
         "title", "slug", "standfirst", "body", "hero_image", "hero_image_alt", "hero_image_credit",
