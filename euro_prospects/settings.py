@@ -95,7 +95,7 @@ MIDDLEWARE = [
 ROOT_URLCONF = "euro_prospects.urls"
 WSGI_APPLICATION = "euro_prospects.wsgi.application"
 
-# Two engines, and no template name exists in both (tests/test_templates.py holds that).
+# Two engines, and no template name exists in both (tests/euro_prospects/test_templates.py holds that).
 # The public site is Jinja2 (euro_prospects/jinja2.py says why); it comes first so
 # a reader's page is found without a miss in the other engine. The admin and every
 # email are Django templates.

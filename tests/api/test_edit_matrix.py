@@ -18,9 +18,8 @@ from django.utils import timezone
 from articles import permissions, services
 from articles.models import Article, ArticleAuthor, ArticleTopic, Author, Topic
 from articles.roles import AUTHORS
-from tests.api.conftest import client_with_token
-from tests.conftest import member_of
-from tests.factories import AuthorFactory, TopicFactory
+from tests.support.factories import AuthorFactory, TopicFactory
+from tests.support.people import client_with_token, member_of
 
 pytestmark = pytest.mark.django_db
 Status = Article.Status

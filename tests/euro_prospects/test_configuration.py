@@ -3,7 +3,7 @@ the settings read, and names none they do not (but the few read elsewhere, as it
 
 import re
 
-from tests.conftest import ROOT
+from tests.support.workers import ROOT
 
 # Read by the Makefile or by prometheus_client, not by the settings; documented all the same.
 READ_ELSEWHERE = {"PORT", "PROMETHEUS_MULTIPROC_DIR", "TEST_REDIS_URL"}

@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.support.workers import ROOT
 
 
 def test_every_test_the_docs_name_for_a_sending_guarantee_exists():

@@ -13,9 +13,9 @@ from rest_framework.test import APIClient
 
 from newsletter import compaction, selectors, sending, services, tasks
 from newsletter.models import Campaign, Delivery, Subscriber
-from tests.factories import CampaignFactory, DeliveryFactory, SubscriberFactory
 from tests.newsletter.test_article_admin import figures, newsletter_box
-from tests.test_settings import run_django_setup
+from tests.support.factories import CampaignFactory, DeliveryFactory, SubscriberFactory
+from tests.support.workers import run_django_setup
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from newsletter.services import InvalidEmail, _plain_email, normalise_email
 from newsletter.tokens import make_token
-from tests.factories import SubscriberFactory, TopicFactory
+from tests.support.factories import SubscriberFactory, TopicFactory
 
 RUNS = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]

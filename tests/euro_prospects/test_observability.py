@@ -15,8 +15,8 @@ from django.http import HttpResponse
 from django.test import RequestFactory
 
 from euro_prospects.observability import JsonFormatter, RequestIdFilter, RequestIdMiddleware
-from tests import celery_probe
-from tests.conftest import WorkerProcess, wait_until
+from tests.support import celery_probe
+from tests.support.workers import WorkerProcess, wait_until
 
 
 def test_every_response_carries_a_request_id(client, db):
@@ -77,7 +77,7 @@ def test_the_request_id_follows_a_task_into_the_worker_log(transactional_db):
         def logged_line():
             for raw in worker.log_path.read_text().splitlines():
                 line = json.loads(raw) if raw.startswith("{") else {}
-                if line.get("logger") == "tests.celery_probe" and line.get("message") == marker:
+                if line.get("logger") == "tests.support.celery_probe" and line.get("message") == marker:
                     return line
             return None
 
@@ -85,7 +85,7 @@ def test_the_request_id_follows_a_task_into_the_worker_log(transactional_db):
     finally:
         worker.stop()
     assert line["request_id"] == request_id
-    assert line["task_name"] == "tests.celery_probe.log_line"
+    assert line["task_name"] == "tests.support.celery_probe.log_line"
 
 
 class SentryIntake(BaseHTTPRequestHandler):

@@ -1,4 +1,4 @@
-"""A task only the test worker loads (``--include tests.celery_probe``): it proves
+"""A task only the test worker loads (``--include tests.support.celery_probe``): it proves
 that a real worker process runs what the web process enqueues, on the same database."""
 
 from celery import shared_task
@@ -16,4 +16,4 @@ def log_line(text: str) -> None:
     """Writes one log line from inside a task (the request id test reads the worker's log)."""
     import logging
 
-    logging.getLogger("tests.celery_probe").info(text)
+    logging.getLogger("tests.support.celery_probe").info(text)

@@ -4,7 +4,7 @@ import redis
 from django.core.cache import cache
 
 from euro_prospects.ratelimit import PREFIX, hit
-from tests.conftest import wait_until
+from tests.support.workers import wait_until
 
 
 def test_it_allows_hits_up_to_the_limit_then_refuses():

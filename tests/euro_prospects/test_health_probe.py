@@ -9,7 +9,7 @@ from kombu import Connection
 
 from euro_prospects import health
 from euro_prospects.celery import app as celery_app
-from tests.conftest import WorkerProcess, wait_until
+from tests.support.workers import WorkerProcess, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -7,8 +7,8 @@ import sys
 import pytest
 import redis
 
-from tests.conftest import ROOT
-from tests.smtp import free_port
+from tests.support.smtp import free_port
+from tests.support.workers import ROOT
 
 pytestmark = pytest.mark.integration
 

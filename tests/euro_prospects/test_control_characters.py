@@ -15,7 +15,7 @@ from articles.models import Article, Author, SiteSettings, Topic
 from euro_prospects import ratelimit
 from euro_prospects.text import spreadsheet_cell, validate_single_line
 from newsletter.models import Subscriber
-from tests.factories import ArticleFactory, AuthorFactory, CampaignFactory, SubscriberFactory, TopicFactory
+from tests.support.factories import ArticleFactory, AuthorFactory, CampaignFactory, SubscriberFactory, TopicFactory
 
 HEADER_INJECTION = "Grid news\r\nReply-To: x@evil.example\r\n\r\nFake body"
 
@@ -79,7 +79,7 @@ def test_the_write_form_still_takes_paragraphs_in_the_body_and_bio(client, write
 
 @pytest.fixture
 def as_eva(eva: Any) -> Any:
-    from tests.api.conftest import client_with_token
+    from tests.support.people import client_with_token
 
     return client_with_token(eva)
 

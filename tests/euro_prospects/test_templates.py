@@ -16,7 +16,7 @@ from django.test import Client
 from articles import views
 from newsletter.models import Subscriber
 from newsletter.tokens import make_token
-from tests.factories import SubscriberFactory
+from tests.support.factories import SubscriberFactory
 
 PUBLIC_PAGES = [
     "404.html",

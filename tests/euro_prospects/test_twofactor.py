@@ -5,14 +5,10 @@ import re
 import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
-from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from tests.factories import UserFactory
-
-
-def code_for(device: TOTPDevice, offset: int = 0) -> str:
-    return f"{totp(device.bin_key, t0=device.t0 - offset * device.step):06d}"
+from tests.support.factories import UserFactory
+from tests.support.people import code_for
 
 
 @pytest.fixture

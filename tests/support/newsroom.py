@@ -10,7 +10,7 @@ from django.utils import timezone
 from PIL import Image
 
 from articles.models import Article, Author, SiteSettings, Topic
-from tests.factories import ArticleFactory, AuthorFactory, TopicFactory
+from tests.support.factories import ArticleFactory, AuthorFactory, TopicFactory
 
 
 def hero_image_file(name: str = "hero.png", colour: tuple[int, int, int] = (40, 70, 120)) -> SimpleUploadedFile:

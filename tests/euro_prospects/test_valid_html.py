@@ -20,7 +20,7 @@ from django.test import Client
 from newsletter.models import Subscriber
 from newsletter.tokens import make_token
 from tests.e2e.newsroom import build_newsroom
-from tests.factories import SubscriberFactory
+from tests.support.factories import SubscriberFactory
 
 
 def java() -> str:

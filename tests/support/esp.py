@@ -26,7 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
-from tests.smtp import free_port
+from tests.support.smtp import free_port
 
 _RECIPIENT_VARIABLE = re.compile(r"%recipient\.([^%]+)%")
 _SUBSTITUTION = re.compile(r"\{\{\s*([\w.]+)\s*\}\}")

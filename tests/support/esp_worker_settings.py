@@ -1,4 +1,4 @@
-"""Settings of a test's worker process that sends through the ESP on loopback (tests/esp.py).
+"""Settings of a test's worker process that sends through the ESP on loopback (tests/support/esp.py).
 
 Anymail reads its keys from settings only; the test passes the API's address in
 ``TEST_MAILGUN_API_URL``."""

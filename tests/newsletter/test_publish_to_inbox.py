@@ -4,8 +4,8 @@ import pytest
 from django.test import Client
 
 from newsletter.models import Subscriber
-from tests.conftest import wait_until
-from tests.newsletter.conftest import link_to
+from tests.support.mail import link_to
+from tests.support.workers import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from django.test import Client, RequestFactory
 
 from euro_prospects.security import client_ip
-from tests.factories import UserFactory
+from tests.support.factories import UserFactory
 
 NGINX = "127.0.0.1"
 

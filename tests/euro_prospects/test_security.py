@@ -11,7 +11,7 @@ from django.test import Client, RequestFactory
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from euro_prospects.security import safe_next_url
-from tests.factories import ArticleFactory, UserFactory
+from tests.support.factories import ArticleFactory, UserFactory
 
 PRODUCTION_ENV = {
     "DEBUG": "false",

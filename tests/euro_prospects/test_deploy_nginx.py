@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, wait_until
-from tests.smtp import free_port
+from tests.support.smtp import free_port
+from tests.support.workers import ROOT, wait_until
 
 SHIPPED = ROOT / "deploy" / "nginx" / "euro-prospects.conf"
 TOKEN = "MTIzNA:1uTqZk:Xb3rLq9vK2mW7yR1tN8cH0dF6gP4sA-uE_oI3nW9qR2"

@@ -1,17 +1,7 @@
-from datetime import timedelta
+"""Reads on subscribers' QuerySets."""
 
-from django.utils import timezone
-
-from articles.models import Article
 from newsletter.models import Subscriber
-from tests.factories import ArticleFactory, SubscriberFactory, TopicFactory
-
-
-def test_published_leaves_out_drafts_and_future_dates(db):
-    live = ArticleFactory.create()
-    ArticleFactory.create(status=Article.Status.DRAFT, published_at=None)
-    ArticleFactory.create(published_at=timezone.now() + timedelta(hours=1))
-    assert list(Article.objects.published()) == [live]
+from tests.support.factories import SubscriberFactory, TopicFactory
 
 
 def test_wanting_finds_all_topic_readers_and_those_who_chose_the_topic(db):

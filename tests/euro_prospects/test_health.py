@@ -8,8 +8,8 @@ import redis
 
 from euro_prospects import health
 from euro_prospects.celery import app as celery_app
-from tests.conftest import wait_until
-from tests.smtp import free_port
+from tests.support.smtp import free_port
+from tests.support.workers import wait_until
 
 pytestmark = pytest.mark.integration
 

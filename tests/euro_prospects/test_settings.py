@@ -7,22 +7,11 @@ from django.core.exceptions import ImproperlyConfigured
 
 from euro_prospects.email_url import email_settings
 from euro_prospects.env import envbool, envint
+from tests.support.workers import run_django_setup
 
 # 60 characters, many different ones: what `secrets.token_urlsafe(45)` makes.
 GOOD_KEY = "k3Jx9QvN2mZ7rT1yL8wB5cH0dF6gP4sA-uE_oI3nW9qR2tY7vX1zM5bK8jC0"
 PRODUCTION = {"DEBUG": "false", "ALLOWED_HOSTS": "example.org", "EMAIL_URL": "console://"}
-
-
-def run_django_setup(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    unset = {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "EMAIL_URL", "METRICS_TOKEN"}
-    base = {k: v for k, v in os.environ.items() if k not in unset}
-    return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()"],
-        env=base | {"DJANGO_SETTINGS_MODULE": "euro_prospects.settings"} | env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 def test_it_rejects_a_malformed_boolean(monkeypatch):

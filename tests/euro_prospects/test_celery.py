@@ -5,8 +5,8 @@ from django.db import transaction
 
 from articles.models import Topic
 from euro_prospects.celery import enqueue_on_commit
-from tests.celery_probe import create_topic
-from tests.conftest import wait_until
+from tests.support.celery_probe import create_topic
+from tests.support.workers import wait_until
 
 pytestmark = pytest.mark.integration
 
