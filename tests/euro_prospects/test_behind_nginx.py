@@ -24,8 +24,8 @@ from django.conf import settings as django_settings
 
 from euro_prospects.celery import app as celery_app
 from newsletter.models import Subscriber
+from tests.support.workers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_CONFIG = ROOT / "deploy" / "nginx" / "euro-prospects.conf"
 VISITOR_A = "127.0.0.2"
 VISITOR_B = "127.0.0.3"
