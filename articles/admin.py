@@ -16,7 +16,7 @@ from django.contrib.admin import helpers
 from django.contrib.admin.utils import flatten_fieldsets, unquote
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.db import models
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -278,8 +278,7 @@ class ArticleAdmin(SimpleHistoryAdmin):
         queryset = super().get_queryset(request).prefetch_related("article_authors__author", "article_topics__topic")
         if permissions.is_editor(request.user):
             return queryset
-        own = Q(created_by=request.user.pk) | Q(article_authors__author__user=request.user.pk)
-        return queryset.filter(own).distinct()
+        return queryset.filter(pk__in=Article.objects.owned_by(request.user).values("pk"))
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         editable = permissions.editable_fields(request.user, obj)

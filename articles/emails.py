@@ -1,14 +1,12 @@
 """Emails of the articles app: one function per email, each rendering a subject/text/html trio."""
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.core.mail import EmailMultiAlternatives
-from django.db.models import Q
-from django.template.loader import render_to_string
 from django.urls import reverse
 
+from articles import permissions
 from articles.contributors import Recipient, status_url
 from articles.models import Article, ArticleAuthor, ArticleTransition, Author, SiteSettings
+from euro_prospects.emails import build_email
 
 
 def byline_author(article: Article) -> Author | None:
@@ -18,12 +16,7 @@ def byline_author(article: Article) -> Author | None:
 
 def _send(name: str, context: dict[str, object], to: list[str], reply_to: list[str] | None = None) -> None:
     context = {"site": SiteSettings.load(), "site_url": settings.SITE_URL, **context}
-    subject = " ".join(render_to_string(f"articles/emails/{name}_subject.txt", context).split())
-    text = render_to_string(f"articles/emails/{name}.txt", context)
-    html = render_to_string(f"articles/emails/{name}.html", context)
-    message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, to, reply_to=reply_to)
-    message.attach_alternative(html, "text/html")
-    message.send()
+    build_email(f"articles/emails/{name}", context, to, reply_to=reply_to).send()
 
 
 def submission_received(article: Article) -> None:
@@ -36,8 +29,7 @@ def submission_received(article: Article) -> None:
 
 
 def editor_addresses() -> list[str]:
-    users = get_user_model().objects.filter(Q(groups__name="Editors") | Q(is_superuser=True), is_active=True)
-    return sorted({email for email in users.values_list("email", flat=True) if email})
+    return sorted({email for email in permissions.editors().values_list("email", flat=True) if email})
 
 
 def submission_for_editors(article: Article) -> None:

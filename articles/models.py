@@ -11,7 +11,7 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from articles.html import reading_minutes, sanitise_html
-from articles.images import validate_hero_image
+from articles.images import hero_image_help_text, validate_hero_image
 from euro_prospects.images import validate_image_upload
 from euro_prospects.text import validate_single_line
 
@@ -186,6 +186,11 @@ class ArticleQuerySet(models.QuerySet["Article"]):
     def due_for_publishing(self) -> ArticleQuerySet:
         return self.filter(status=Article.Status.SCHEDULED, publish_at__lte=timezone.now())
 
+    def owned_by(self, user: Any) -> ArticleQuerySet:
+        """The "own article" rule: the pieces ``user`` created or is one of the authors of."""
+        authored = ArticleAuthor.objects.filter(author__user=user).values("article_id")
+        return self.filter(models.Q(created_by=user) | models.Q(pk__in=authored))
+
 
 class Article(models.Model):
     class Status(models.TextChoices):
@@ -213,7 +218,7 @@ class Article(models.Model):
         upload_to="articles/%Y/%m/",
         blank=True,
         validators=[validate_hero_image],
-        help_text="JPEG, PNG or WebP, at least 1200 x 630 pixels, at most 10 MB. Alt text and credit are required.",
+        help_text=hero_image_help_text(),
     )
     hero_image_page = models.ImageField(
         upload_to="articles/renditions/",

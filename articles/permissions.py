@@ -8,9 +8,12 @@ work on their own pieces only (``is_own_article``), within ``EDIT_RULES``.
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
 
 from articles.models import Article, Author
 
@@ -58,17 +61,28 @@ VERBS = {
 # --- roles ---------------------------------------------------------------------------------------
 
 
+# Who is an editor: whoever may publish (the Editors group, articles.roles, carries it).
+EDITOR_PERMISSION = "articles.publish_article"
+
+
 def is_editor(user: User | None) -> bool:
-    return bool(user and user.is_active and user.has_perm("articles.publish_article"))
+    return bool(user and user.is_active and user.has_perm(EDITOR_PERMISSION))
+
+
+def editors() -> QuerySet[Any]:
+    """The active accounts that are editors (``is_editor``), superusers included."""
+    app_label, codename = EDITOR_PERMISSION.split(".")
+    permission = Q(content_type__app_label=app_label, codename=codename)
+    granted = Permission.objects.filter(permission).values("pk")
+    holders = Q(is_superuser=True) | Q(groups__permissions__in=granted) | Q(user_permissions__in=granted)
+    return get_user_model().objects.filter(holders, is_active=True).distinct()
 
 
 def is_own_article(user: User | None, article: Article) -> bool:
-    """True when ``user`` created the article or is one of its authors."""
+    """True when ``user`` created the article or is one of its authors (``Article.objects.owned_by``)."""
     if user is None or not user.is_authenticated or article.pk is None:
         return False
-    if article.created_by_id == user.pk:
-        return True
-    return article.article_authors.filter(author__user_id=user.pk).exists()
+    return article.created_by_id == user.pk or Article.objects.owned_by(user).filter(pk=article.pk).exists()
 
 
 def can_edit(user: User | None, article: Article) -> bool:

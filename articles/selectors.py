@@ -50,11 +50,11 @@ def published_articles() -> QuerySet[Article]:
 # signed-in reader, always), so it is read in one statement written out in SQL:
 # the article, then its authors, topics and editor and the latest other pieces on
 # its primary topic, each list a JSON array in page order. On the bench machine
-# Django's query compiler cost more than PostgreSQL took to answer (0.5-1 ms per
-# query against 0.1-0.3 ms), and each further round trip cost more than the work
-# in it. The two dialects differ in their JSON functions and in how a list keeps
-# its order: PostgreSQL orders inside the aggregate, SQLite 3.40 cannot and keeps
-# the order of an ordered subquery. {where} picks the article.
+# Django's query compiler cost more than PostgreSQL took to answer, and each
+# further round trip cost more than the work in it (docs/performance.md). The two
+# dialects differ in their JSON functions and in how a list keeps its order:
+# PostgreSQL orders inside the aggregate, SQLite 3.40 cannot and keeps the order of
+# an ordered subquery. {where} picks the article.
 _ARTICLE_PAGE_SQL = {
     "postgresql": """
         SELECT a.id, a.title, a.slug, a.standfirst, a.body, a.hero_image, a.hero_image_page, a.hero_image_page_width,
@@ -384,8 +384,7 @@ def _mark_words(text: str, words: list[str]) -> str:
 # page, authors and topics prefetched, the featured piece) and in making model instances,
 # not in PostgreSQL. One statement returns the page's cards in page order, each with its
 # byline and topics as JSON arrays, and how many articles the listing has in all.
-_LISTING_SQL = {
-    "postgresql": """
+_LISTING_SQL = """
         WITH listed AS (
             SELECT a.id, a.published_at, count(*) OVER () AS total
             FROM articles_article a
@@ -393,23 +392,20 @@ _LISTING_SQL = {
             ORDER BY a.published_at DESC, a.id DESC
             LIMIT %(limit)s OFFSET %(offset)s)
         SELECT a.id, a.title, a.slug, a.standfirst, a.hero_image, a.published_at, a.reading_minutes, listed.total,
+               {credits}
+        FROM listed JOIN articles_article a ON a.id = listed.id
+        ORDER BY listed.published_at DESC, listed.id DESC
+"""
+# Each card's byline and topics as JSON arrays, in each database's dialect.
+_LISTING_CREDITS = {
+    "postgresql": """
                (SELECT json_agg(json_build_array(author.name, author.slug) ORDER BY link.position)
                     FROM articles_articleauthor link JOIN articles_author author ON author.id = link.author_id
                     WHERE link.article_id = a.id) AS authors_json,
                (SELECT json_agg(json_build_array(topic.name, topic.slug) ORDER BY link.position)
                     FROM articles_articletopic link JOIN articles_topic topic ON topic.id = link.topic_id
-                    WHERE link.article_id = a.id) AS topics_json
-        FROM listed JOIN articles_article a ON a.id = listed.id
-        ORDER BY listed.published_at DESC, listed.id DESC
-    """,
+                    WHERE link.article_id = a.id) AS topics_json""",
     "sqlite": """
-        WITH listed AS (
-            SELECT a.id, a.published_at, count(*) OVER () AS total
-            FROM articles_article a
-            WHERE a.status = %(published)s AND a.published_at <= %(now)s {where}
-            ORDER BY a.published_at DESC, a.id DESC
-            LIMIT %(limit)s OFFSET %(offset)s)
-        SELECT a.id, a.title, a.slug, a.standfirst, a.hero_image, a.published_at, a.reading_minutes, listed.total,
                (SELECT json_group_array(json(item)) FROM (
                     SELECT json_array(author.name, author.slug) AS item
                     FROM articles_articleauthor link JOIN articles_author author ON author.id = link.author_id
@@ -417,10 +413,7 @@ _LISTING_SQL = {
                (SELECT json_group_array(json(item)) FROM (
                     SELECT json_array(topic.name, topic.slug) AS item
                     FROM articles_articletopic link JOIN articles_topic topic ON topic.id = link.topic_id
-                    WHERE link.article_id = a.id ORDER BY link.position)) AS topics_json
-        FROM listed JOIN articles_article a ON a.id = listed.id
-        ORDER BY listed.published_at DESC, listed.id DESC
-    """,
+                    WHERE link.article_id = a.id ORDER BY link.position)) AS topics_json""",
 }
 LISTING_FILTERS = {
     "all": "",
@@ -449,7 +442,7 @@ class Card:
 
 @cache
 def _listing_sql(vendor: str, kind: str) -> str:
-    return _LISTING_SQL[vendor].format(where=LISTING_FILTERS[kind])
+    return _LISTING_SQL.format(where=LISTING_FILTERS[kind], credits=_LISTING_CREDITS[vendor].strip())
 
 
 def _aware(value: Any) -> Any:

@@ -152,25 +152,20 @@ def article_detail(request: HttpRequest, slug: str) -> HttpResponse:
 @require_safe
 @cache_public_page
 def topic_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    topic = get_object_or_404(Topic, slug=slug)
-    page = listing_page(request, "topic", topic.pk)
-    return render(
-        request,
-        "articles/topic.html",
-        {"topic": topic, "page": page, "canonical_url": absolute(topic.get_absolute_url())},
-    )
+    return _listing_of(request, "topic", get_object_or_404(Topic, slug=slug))
 
 
 @require_safe
 @cache_public_page
 def author_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    author = get_object_or_404(Author, slug=slug)
-    page = listing_page(request, "author", author.pk)
-    return render(
-        request,
-        "articles/author.html",
-        {"author": author, "page": page, "canonical_url": absolute(author.get_absolute_url())},
-    )
+    return _listing_of(request, "author", get_object_or_404(Author, slug=slug))
+
+
+def _listing_of(request: HttpRequest, kind: str, subject: Topic | Author) -> HttpResponse:
+    """A topic's or an author's page: their published pieces, newest first."""
+    page = listing_page(request, kind, subject.pk)
+    context = {kind: subject, "page": page, "canonical_url": absolute(subject.get_absolute_url())}
+    return render(request, f"articles/{kind}.html", context)
 
 
 @require_safe

@@ -95,7 +95,7 @@ MIDDLEWARE = [
 ROOT_URLCONF = "euro_prospects.urls"
 WSGI_APPLICATION = "euro_prospects.wsgi.application"
 
-# Two engines, and no template name exists in both (tests/test_templates.py holds that).
+# Two engines, and no template name exists in both (tests/euro_prospects/test_templates.py holds that).
 # The public site is Jinja2 (euro_prospects/jinja2.py says why); it comes first so
 # a reader's page is found without a miss in the other engine. The admin and every
 # email are Django templates.
@@ -282,10 +282,10 @@ AXES_USERNAME_FORM_FIELD = "username"
 # peer is one of TRUSTED_PROXIES.
 AXES_CLIENT_IP_CALLABLE = "euro_prospects.security.client_ip"
 
-# Two-factor sign-in (django-otp, TOTP) for staff in these groups, and for
-# superusers, whenever REQUIRE_STAFF_2FA is on. On by default in production.
+# Two-factor sign-in (django-otp, TOTP) for superusers, editors and staff in the
+# STAFF_2FA_GROUPS, whenever REQUIRE_STAFF_2FA is on. On by default in production.
 REQUIRE_STAFF_2FA = envbool("REQUIRE_STAFF_2FA", "false" if DEBUG else "true")
-STAFF_2FA_GROUPS = envlist("STAFF_2FA_GROUPS", "Editors")
+STAFF_2FA_GROUPS = envlist("STAFF_2FA_GROUPS", "")
 OTP_TOTP_ISSUER = os.getenv("OTP_TOTP_ISSUER", "Euro Prospects")
 
 # Uploaded images (euro_prospects.images): size and pixel caps.

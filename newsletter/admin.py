@@ -225,34 +225,27 @@ class SuppressionAdmin(admin.ModelAdmin):
     readonly_fields = ["email_hash", "reason", "created_at"]
 
 
+CAMPAIGN_FIELDS = [
+    "article",
+    "subject",
+    "status",
+    "paused_reason",
+    "recipients",
+    "created_at",
+    "planned_at",
+    "paused_at",
+    "finished_at",
+    "cancelled_at",
+]
+
+
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
     list_display = ["title", "status", "recipients", "progress_link", "created_at", "finished_at"]
     list_filter = ["status", "digest"]
     search_fields = ["article__title", "subject"]
-    fields = [
-        "article",
-        "subject",
-        "status",
-        "paused_reason",
-        "recipients",
-        "created_at",
-        "planned_at",
-        "paused_at",
-        "finished_at",
-        "cancelled_at",
-    ]
-    readonly_fields = [
-        "article",
-        "status",
-        "paused_reason",
-        "recipients",
-        "created_at",
-        "planned_at",
-        "paused_at",
-        "finished_at",
-        "cancelled_at",
-    ]
+    fields = tuple(CAMPAIGN_FIELDS)
+    readonly_fields = [name for name in CAMPAIGN_FIELDS if name != "subject"]  # editors change the subject only
     actions = ["cancel_campaigns", "resume_campaigns", "retry_failed"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -210,13 +210,11 @@ def owed_pieces(
 def plan_digest(*, campaign: Campaign) -> Campaign:
     """One pending Delivery per reader the digest owes a piece, with its content; a digest
     that owes nobody anything finishes at once and sends nothing."""
-    from newsletter.sending.campaigns import launch_batches, lock_planning
+    from newsletter.sending.campaigns import launch_batches, planning
 
-    with transaction.atomic():
-        campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    with planning(campaign) as campaign:
         if campaign.status != Campaign.Status.PLANNING:
             return campaign
-        lock_planning()
         started = time.monotonic()
         if campaign.period_start is None or campaign.period_end is None:
             raise ValueError(f"campaign {campaign.pk} is not a digest")

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -84,11 +86,9 @@ def start_campaign_for_article(*, article_id: int) -> Campaign | None:
 
 def plan_campaign(*, campaign: Campaign) -> Campaign:
     """Insert one pending Delivery per confirmed subscriber who wants the article, in one statement."""
-    with transaction.atomic():
-        campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    with planning(campaign) as campaign:
         if campaign.status != Campaign.Status.PLANNING:
             return campaign
-        lock_planning()
         now = timezone.now()
         started = time.monotonic()
         with connection.cursor() as cursor:
@@ -107,12 +107,18 @@ def plan_campaign(*, campaign: Campaign) -> Campaign:
     return campaign
 
 
-def lock_planning() -> None:
-    """Plan one campaign or digest at a time (until the transaction ends), so that two
-    plannings never both give a reader the same piece (see ``newsletter.digests``)."""
-    if connection.vendor == "postgresql":  # SQLite runs one writing transaction at a time anyway
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_PLANNING_LOCK])
+@contextmanager
+def planning(campaign: Campaign) -> Iterator[Campaign]:
+    """A transaction holding the campaign's row, re-read; while it is still planning, also
+    the lock that plans one campaign or digest at a time, so that two plannings never
+    both give a reader the same piece (see ``newsletter.digests``)."""
+    with transaction.atomic():
+        locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        if locked.status == Campaign.Status.PLANNING and connection.vendor == "postgresql":
+            # SQLite runs one writing transaction at a time anyway.
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_PLANNING_LOCK])
+        yield locked
 
 
 _PLANNING_LOCK = 7_340_001

@@ -19,7 +19,6 @@ from datetime import datetime
 from email.header import Header
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 import css_inline
 import idna
@@ -33,7 +32,7 @@ from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 
 from newsletter.engagement.links import READER_MARK, reader_part, rewrite_links
-from newsletter.tokens import make_token
+from newsletter.links import ONE_CLICK, reader_links
 
 if TYPE_CHECKING:
     from articles.models import Article
@@ -175,32 +174,19 @@ class CampaignEmail:
     def message_id(self, recipient: Recipient) -> str:
         return f"<campaign-{self.campaign_id}.delivery-{recipient.delivery_id}@{self.domain}>"
 
-    def links(self, recipient: Recipient) -> tuple[str, str, str]:
-        """The reader's unsubscribe URL, preferences URL and unsubscribe mailto."""
-        unsubscribe = make_token(recipient.subscriber_id, "unsubscribe")
-        preferences = make_token(recipient.subscriber_id, "preferences")
-        mailto = f"mailto:{settings.NEWSLETTER_UNSUBSCRIBE_MAILTO}?subject={quote('unsubscribe ' + unsubscribe)}"
-        return (
-            f"{settings.SITE_URL}/newsletter/unsubscribe/{unsubscribe}/",
-            f"{settings.SITE_URL}/newsletter/preferences/{preferences}/",
-            mailto,
-        )
-
     def headers(self, recipient: Recipient) -> dict[str, str]:
-        unsubscribe_url, _, mailto = self.links(recipient)
         return {
             "Message-ID": self.message_id(recipient),
             "List-Id": self.list_id,
-            "List-Unsubscribe": f"<{unsubscribe_url}>, <{mailto}>",
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            **reader_links(recipient.subscriber_id).headers(),
         }
 
     def bodies(self, recipient: Recipient) -> tuple[str, str]:
-        unsubscribe_url, preferences_url, _ = self.links(recipient)
+        links = reader_links(recipient.subscriber_id)
         reader = reader_part(self.campaign_id, recipient.subscriber_id)
         return tuple(  # type: ignore[return-value]
-            body.replace(UNSUBSCRIBE_MARK, unsubscribe_url)
-            .replace(PREFERENCES_MARK, preferences_url)
+            body.replace(UNSUBSCRIBE_MARK, links.unsubscribe_url)
+            .replace(PREFERENCES_MARK, links.preferences_url)
             .replace(READER_MARK, reader)
             for body in (self.text, self.html)
         )
@@ -235,18 +221,18 @@ class CampaignEmail:
         )
         addresses = [sendable_address(r.email) for r in recipients]
         to = [mailbox(r.name, address) for r, address in zip(recipients, addresses, strict=True)]
-        shared = {"List-Id": self.list_id, "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+        shared = {"List-Id": self.list_id, "List-Unsubscribe-Post": ONE_CLICK}
         message = EmailMultiAlternatives(self.subject, text, self.from_email, to, headers=shared, connection=connection)
         message.attach_alternative(html, "text/html")
         merge_data, merge_headers = {}, {}
         for recipient, address in zip(recipients, addresses, strict=True):
-            unsubscribe_url, preferences_url, mailto = self.links(recipient)
+            links = reader_links(recipient.subscriber_id)
             merge_data[address] = {
-                "unsubscribe_url": unsubscribe_url,
-                "preferences_url": preferences_url,
+                "unsubscribe_url": links.unsubscribe_url,
+                "preferences_url": links.preferences_url,
                 "reader": reader_part(self.campaign_id, recipient.subscriber_id),
             }
-            merge_headers[address] = {"List-Unsubscribe": f"<{unsubscribe_url}>, <{mailto}>"}
+            merge_headers[address] = {"List-Unsubscribe": links.list_unsubscribe}
         message.merge_data = merge_data  # type: ignore[attr-defined]  # anymail's batch-send attributes
         message.merge_headers = merge_headers  # type: ignore[attr-defined]
         return message
@@ -264,7 +250,7 @@ class CampaignEmail:
             f"Subject: {subject}",
             f"Date: {email.utils.format_datetime(timezone.now())}",
             f"List-Id: {self.list_id}",
-            "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+            f"List-Unsubscribe-Post: {ONE_CLICK}",
             "MIME-Version: 1.0",
             f'Content-Type: multipart/alternative; boundary="{_BOUNDARY}"',
         ]
@@ -298,12 +284,11 @@ class CampaignEmail:
         a UTF-8 address (else a non-ASCII local part raises ``UnsendableAddress``).
         """
         to = mailbox(recipient.name, sendable_address(recipient.email, smtputf8=smtputf8))
-        unsubscribe_url, preferences_url, mailto = self.links(recipient)
+        links = reader_links(recipient.subscriber_id)
         head = (
-            f"To: {to}\r\nMessage-ID: {self.message_id(recipient)}\r\n"
-            f"List-Unsubscribe: <{unsubscribe_url}>, <{mailto}>\r\n"
+            f"To: {to}\r\nMessage-ID: {self.message_id(recipient)}\r\nList-Unsubscribe: {links.list_unsubscribe}\r\n"
         ).encode()
-        unsubscribe, preferences = _quoted_printable(unsubscribe_url), _quoted_printable(preferences_url)
+        unsubscribe, preferences = _quoted_printable(links.unsubscribe_url), _quoted_printable(links.preferences_url)
         # Every tracked link of the reader's copy ends in the same reader half: one HMAC per reader.
         reader = reader_part(self.campaign_id, recipient.subscriber_id).encode() if self._tracked else b""
         slots = (

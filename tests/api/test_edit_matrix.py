@@ -18,9 +18,8 @@ from django.utils import timezone
 from articles import permissions, services
 from articles.models import Article, ArticleAuthor, ArticleTopic, Author, Topic
 from articles.roles import AUTHORS
-from tests.api.conftest import client_with_token
-from tests.conftest import member_of
-from tests.factories import AuthorFactory, TopicFactory
+from tests.support.factories import AuthorFactory, TopicFactory
+from tests.support.people import client_with_token, member_of
 
 pytestmark = pytest.mark.django_db
 Status = Article.Status
@@ -200,7 +199,7 @@ def test_the_admin_and_the_api_give_the_same_answer_in_every_cell(role, state, c
 
 
 def test_the_table_gives_authors_these_fields(cora, eva):
-    """The rule as the README states it, spelled out (the table could be wrong in the same way as the code)."""
+    """The rule as docs/editorial.md states it, spelled out (the table could be wrong in the same way as the code)."""
     article = services.create_draft(by=cora, title="Ferries in the Baltic")
     content = [
         "title", "slug", "standfirst", "body", "hero_image", "hero_image_alt", "hero_image_credit",

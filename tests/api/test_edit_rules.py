@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from articles import services
 from articles.models import Article, ArticleTransition
-from tests.factories import AuthorFactory
+from tests.support.factories import AuthorFactory
 
 pytestmark = pytest.mark.django_db
 Status = Article.Status

@@ -13,8 +13,8 @@ from articles import contributors, permissions, services
 from articles.models import Article
 from euro_prospects import ratelimit
 from euro_prospects.celery import app as celery_app
-from tests.conftest import WorkerProcess, wait_until
-from tests.factories import TopicFactory
+from tests.support.factories import TopicFactory
+from tests.support.workers import WorkerProcess, wait_until
 
 WRITE_URL = "/write/"
 
@@ -167,7 +167,7 @@ def test_a_staff_author_s_own_address_on_the_byline_wins_over_the_account_s(cora
 def test_whoever_takes_the_step_is_not_emailed_about_it(coras_draft, cora, eva):
     """Eva edits and co-writes the piece: when she sends it back, Cora and the outside
     contributor on the byline hear of it, Eva does not; nor does a deactivated account."""
-    from tests.factories import AuthorFactory, UserFactory
+    from tests.support.factories import AuthorFactory, UserFactory
 
     evas_profile = AuthorFactory.create(name="Eva Marsh", slug="eva-marsh", user=eva, email="eva.desk@example.org")
     guest = AuthorFactory.create(name="Petra Novakova", slug="petra-novakova", email="petra@example.org")

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from articles import permissions, services
 from articles.models import Article
-from tests.factories import UserFactory
+from tests.support.factories import UserFactory
 
 Status = Article.Status
 ROLES = ["editor", "owner", "other_author", "staff_without_role"]

@@ -11,8 +11,8 @@ from articles import services
 from articles.models import Article, ArticleTransition
 from articles.signals import article_published
 from articles.tasks import publish_due_articles
-from tests.conftest import WorkerProcess, wait_until
-from tests.factories import ArticleFactory
+from tests.support.factories import ArticleFactory
+from tests.support.workers import WorkerProcess, wait_until
 
 Status = Article.Status
 

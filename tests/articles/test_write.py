@@ -5,8 +5,9 @@ import pytest
 from articles.models import Article, ArticleTransition, Author
 from articles.tasks import notify_editors_of_submission, send_submission_acknowledgement
 from euro_prospects import ratelimit
-from tests.conftest import WorkerProcess, member_of, wait_until
-from tests.factories import AuthorFactory, TopicFactory
+from tests.support.factories import AuthorFactory, TopicFactory
+from tests.support.people import member_of
+from tests.support.workers import WorkerProcess, wait_until
 
 WRITE_URL = "/write/"
 

@@ -7,7 +7,7 @@ import pytest
 from articles import services, writing
 from articles.models import Article
 from tests.articles.test_admin import change_url, form_data
-from tests.factories import ArticleFactory
+from tests.support.factories import ArticleFactory
 
 Status = Article.Status
 

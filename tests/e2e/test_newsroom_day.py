@@ -30,11 +30,12 @@ from articles.models import Article, PreviewLink
 from articles.roles import AUTHORS
 from euro_prospects.celery import app as celery_app
 from newsletter.models import Campaign
-from tests.conftest import WorkerProcess, member_of, wait_until
 from tests.e2e.newsroom import landscape
 from tests.e2e.test_newsroom_desk import PASSWORD, caret_at_end, editor, shoot, sign_in
-from tests.factories import AuthorFactory, SubscriberFactory, TopicFactory
-from tests.smtp import SMTPServer
+from tests.support.factories import AuthorFactory, SubscriberFactory, TopicFactory
+from tests.support.people import member_of
+from tests.support.smtp import SMTPServer
+from tests.support.workers import WorkerProcess, wait_until
 
 pytestmark = pytest.mark.integration
 

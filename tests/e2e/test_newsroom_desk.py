@@ -17,9 +17,10 @@ from articles import services
 from articles.models import Article
 from articles.roles import AUTHORS, EDITORS
 from newsletter.models import Delivery
-from tests.conftest import member_of, wait_until
 from tests.e2e.newsroom import BODY, build_newsroom
-from tests.factories import AuthorFactory, CampaignFactory, DeliveryFactory, SubscriberFactory, TopicFactory
+from tests.support.factories import AuthorFactory, CampaignFactory, DeliveryFactory, SubscriberFactory, TopicFactory
+from tests.support.people import member_of
+from tests.support.workers import wait_until
 
 pytestmark = pytest.mark.integration
 

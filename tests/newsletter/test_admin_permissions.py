@@ -13,7 +13,7 @@ from django.urls import reverse
 from newsletter.models import Campaign, Delivery, Subscriber
 from newsletter.roles import EDITOR_PERMISSIONS, grant_editor_permissions
 from newsletter.sending import campaigns
-from tests.factories import CampaignFactory, DeliveryFactory, SubscriberFactory, UserFactory
+from tests.support.factories import CampaignFactory, DeliveryFactory, SubscriberFactory, UserFactory
 
 ROLES = ["editor", "author", "staff_without_role"]
 

@@ -16,8 +16,8 @@ from articles.models import SiteSettings
 from newsletter import digests, sending, services
 from newsletter.models import Campaign, CampaignLink, Delivery, DigestContent, Subscriber
 from newsletter.sending import campaigns
-from tests.factories import ArticleFactory, AuthorFactory, SubscriberFactory, TopicFactory
-from tests.smtp import SMTPServer
+from tests.support.factories import ArticleFactory, AuthorFactory, SubscriberFactory, TopicFactory
+from tests.support.smtp import SMTPServer
 
 pytestmark = pytest.mark.django_db
 

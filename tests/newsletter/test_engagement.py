@@ -23,10 +23,10 @@ from newsletter.engagement.figures import campaign_figures
 from newsletter.engagement.tokens import link_part, reader_part
 from newsletter.models import Campaign, CampaignLink, ClickEvent, Delivery, ReaderClick, Subscriber
 from newsletter.sending import campaigns
-from tests.api.conftest import client_with_token
-from tests.conftest import wait_until
-from tests.factories import ArticleFactory, CampaignFactory, SubscriberFactory, TopicFactory
-from tests.newsletter.conftest import links_in
+from tests.support.factories import ArticleFactory, CampaignFactory, SubscriberFactory, TopicFactory
+from tests.support.mail import links_in
+from tests.support.people import client_with_token
+from tests.support.workers import wait_until
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
 SCANNER = "Mozilla/5.0 (compatible; SafeLinks link checker)"

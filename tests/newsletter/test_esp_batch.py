@@ -1,5 +1,5 @@
 """Sending through an ESP's batch API: anymail's Mailgun backend talks to a Mailgun API
-on loopback (tests/esp.py), which makes one email per reader as Mailgun does."""
+on loopback (tests/support/esp.py), which makes one email per reader as Mailgun does."""
 
 import re
 from email.utils import parseaddr
@@ -13,7 +13,7 @@ from newsletter.models import Campaign, Delivery, Subscriber
 from newsletter.sending import campaigns
 from newsletter.sending.transports import esp
 from newsletter.tokens import read_token
-from tests.factories import ArticleFactory, SubscriberFactory
+from tests.support.factories import ArticleFactory, SubscriberFactory
 
 # The engine records outside transactions, as in production.
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -17,8 +17,8 @@ from articles.models import Article, SiteSettings
 from newsletter import sending
 from newsletter.models import Campaign, Delivery, Subscriber
 from newsletter.sending import campaigns
-from tests.factories import ArticleFactory, SubscriberFactory
-from tests.smtp import SMTPServer
+from tests.support.factories import ArticleFactory, SubscriberFactory
+from tests.support.smtp import SMTPServer
 
 # The engine records outside transactions, as in production.
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -24,7 +24,7 @@ from euro_prospects.celery import app as celery_app
 from newsletter import sending, tasks
 from newsletter.models import Campaign
 from newsletter.sending import campaigns
-from tests.factories import ArticleFactory, SubscriberFactory
+from tests.support.factories import ArticleFactory, SubscriberFactory
 
 pytestmark = pytest.mark.django_db
 

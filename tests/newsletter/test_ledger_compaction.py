@@ -11,11 +11,11 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from newsletter import compaction, sending, services, tasks
+from newsletter import compaction, selectors, sending, services, tasks
 from newsletter.models import Campaign, Delivery, Subscriber
-from tests.factories import CampaignFactory, DeliveryFactory, SubscriberFactory
 from tests.newsletter.test_article_admin import figures, newsletter_box
-from tests.test_settings import run_django_setup
+from tests.support.factories import CampaignFactory, DeliveryFactory, SubscriberFactory
+from tests.support.workers import run_django_setup
 
 pytestmark = pytest.mark.django_db
 
@@ -88,7 +88,7 @@ def test_a_cancelled_campaign_is_compacted_from_when_it_was_cancelled():
     compaction.compact_finished_campaigns()
     cancelled.refresh_from_db()
     assert rows(cancelled) == 0
-    assert compaction.campaign_totals(cancelled) == {
+    assert selectors.campaign_totals(cancelled) == {
         "total": 5, "sent": 1, "pending": 0, "retrying": 0, "failed": 0, "skipped": 4
     }  # fmt: skip
 
@@ -98,7 +98,7 @@ def test_it_deletes_in_batches_and_an_interrupted_run_resumes_with_the_counts_it
     campaign = ended_campaign(100, sent=5, failed=2)
     assert compaction.store_counts(campaign_id=campaign.pk)  # a run that stopped right after counting
     campaign.refresh_from_db()
-    frozen = compaction.campaign_totals(campaign)
+    frozen = selectors.campaign_totals(campaign)
 
     statements: list[str] = []
 
@@ -112,7 +112,7 @@ def test_it_deletes_in_batches_and_an_interrupted_run_resumes_with_the_counts_it
     assert rows(campaign) == 0
     assert sum(sql.lstrip().upper().startswith("DELETE") for sql in statements) == 4  # 2 + 2 + 2 + 1 rows
     campaign.refresh_from_db()
-    assert compaction.campaign_totals(campaign) == frozen == {
+    assert selectors.campaign_totals(campaign) == frozen == {
         "total": 7, "sent": 5, "pending": 0, "retrying": 0, "failed": 2, "skipped": 0
     }  # fmt: skip
     assert compaction.compact_finished_campaigns() == 0  # nothing left to do

@@ -8,7 +8,7 @@ from django.db import connection
 from newsletter import sending
 from newsletter.models import Campaign, Delivery
 from newsletter.sending import campaigns
-from tests.factories import ArticleFactory, SubscriberFactory
+from tests.support.factories import ArticleFactory, SubscriberFactory
 
 pytestmark = [
     pytest.mark.skipif(connection.vendor != "postgresql", reason="the libpq path is PostgreSQL's"),

@@ -3,8 +3,8 @@
 Only a refusal of the reader's own mailbox fails a delivery and suppresses the reader.
 A relay that refuses us, a rejected sender, a refused message or login, an ESP that
 refuses our key: every reader would fail alike, so the campaign pauses and nobody is
-touched. Sent in this process to the recording SMTP server (tests/smtp.py) or the ESP
-server (tests/esp.py).
+touched. Sent in this process to the recording SMTP server (tests/support/smtp.py) or the ESP
+server (tests/support/esp.py).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from django.urls import reverse
 from newsletter import sending
 from newsletter.models import Campaign, Delivery, Subscriber
 from newsletter.sending import campaigns
-from tests.factories import ArticleFactory, SubscriberFactory
-from tests.smtp import SMTPServer
+from tests.support.factories import ArticleFactory, SubscriberFactory
+from tests.support.smtp import SMTPServer
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the engine runs outside transactions, as in production
 

@@ -14,7 +14,7 @@ from articles.services import publish_article
 from newsletter import sending
 from newsletter.models import Campaign, Delivery
 from newsletter.sending import campaigns
-from tests.factories import ArticleFactory, SubscriberFactory
+from tests.support.factories import ArticleFactory, SubscriberFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ from euro_prospects.celery import app as celery_app
 from newsletter import sending
 from newsletter.models import Campaign, Delivery, Subscriber
 from newsletter.sending import campaigns
-from tests.factories import ArticleFactory, AuthorFactory, SubscriberFactory, TopicFactory
+from tests.support.factories import ArticleFactory, AuthorFactory, SubscriberFactory, TopicFactory
 
 # The engine runs outside transactions, as in production (a batch commits each record).
 pytestmark = pytest.mark.django_db(transaction=True)

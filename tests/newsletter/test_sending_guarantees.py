@@ -30,10 +30,9 @@ from newsletter.models import Campaign, Delivery, Subscriber
 from newsletter.sending import campaigns
 from newsletter.services import erase_subscriber
 from newsletter.tasks import start_campaign
-from tests.conftest import ROOT, WorkerProcess, wait_until
-from tests.esp import ESPServer
-from tests.factories import ArticleFactory, SubscriberFactory
-from tests.smtp import (
+from tests.support.esp import ESPServer
+from tests.support.factories import ArticleFactory, SubscriberFactory
+from tests.support.smtp import (
     Login,
     ReceivedMessage,
     RecordingHandler,
@@ -42,6 +41,7 @@ from tests.smtp import (
     throwaway_certificate,
     tls_context,
 )
+from tests.support.workers import ROOT, WorkerProcess, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -357,7 +357,7 @@ def test_through_an_esp_batch_api_a_worker_killed_as_the_esp_takes_a_call_re_sen
     mailgun.state.before_answer, killed = killer(second_call)
     esp = {
         "EMAIL_URL": "anymail://mailgun",
-        "DJANGO_SETTINGS_MODULE": "tests.esp_worker_settings",
+        "DJANGO_SETTINGS_MODULE": "tests.support.esp_worker_settings",
         "TEST_MAILGUN_API_URL": f"{mailgun.url}/v3",
         "NEWSLETTER_ESP_BATCH_SIZE": "10",
     }

@@ -16,9 +16,9 @@ from newsletter import sending
 from newsletter.models import Subscriber
 from newsletter.sending import campaigns
 from newsletter.tokens import make_token
-from tests.conftest import ROOT, database_url, wait_until
-from tests.factories import ArticleFactory, SubscriberFactory
-from tests.smtp import free_port
+from tests.support.factories import ArticleFactory, SubscriberFactory
+from tests.support.smtp import free_port
+from tests.support.workers import ROOT, database_url, wait_until
 
 
 def every_line(caplog: pytest.LogCaptureFixture, logger: str = "") -> str:
