@@ -28,8 +28,17 @@ def _hero_image_help_text() -> str:
     )
 
 
-# Read when shown, so the form states the limits the settings (IMAGE_MAX_BYTES) impose.
+def _contributor_image_help_text() -> str:
+    megabytes = settings.IMAGE_MAX_BYTES / (1024 * 1024)
+    return (
+        f"One picture for the top of your piece: JPEG, PNG or WebP, at least {MIN_WIDTH} x {MIN_HEIGHT} "
+        f"pixels, at most {megabytes:g} MB. Only send an image you took yourself or may share."
+    )
+
+
+# Read when shown, so the forms state the limits the settings (IMAGE_MAX_BYTES) impose.
 hero_image_help_text = lazy(_hero_image_help_text, str)
+contributor_image_help_text = lazy(_contributor_image_help_text, str)
 
 
 def validate_hero_image(upload: File) -> None:

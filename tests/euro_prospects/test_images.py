@@ -99,3 +99,13 @@ def test_stored_images_are_served_with_their_content_type(client, settings, tmp_
     response = serve(RequestFactory().get("/media/" + name), name, document_root=str(tmp_path))
     assert response["Content-Type"] == content_type_for(name) == "image/webp"
     assert content_type_for("page.html") == "application/octet-stream"
+
+
+@override_settings(IMAGE_MAX_BYTES=3 * 1024 * 1024)
+def test_the_forms_state_the_size_cap_the_settings_impose():
+    from articles.forms import WriteForm
+    from articles.models import Article
+
+    hero = Article._meta.get_field("hero_image").help_text
+    assert "at most 3 MB" in str(hero)
+    assert "at most 3 MB" in str(WriteForm().fields["image"].help_text)
