@@ -1,47 +1,21 @@
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator
 from django.db import models
-from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from articles.html import reading_minutes, sanitise_html
 from articles.images import hero_image_help_text, validate_hero_image
+from articles.links import slug_url
 from euro_prospects.images import validate_image_upload
 from euro_prospects.text import validate_single_line
 
 if TYPE_CHECKING:
     from django.db.models.fields.related_descriptors import RelatedManager
-
-
-def slug_url(view_name: str, slug: str) -> str:
-    """``reverse(view_name, kwargs={"slug": slug})``, remembered.
-
-    A page links to a dozen topics, authors and articles, and each reverse()
-    costs about as much as rendering the link; the answer only changes with
-    the URLconf and the script prefix, which are part of the key.
-    """
-    return _slug_url(view_name, slug, get_urlconf() or settings.ROOT_URLCONF, get_script_prefix())
-
-
-@lru_cache(maxsize=8192)
-def _slug_url(view_name: str, slug: str, urlconf: Any, script_prefix: str) -> str:
-    return reverse(view_name, urlconf=urlconf, kwargs={"slug": slug})
-
-
-def cached_reverse(view_name: str) -> str:
-    """``reverse(view_name)`` for a URL without arguments, remembered as ``slug_url`` is."""
-    return _plain_url(view_name, get_urlconf() or settings.ROOT_URLCONF, get_script_prefix())
-
-
-@lru_cache(maxsize=256)
-def _plain_url(view_name: str, urlconf: Any, script_prefix: str) -> str:
-    return reverse(view_name, urlconf=urlconf)
 
 
 class SiteSettings(models.Model):

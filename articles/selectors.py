@@ -22,7 +22,8 @@ from django.utils.dateparse import parse_datetime
 from django.utils.html import escape, strip_tags
 from django.utils.safestring import SafeString, mark_safe
 
-from articles.models import Article, ArticleAuthor, ArticleTopic, Author, Topic, slug_url
+from articles.links import slug_url
+from articles.models import Article, ArticleAuthor, ArticleTopic, Author, Topic
 from euro_prospects.db import prepared_cursor
 
 PAGE_SIZE = 12

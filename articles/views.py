@@ -21,7 +21,8 @@ from articles import contributors, permissions, selectors, services
 from articles.cache import cache_public_page, per_generation
 from articles.forms import WriteForm
 from articles.html import paragraphs_from_text
-from articles.models import Article, Author, SiteSettings, Topic, cached_reverse
+from articles.links import cached_reverse
+from articles.models import Article, Author, SiteSettings, Topic
 from articles.structured_data import news_article_json_ld
 from euro_prospects import ratelimit
 from euro_prospects.jinja2 import html_datetime

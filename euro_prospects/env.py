@@ -3,6 +3,7 @@ and the checks that keep a public example value out of production."""
 
 import os
 from pathlib import Path
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -21,20 +22,32 @@ def envbool(name: str, default: str) -> bool:
     raise ImproperlyConfigured(f"{name} must be one of true/false/1/0/yes/no/on/off, got {value!r}")
 
 
-def envint(name: str, default: str) -> int:
+def envint(name: str, default: str, *, minimum: int | None = None, unit: str = "") -> int:
+    """A whole number; with ``minimum``, one below it stops start-up (``unit`` names what it counts)."""
     value = os.getenv(name, default).strip()
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be a whole number, got {value!r}") from None
+    return at_least(name, number, minimum, unit)
 
 
-def envfloat(name: str, default: str) -> float:
+def envfloat(name: str, default: str, *, minimum: float | None = None, maximum: float | None = None) -> float:
     value = os.getenv(name, default).strip()
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be a number, got {value!r}") from None
+    if maximum is not None and number > maximum:
+        raise ImproperlyConfigured(f"{name} must be at most {maximum:g}, got {number:g}")
+    return at_least(name, number, minimum)
+
+
+def at_least(name: str, number: Any, minimum: Any, unit: str = "") -> Any:
+    if minimum is not None and number < minimum:
+        what = f"{minimum} {unit}".strip()
+        raise ImproperlyConfigured(f"{name} must be {what} or more, got {number}")
+    return number
 
 
 def envlist(name: str, default: str) -> list[str]:

@@ -95,10 +95,8 @@ MIDDLEWARE = [
 ROOT_URLCONF = "euro_prospects.urls"
 WSGI_APPLICATION = "euro_prospects.wsgi.application"
 
-# Two engines, and no template name exists in both (tests/euro_prospects/test_templates.py holds that).
-# The public site is Jinja2 (euro_prospects/jinja2.py says why); it comes first so
-# a reader's page is found without a miss in the other engine. The admin and every
-# email are Django templates.
+# The public site is Jinja2 (euro_prospects/jinja2.py says why), first so a reader's page is found
+# at once; the admin and emails are Django templates; no name is in both (test_templates.py).
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.jinja2.Jinja2",
@@ -265,9 +263,8 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 
-# Brute-force protection for every login (django-axes): after AXES_FAILURE_LIMIT
-# failures for one user name from one address, that pair is locked out for
-# AXES_COOLOFF_MINUTES. Attempts are recorded in the database.
+# Brute-force protection for every login (django-axes): AXES_FAILURE_LIMIT failures for one
+# user name from one address lock that pair out for AXES_COOLOFF_MINUTES.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
@@ -292,9 +289,8 @@ OTP_TOTP_ISSUER = os.getenv("OTP_TOTP_ISSUER", "Euro Prospects")
 IMAGE_MAX_BYTES = envint("IMAGE_MAX_BYTES", str(10 * 1024 * 1024))
 IMAGE_MAX_PIXELS = envint("IMAGE_MAX_PIXELS", str(40_000_000))
 
-# Prometheus metrics at METRICS_PATH; with METRICS_TOKEN set, scrapes must send
-# "Authorization: Bearer <token>". Under gunicorn and Celery set the
-# PROMETHEUS_MULTIPROC_DIR environment variable (see docs/deploy.md).
+# Prometheus metrics at METRICS_PATH; with METRICS_TOKEN set, scrapes send "Authorization: Bearer
+# <token>". Under gunicorn and Celery set PROMETHEUS_MULTIPROC_DIR (docs/deploy.md).
 METRICS_PATH = os.getenv("METRICS_PATH", "metrics").strip().strip("/")
 METRICS_TOKEN = os.getenv("METRICS_TOKEN", "")
 if not DEBUG and METRICS_TOKEN in example_values("METRICS_TOKEN"):
@@ -303,10 +299,8 @@ if not DEBUG and METRICS_TOKEN in example_values("METRICS_TOKEN"):
         f"Set another random string, e.g. {MAKE_A_KEY}, or leave it empty"
     )
 METRICS_QUEUES = envlist("METRICS_QUEUES", "celery")
-# /healthz (euro_prospects/health.py) reads facts that are cheap to get: workers write a
-# heartbeat to the broker's Redis every HEALTH_HEARTBEAT_INTERVAL seconds and count as
-# down once theirs is older than HEALTH_HEARTBEAT_MAX_AGE; each web process reuses its
-# last answer for HEALTH_CACHE_SECONDS.
+# /healthz (euro_prospects/health.py): workers write a heartbeat every HEALTH_HEARTBEAT_INTERVAL s, are
+# down once it is older than HEALTH_HEARTBEAT_MAX_AGE; a web process reuses its answer HEALTH_CACHE_SECONDS.
 HEALTH_HEARTBEAT_INTERVAL = envfloat("HEALTH_HEARTBEAT_INTERVAL", "10")
 HEALTH_HEARTBEAT_MAX_AGE = envfloat("HEALTH_HEARTBEAT_MAX_AGE", "45")
 HEALTH_CACHE_SECONDS = envfloat("HEALTH_CACHE_SECONDS", "2")
@@ -341,14 +335,11 @@ LOGGING = logging_settings(level=LOG_LEVEL, log_format=LOG_FORMAT)
 WRITE_RATE_LIMIT = envint("WRITE_RATE_LIMIT", "5")
 WRITE_RATE_WINDOW = envint("WRITE_RATE_WINDOW", "3600")
 # Days a shared preview link works (articles/previews.py); editors can revoke one sooner.
-PREVIEW_LINK_DAYS = envint("PREVIEW_LINK_DAYS", "7")
-if PREVIEW_LINK_DAYS < 1:
-    raise ImproperlyConfigured("PREVIEW_LINK_DAYS must be at least 1.")
+PREVIEW_LINK_DAYS = envint("PREVIEW_LINK_DAYS", "7", minimum=1)
 
-# Newsletter: subscriptions
+# Newsletter subscriptions: confirmation link age, consent wording version, re-sends, rate limits, bounces.
 NEWSLETTER_CONFIRM_MAX_AGE = envint("NEWSLETTER_CONFIRM_MAX_AGE", str(7 * 24 * 3600))
 NEWSLETTER_UNSUBSCRIBE_MAILTO = os.getenv("NEWSLETTER_UNSUBSCRIBE_MAILTO", "unsubscribe@localhost")
-# Subscriptions: consent wording version, confirmation re-sends, rate limits, bounces.
 NEWSLETTER_CONSENT_VERSION = os.getenv("NEWSLETTER_CONSENT_VERSION", "2026-01")
 NEWSLETTER_CONFIRM_RESEND_INTERVAL = envint("NEWSLETTER_CONFIRM_RESEND_INTERVAL", "900")
 NEWSLETTER_RATE_LIMIT_WINDOW = envint("NEWSLETTER_RATE_LIMIT_WINDOW", "3600")
@@ -357,9 +348,8 @@ NEWSLETTER_RATE_LIMIT_PER_ADDRESS = envint("NEWSLETTER_RATE_LIMIT_PER_ADDRESS", 
 NEWSLETTER_SOFT_BOUNCE_THRESHOLD = envint("NEWSLETTER_SOFT_BOUNCE_THRESHOLD", "3")
 # Subscriber imports started in the admin run in a worker, with their own time limit (seconds).
 NEWSLETTER_IMPORT_TIME_LIMIT = envint("NEWSLETTER_IMPORT_TIME_LIMIT", "3600")
-# django-anymail: tracking webhooks (bounces, complaints) authenticate with HTTP
-# basic auth "user:password" given in ANYMAIL_WEBHOOK_SECRET, or with the provider's
-# signing key (Mailgun, Unisender Go, MailerSend, Mandrill, Resend; docs/deploy.md).
+# django-anymail tracking webhooks authenticate with basic auth "user:password" (ANYMAIL_WEBHOOK_SECRET)
+# or the provider's signing key (Mailgun, Unisender Go, MailerSend, Mandrill, Resend; docs/deploy.md).
 ANYMAIL_WEBHOOK_KEYS = {
     "MAILGUN_WEBHOOK_SIGNING_KEY": os.getenv("ANYMAIL_MAILGUN_WEBHOOK_SIGNING_KEY", ""),
     "UNISENDER_GO_API_KEY": os.getenv("ANYMAIL_UNISENDER_GO_API_KEY", ""),
@@ -387,17 +377,12 @@ NEWSLETTER_LEDGER_SYNCHRONOUS_COMMIT = envbool("NEWSLETTER_LEDGER_SYNCHRONOUS_CO
 NEWSLETTER_DATABASE_WAIT_SECONDS = envfloat("NEWSLETTER_DATABASE_WAIT_SECONDS", "60")
 # Consecutive identical refusals that say nothing about the mailbox (e.g. "550 rejected")
 # after which a campaign pauses for an editor; 0 never pauses on a run of them.
-NEWSLETTER_PAUSE_AFTER = envint("NEWSLETTER_PAUSE_AFTER", "20")
-if NEWSLETTER_PAUSE_AFTER < 0:
-    raise ImproperlyConfigured(f"NEWSLETTER_PAUSE_AFTER must be 0 or more, got {NEWSLETTER_PAUSE_AFTER}")
+NEWSLETTER_PAUSE_AFTER = envint("NEWSLETTER_PAUSE_AFTER", "20", minimum=0)
 NEWSLETTER_EMAIL_EXCERPT = envbool("NEWSLETTER_EMAIL_EXCERPT", "false")
 NEWSLETTER_EMAIL_EXCERPT_WORDS = envint("NEWSLETTER_EMAIL_EXCERPT_WORDS", "120")
-# Batch sending through an ESP's API (anymail://ESP): readers per API call, and the ESP's
-# merge-field syntax with {} for the field name. Unset: the engine's default for the ESP
-# (newsletter.sending.transports.esp.ESP_MERGE_FIELDS); "off": one API call per reader.
-NEWSLETTER_ESP_BATCH_SIZE = envint("NEWSLETTER_ESP_BATCH_SIZE", "100")
-if NEWSLETTER_ESP_BATCH_SIZE < 1:
-    raise ImproperlyConfigured(f"NEWSLETTER_ESP_BATCH_SIZE must be 1 or more, got {NEWSLETTER_ESP_BATCH_SIZE}")
+# ESP batch sending (anymail://ESP): readers per API call, and the merge-field syntax with {} for the
+# field name; unset: the ESP's default (transports/esp.py ESP_MERGE_FIELDS); "off": one call per reader.
+NEWSLETTER_ESP_BATCH_SIZE = envint("NEWSLETTER_ESP_BATCH_SIZE", "100", minimum=1)
 NEWSLETTER_ESP_MERGE_FIELD: str | None = os.getenv("NEWSLETTER_ESP_MERGE_FIELD", "").strip() or None
 if NEWSLETTER_ESP_MERGE_FIELD and NEWSLETTER_ESP_MERGE_FIELD != "off" and "{}" not in NEWSLETTER_ESP_MERGE_FIELD:
     raise ImproperlyConfigured(
@@ -406,12 +391,8 @@ if NEWSLETTER_ESP_MERGE_FIELD and NEWSLETTER_ESP_MERGE_FIELD != "off" and "{}" n
     )
 # Ledger compaction (newsletter/compaction.py): a finished campaign older than this many
 # days keeps its counts and loses its per-reader rows; 0 keeps every row for ever.
-NEWSLETTER_LEDGER_RETENTION_DAYS = envint("NEWSLETTER_LEDGER_RETENTION_DAYS", "90")
-NEWSLETTER_LEDGER_COMPACT_BATCH = envint("NEWSLETTER_LEDGER_COMPACT_BATCH", "5000")
-if NEWSLETTER_LEDGER_RETENTION_DAYS < 0 or NEWSLETTER_LEDGER_COMPACT_BATCH < 1:
-    raise ImproperlyConfigured(
-        "NEWSLETTER_LEDGER_RETENTION_DAYS must be 0 or more and NEWSLETTER_LEDGER_COMPACT_BATCH at least 1"
-    )
+NEWSLETTER_LEDGER_RETENTION_DAYS = envint("NEWSLETTER_LEDGER_RETENTION_DAYS", "90", minimum=0)
+NEWSLETTER_LEDGER_COMPACT_BATCH = envint("NEWSLETTER_LEDGER_COMPACT_BATCH", "5000", minimum=1)
 # Digests: beat looks this often (seconds) for a daily or weekly digest whose send time
 # (site settings) has come; a digest starts once per period however often it looks.
 NEWSLETTER_DIGEST_CHECK_INTERVAL = envfloat("NEWSLETTER_DIGEST_CHECK_INTERVAL", "300")
@@ -421,20 +402,11 @@ NEWSLETTER_DIGEST_CHECK_INTERVAL = envfloat("NEWSLETTER_DIGEST_CHECK_INTERVAL", 
 NEWSLETTER_CLICK_TRACKING = envbool("NEWSLETTER_CLICK_TRACKING", "true")
 NEWSLETTER_TRACK_OPENS = envbool("NEWSLETTER_TRACK_OPENS", "false")
 NEWSLETTER_PER_READER_STATS = envbool("NEWSLETTER_PER_READER_STATS", "false")
-ANALYTICS_RETENTION_DAYS = envint("ANALYTICS_RETENTION_DAYS", "30")
-NEWSLETTER_SCANNER_GRACE_SECONDS = envint("NEWSLETTER_SCANNER_GRACE_SECONDS", "30")
-NEWSLETTER_SCANNER_BURST_SECONDS = envint("NEWSLETTER_SCANNER_BURST_SECONDS", "10")
-NEWSLETTER_SCANNER_BURST_SHARE = envfloat("NEWSLETTER_SCANNER_BURST_SHARE", "0.5")
+ANALYTICS_RETENTION_DAYS = envint("ANALYTICS_RETENTION_DAYS", "30", minimum=1)
+NEWSLETTER_SCANNER_GRACE_SECONDS = envint("NEWSLETTER_SCANNER_GRACE_SECONDS", "30", minimum=0)
+NEWSLETTER_SCANNER_BURST_SECONDS = envint("NEWSLETTER_SCANNER_BURST_SECONDS", "10", minimum=1)
+NEWSLETTER_SCANNER_BURST_SHARE = envfloat("NEWSLETTER_SCANNER_BURST_SHARE", "0.5", minimum=0.01, maximum=1)
 NEWSLETTER_ENGAGEMENT_FLUSH_INTERVAL = envfloat("NEWSLETTER_ENGAGEMENT_FLUSH_INTERVAL", "15")
-if ANALYTICS_RETENTION_DAYS < 1 or NEWSLETTER_SCANNER_GRACE_SECONDS < 0 or NEWSLETTER_SCANNER_BURST_SECONDS < 1:
-    raise ImproperlyConfigured(
-        "ANALYTICS_RETENTION_DAYS and NEWSLETTER_SCANNER_BURST_SECONDS must be at least 1, "
-        "NEWSLETTER_SCANNER_GRACE_SECONDS 0 or more"
-    )
-if not 0 < NEWSLETTER_SCANNER_BURST_SHARE <= 1:
-    raise ImproperlyConfigured(
-        f"NEWSLETTER_SCANNER_BURST_SHARE must be above 0 and at most 1, got {NEWSLETTER_SCANNER_BURST_SHARE}"
-    )
 
 # API (Django REST framework): /api/v1/, the OpenAPI schema at /api/schema/, docs at /api/docs/.
 REST_FRAMEWORK = {
@@ -453,9 +425,7 @@ REST_FRAMEWORK = {
 }
 # API tokens (django-rest-knox, api/tokens.py): stored as SHA-512 digests, sent as
 # "Authorization: Token KEY", valid for API_TOKEN_TTL seconds after they are made.
-API_TOKEN_TTL = envint("API_TOKEN_TTL", str(30 * 24 * 3600))
-if API_TOKEN_TTL < 1:
-    raise ImproperlyConfigured(f"API_TOKEN_TTL must be 1 second or more, got {API_TOKEN_TTL}")
+API_TOKEN_TTL = envint("API_TOKEN_TTL", str(30 * 24 * 3600), minimum=1, unit="second")
 REST_KNOX = {
     "TOKEN_TTL": timedelta(seconds=API_TOKEN_TTL),
     "AUTH_HEADER_PREFIX": "Token",
