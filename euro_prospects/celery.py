@@ -39,11 +39,11 @@ def notify_on_commit(task: Task[P, Any], *args: P.args, **kwargs: P.kwargs) -> N
     """Like ``enqueue_on_commit``, for a notice (an email about what just happened) that must
     never make the step that caused it fail: with the broker down, the step stands and the
     notice is logged as not sent (``event=notice_not_queued``) instead of raising."""
+    transaction.on_commit(functools.partial(_send_notice, task, *args, **kwargs))
 
-    def send() -> None:
-        try:
-            task.delay(*args, **kwargs)
-        except OperationalError as exc:
-            logger.error("event=notice_not_queued task=%s args=%r error=%r", task.name, args, exc)
 
-    transaction.on_commit(send)
+def _send_notice(task: Task[Any, Any], *args: Any, **kwargs: Any) -> None:
+    try:
+        task.delay(*args, **kwargs)
+    except OperationalError as exc:
+        logger.error("event=notice_not_queued task=%s args=%r error=%r", task.name, args, exc)

@@ -51,7 +51,8 @@ def test_the_form_shows_every_field(client, topics):
 
 def task_name(callback) -> str:
     """The Celery task an on-commit callback enqueues, or "" for other callbacks."""
-    task = getattr(getattr(callback, "func", None), "__self__", None)
+    # task.delay (enqueue_on_commit) or a notice's sender with the task first (notify_on_commit)
+    task = getattr(getattr(callback, "func", None), "__self__", None) or next(iter(getattr(callback, "args", ())), None)
     return getattr(task, "name", "")
 
 

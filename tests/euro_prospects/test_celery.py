@@ -48,4 +48,4 @@ def test_a_notice_the_broker_cannot_take_is_logged_and_the_step_stands(monkeypat
         Topic.objects.create(name="Kept", slug="kept")
         notify_on_commit(create_topic, "Lost notice", "lost-notice")
     assert Topic.objects.filter(slug="kept").exists()
-    assert "event=notice_not_queued task=tests.celery_probe.create_topic" in caplog.text
+    assert "event=notice_not_queued task=tests.support.celery_probe.create_topic" in caplog.text
