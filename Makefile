@@ -70,7 +70,7 @@ bench-web: install
 bench-web-publish: install
 	$(BIN)/python bench/web.py --publish
 
-# Sending benchmark (needs PostgreSQL, Redis and Postfix's smtp-sink/smtp-source; see README).
+# Sending benchmark (needs PostgreSQL, Redis and Postfix's smtp-sink/smtp-source; see docs/performance.md).
 BENCH_SEND_ARGS ?=
 .PHONY: bench-send
 bench-send: install

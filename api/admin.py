@@ -18,7 +18,7 @@ from django.utils import timezone
 from knox.models import AuthToken
 
 from api.tokens import can_revoke, create_api_token, signed_in_with_every_factor
-from articles.services import is_editor
+from articles.permissions import is_editor
 
 admin.site.unregister(AuthToken)
 

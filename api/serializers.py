@@ -151,7 +151,7 @@ class ArticleWriteSerializer(serializers.ModelSerializer[Article]):
     """What staff may write. The status changes only through the workflow actions.
 
     Which of these fields a caller may change, in which state, is decided by the
-    article services (``articles.services.EDIT_RULES``), exactly as in the admin.
+    article services (``articles.permissions.EDIT_RULES``), exactly as in the admin.
     """
 
     authors = serializers.SlugRelatedField(

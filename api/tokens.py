@@ -25,7 +25,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from articles.services import is_editor
+from articles.permissions import is_editor
 from euro_prospects.twofactor import requires_two_factor
 
 KEY_START_PATTERN = r"[0-9a-f]{1,15}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, mixins, viewsets
@@ -27,16 +27,14 @@ from api.serializers import (
     SubscribeSerializer,
     TopicSerializer,
 )
-from articles import services
-from articles.models import Article, ArticleAuthor, ArticleTopic, Author, SiteSettings, Topic
-from euro_prospects.security import client_ip
+from articles import permissions, selectors, services
+from articles.models import Article, Author, SiteSettings, Topic
 from newsletter import sending
-from newsletter import services as newsletter_services
 from newsletter import views as newsletter_views
-from newsletter.compaction import with_totals
 from newsletter.engagement.figures import campaign_figures
 from newsletter.forms import SubscribeForm
 from newsletter.models import Campaign, Subscriber
+from newsletter.selectors import with_totals
 
 # Path ids longer than this cannot be a row (and would overflow the database's bigint).
 ID_PATTERN = r"[0-9]{1,18}"
@@ -64,18 +62,15 @@ def visible_articles(user: Any) -> QuerySet[Article]:
     published = Article.objects.published()
     if not (user.is_authenticated and user.is_active and user.is_staff):
         return published
-    if services.is_editor(user):
+    if permissions.is_editor(user):
         return Article.objects.all()
-    own = Q(created_by=user) | Q(pk__in=ArticleAuthor.objects.filter(author__user=user).values("article_id"))
-    return Article.objects.filter(Q(pk__in=published.values("pk")) | own)
+    own = Article.objects.owned_by(user).values("pk")
+    return Article.objects.filter(Q(pk__in=published.values("pk")) | Q(pk__in=own))
 
 
 def _with_anatomy(articles: QuerySet[Article]) -> QuerySet[Article]:
     """Everything the serializer shows, in a fixed number of queries whatever the page size."""
-    return articles.select_related("editor").prefetch_related(
-        Prefetch("article_authors", queryset=ArticleAuthor.objects.select_related("author").order_by("position")),
-        Prefetch("article_topics", queryset=ArticleTopic.objects.select_related("topic").order_by("position")),
-    )
+    return articles.select_related("editor").prefetch_related(*selectors.credits_prefetches())
 
 
 class WorkflowError(exceptions.APIException):
@@ -262,14 +257,5 @@ def subscribe(request: Request) -> Response:
     if not form.is_bot():
         if not newsletter_views.address_allowed(email, "subscribe"):
             raise exceptions.Throttled(detail=newsletter_views.RATE_LIMITED)
-        newsletter_services.subscribe(
-            email=email,
-            name=form.cleaned_data["name"],
-            topics=form.cleaned_data["topics"] or None,
-            cadence=form.cleaned_data["cadence"] or None,
-            source=Subscriber.Source.API,
-            ip=client_ip(request),
-            user_agent=newsletter_views.user_agent(request),
-            consent_source="api",
-        )
+        newsletter_views.subscribe_from(form, request, source=Subscriber.Source.API, consent_source="api")
     return Response({"detail": "Check your inbox: we sent a link to confirm the subscription."}, status=202)

@@ -16,7 +16,7 @@ from django.contrib.admin import helpers
 from django.contrib.admin.utils import flatten_fieldsets, unquote
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.db import models
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -24,7 +24,13 @@ from django_prose_editor.widgets import AdminProseEditorWidget
 from js_asset import Media
 from simple_history.admin import SimpleHistoryAdmin
 
-from articles import admin_views, previews, services
+from articles import (
+    admin_authors,  # noqa: F401  (registers the authors, topics and site settings admins)
+    admin_views,
+    permissions,
+    previews,
+    services,
+)
 from articles.admin_forms import ArticleAdminForm
 from articles.admin_previews import preview_link_urls
 from articles.models import (
@@ -33,10 +39,7 @@ from articles.models import (
     ArticleInReview,
     ArticleTopic,
     ArticleTransition,
-    Author,
     Correction,
-    SiteSettings,
-    Topic,
 )
 from euro_prospects.images import reencode_image
 
@@ -79,20 +82,20 @@ WORKFLOW_BUTTONS = [
     ("return_to_draft", "Send back to draft"),
     ("decline", "Decline"),
 ]
-# Steps that carry the editor's note (the "Note to the author" box); a contributor is emailed it.
+# Steps that carry the editor's note (the "Note to the author" box); the byline authors are emailed it.
 NOTED_ACTIONS = {"approve", "return_to_draft", "decline"}
 
 
 class ArticlePartInline(admin.TabularInline):
-    """The byline or the topics of an article: editable by whoever ``services.EDIT_RULES`` lets change them."""
+    """The byline or the topics of an article: editable by whoever ``permissions.EDIT_RULES`` lets change them."""
 
     part: str  # the field of EDIT_RULES
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return obj is None or services.can_view(request.user, obj) or services.can_edit(request.user, obj)
+        return obj is None or permissions.can_view(request.user, obj) or permissions.can_edit(request.user, obj)
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return services.may_change(request.user, obj, self.part)
+        return permissions.may_change(request.user, obj, self.part)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self.has_add_permission(request, obj)
@@ -142,10 +145,10 @@ class CorrectionInline(admin.TabularInline):
     formfield_overrides = {models.TextField: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 60})}}
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return obj is None or services.can_view(request.user, obj)
+        return obj is None or permissions.can_view(request.user, obj)
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return obj is not None and obj.published_at is not None and services.is_editor(request.user)
+        return obj is not None and obj.published_at is not None and permissions.is_editor(request.user)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self.has_add_permission(request, obj)
@@ -163,7 +166,7 @@ class ArticleTransitionInline(admin.TabularInline):
     verbose_name_plural = "Workflow log"
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return obj is None or services.can_view(request.user, obj)
+        return obj is None or permissions.can_view(request.user, obj)
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -276,33 +279,34 @@ class ArticleAdmin(SimpleHistoryAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Article]:
         queryset = super().get_queryset(request).prefetch_related("article_authors__author", "article_topics__topic")
-        if services.is_editor(request.user):
+        if permissions.is_editor(request.user):
             return queryset
-        own = Q(created_by=request.user.pk) | Q(article_authors__author__user=request.user.pk)
-        return queryset.filter(own).distinct()
+        return queryset.filter(pk__in=Article.objects.owned_by(request.user).values("pk"))
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        editable = services.editable_fields(request.user, obj)
+        editable = permissions.editable_fields(request.user, obj)
         if not editable:  # a view-only page: the admin shows every field read-only by itself
             return ALWAYS_READONLY
         fields = flatten_fieldsets(self.get_fieldsets(request, obj))
         return [
-            name for name in fields if name in ALWAYS_READONLY or (name in services.EDIT_RULES and name not in editable)
+            name
+            for name in fields
+            if name in ALWAYS_READONLY or (name in permissions.EDIT_RULES and name not in editable)
         ]
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         if obj is None:
             return super().has_change_permission(request)
-        return services.can_edit(request.user, obj)
+        return permissions.can_edit(request.user, obj)
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         if obj is None:
             return super().has_view_permission(request)
-        return services.can_view(request.user, obj)
+        return permissions.can_view(request.user, obj)
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)
-        if not services.is_editor(request.user):
+        if not permissions.is_editor(request.user):
             actions = {name: action for name, action in actions.items() if name == "submit_selected"}
         return actions
 
@@ -342,7 +346,7 @@ class ArticleAdmin(SimpleHistoryAdmin):
             if formset.model is Correction:  # notes, not fields of the piece: EDIT_RULES do not cover them
                 formset.save()
         if change:
-            fields = {name: getattr(article, name) for name in form.changed_data if name in services.EDIT_RULES}
+            fields = {name: getattr(article, name) for name in form.changed_data if name in permissions.EDIT_RULES}
             status = Article.objects.values_list("status", flat=True).get(pk=article.pk)
             services.update_article(article=article, by=request.user, **parts, **fields)
             if article.status != status:
@@ -352,7 +356,7 @@ class ArticleAdmin(SimpleHistoryAdmin):
                     "an editor approves it again before it goes live.",
                 )
             return
-        fields = {name: getattr(article, name) for name in form.fields if name in services.EDIT_RULES}
+        fields = {name: getattr(article, name) for name in form.fields if name in permissions.EDIT_RULES}
         created = services.create_draft(by=request.user, **parts, **fields)
         article.pk = created.pk
         article._state.adding = False
@@ -395,12 +399,14 @@ class ArticleAdmin(SimpleHistoryAdmin):
 
     def revert_disabled(self, request: HttpRequest, obj: Any = None) -> bool:
         current = Article.objects.filter(pk=obj.pk).first() if obj is not None else None
-        return current is None or not services.can_edit(request.user, current) or super().revert_disabled(request, obj)
+        return (
+            current is None or not permissions.can_edit(request.user, current) or super().revert_disabled(request, obj)
+        )
 
     def render_change_form(self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         article = context.get("original")
         if article is not None:
-            allowed = services.allowed_actions(request.user, article)
+            allowed = permissions.allowed_actions(request.user, article)
             context["workflow_buttons"] = [(action, label) for action, label in WORKFLOW_BUTTONS if action in allowed]
             context["workflow_note"] = bool(NOTED_ACTIONS.intersection(allowed))
             shares = previews.may_share(request.user, article)
@@ -416,6 +422,11 @@ class ArticleAdmin(SimpleHistoryAdmin):
         action = request.POST.get("_workflow")
         if action in dict(WORKFLOW_BUTTONS):
             run_workflow(request, obj, action)
+            return HttpResponseRedirect(reverse("admin:articles_article_change", args=[obj.pk]))
+        if "_overwrite" in request.POST:
+            # After an edit conflict the writer sees the merged piece and goes on from there
+            # (submits it, say), rather than landing on the list of articles.
+            messages.success(request, f"“{obj.title}” is saved with the changes you merged.")
             return HttpResponseRedirect(reverse("admin:articles_article_change", args=[obj.pk]))
         return super().response_change(request, obj)
 
@@ -443,13 +454,13 @@ class ReviewQueueAdmin(admin.ModelAdmin):
         )
 
     def has_module_permission(self, request: HttpRequest) -> bool:
-        return services.is_editor(request.user)
+        return permissions.is_editor(request.user)
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return services.is_editor(request.user)
+        return permissions.is_editor(request.user)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return services.is_editor(request.user)
+        return permissions.is_editor(request.user)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -474,75 +485,3 @@ class ReviewQueueAdmin(admin.ModelAdmin):
     def submitted(self, article: Article) -> Any:
         steps = [step for step in article.transitions.all() if step.to_status == Article.Status.IN_REVIEW]
         return steps[-1].at if steps else None
-
-
-@admin.register(Author)
-class AuthorAdmin(admin.ModelAdmin):
-    """Authors. Addresses and accounts are private: only Editors see them, and each author their own."""
-
-    list_display = ["name", "role", "email", "user", "same_email_as"]
-    search_fields = ["name", "role", "email"]
-    prepopulated_fields = {"slug": ["name"]}
-    autocomplete_fields = ["user"]
-    raw_id_fields = ["same_email_as"]
-    actions = ["merge_selected"]
-
-    def _sees_private(self, request: HttpRequest, obj: Author | None = None) -> bool:
-        return services.sees_private_author_fields(request.user, obj)
-
-    def get_list_display(self, request: HttpRequest) -> Any:
-        columns = list(super().get_list_display(request))
-        if self._sees_private(request):
-            return columns
-        return [name for name in columns if name not in services.AUTHOR_PRIVATE_FIELDS]
-
-    def get_list_filter(self, request: HttpRequest) -> list[Any]:
-        return [("same_email_as", admin.EmptyFieldListFilter)] if self._sees_private(request) else []
-
-    def get_search_fields(self, request: HttpRequest) -> list[str]:
-        fields = list(super().get_search_fields(request))
-        return fields if self._sees_private(request) else [name for name in fields if name != "email"]
-
-    def get_exclude(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [] if self._sees_private(request, obj) else list(services.AUTHOR_PRIVATE_FIELDS)
-
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        actions = super().get_actions(request)
-        if not (request.user.has_perm("articles.change_author") and request.user.has_perm("articles.delete_author")):
-            actions.pop("merge_selected", None)
-        return actions
-
-    @admin.action(description="Merge into the author with the same address")
-    def merge_selected(self, request: HttpRequest, queryset: QuerySet[Author]) -> None:
-        for author in queryset:
-            try:
-                target = services.merge_author(author=author, by=request.user)
-            except (services.InvalidTransition, PermissionDenied) as error:
-                messages.error(request, str(error))
-                continue
-            messages.success(request, f"“{author.name}” is merged into “{target.name}”.")
-
-    def save_model(self, request: HttpRequest, obj: Author, form: forms.ModelForm, change: bool) -> None:
-        if "photo" in form.changed_data and obj.photo:
-            obj.photo = reencode_image(obj.photo)
-        super().save_model(request, obj, form, change)
-
-
-@admin.register(Topic)
-class TopicAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug"]
-    search_fields = ["name"]
-    prepopulated_fields = {"slug": ["name"]}
-
-
-@admin.register(SiteSettings)
-class SiteSettingsAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return super().has_add_permission(request) and not SiteSettings.objects.exists()
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
-        settings_row = SiteSettings.load()
-        return HttpResponseRedirect(reverse("admin:articles_sitesettings_change", args=[settings_row.pk]))

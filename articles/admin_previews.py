@@ -17,7 +17,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from articles import previews, services
+from articles import permissions, previews
 from articles.models import Article, PreviewLink
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ def preview_link_urls(model_admin: ModelAdmin[Any]) -> list[URLPattern]:
 
 def _article(request: HttpRequest, article_id: int) -> Article:
     article = get_object_or_404(Article, pk=article_id)
-    if not services.can_view(request.user, article):
+    if not permissions.can_view(request.user, article):
         raise Http404("No such article.")
     return article
 

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_POST
 
-from articles import services, views, writing
+from articles import permissions, services, views, writing
 from articles.models import Article
 
 PREVIEW_WIDTHS = {"desktop": 1280, "phone": 390}
@@ -63,7 +63,7 @@ def autosave(request: HttpRequest, pk: int) -> JsonResponse:
 def preview(request: HttpRequest, pk: int, admin_context: dict[str, Any]) -> TemplateResponse:
     """The public page and the email of a piece side by side, at desktop or phone width."""
     article = get_object_or_404(Article, pk=pk)
-    if not services.can_view(request.user, article):
+    if not permissions.can_view(request.user, article):
         raise PermissionDenied
     width = request.GET.get("width", "desktop")
     if width not in PREVIEW_WIDTHS:
@@ -94,6 +94,6 @@ def writing_room(request: HttpRequest, article: Article | None) -> dict[str, Any
     autosaves = (
         article is not None
         and article.status in writing.AUTOSAVE_STATES
-        and all(services.may_change(request.user, article, name) for name in writing.AUTOSAVED_FIELDS)
+        and all(permissions.may_change(request.user, article, name) for name in writing.AUTOSAVED_FIELDS)
     )
     return {"autosave": autosaves, "seconds": AUTOSAVE_SECONDS}

@@ -46,23 +46,15 @@ from django.template.response import SimpleTemplateResponse
 from django.utils.cache import get_conditional_response, patch_cache_control
 from django.utils.http import http_date
 
+from euro_prospects.redis_clients import redis_client as shared_redis_client
+
 View = Callable[..., HttpResponseBase]
 logger = logging.getLogger(__name__)
 
-_client: redis.Redis | None = None
-_client_url = ""
-
 
 def redis_client() -> redis.Redis:
-    """One Redis client per process for the page cache, on CACHE_REDIS_URL.
-
-    The page cache talks to Redis directly: Django's cache API builds a new
-    client object on every call, which costs more than the lookup itself.
-    """
-    global _client, _client_url
-    if _client is None or _client_url != settings.CACHE_REDIS_URL:
-        _client, _client_url = redis.Redis.from_url(settings.CACHE_REDIS_URL), settings.CACHE_REDIS_URL
-    return _client
+    """The page cache's Redis, on CACHE_REDIS_URL (euro_prospects.redis_clients)."""
+    return shared_redis_client(settings.CACHE_REDIS_URL)
 
 
 def _key(name: str) -> str:

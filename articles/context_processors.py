@@ -5,7 +5,7 @@ from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
 from articles.cache import per_generation
-from articles.models import slug_url
+from articles.links import slug_url
 from articles.selectors import TopicLink
 
 NAV_TOPICS = 6

@@ -7,8 +7,11 @@ back, accepts it or declines it, they are emailed the editor's note; when it goe
 live, its address. ``services._transition`` enqueues ``tasks.notify_contributors_of_step``
 after commit for those steps (``services.CONTRIBUTOR_NOTICES``).
 
-"Contributor" here is a byline author with an email address and no staff account:
-authors with an account follow their pieces in the admin.
+"Contributor" here is a byline author with an email address and no staff account.
+Byline authors with a staff account (correspondents writing in the admin) hear of the
+same steps at their author address, or their account's, with a link to the piece's
+admin page instead of a status link (``recipients_of``). Whoever took the step is
+never written to about it.
 """
 
 from __future__ import annotations
@@ -49,10 +52,37 @@ def article_for_status_token(token: str) -> tuple[Article, Author] | None:
     return (link.article, link.author) if link else None
 
 
-def contributors_of(article: Article) -> list[Author]:
-    """The piece's byline authors we write to about it: an address, no staff account."""
-    links = ArticleAuthor.objects.filter(article=article, author__user__isnull=True).exclude(author__email="")
-    return [link.author for link in links.select_related("author").order_by("position")]
+@dataclass(frozen=True)
+class Recipient:
+    """A byline author told of an editor's step, at ``email``, pointed to ``link``."""
+
+    author: Author
+    email: str
+    link: str  # a contributor's private status link, or the piece's admin page for staff
+    has_account: bool
+
+
+def recipients_of(step: ArticleTransition) -> list[Recipient]:
+    """Who hears of ``step``: the byline's contributors and its staff authors with an
+    address, in byline order, once per address, never the person who took the step."""
+    article = step.article
+    actor = step.by if step.by_id else None
+    skipped = {actor.email.lower()} if actor is not None and actor.email else set()
+    admin_url = settings.SITE_URL + reverse("admin:articles_article_change", args=[article.pk])
+    recipients = []
+    links = ArticleAuthor.objects.filter(article=article).select_related("author__user").order_by("position")
+    for author in (link.author for link in links):
+        user = author.user
+        if user is None:
+            email, link = author.email, status_url(article, author)
+        elif user.is_active and user.pk != step.by_id:
+            email, link = author.email or user.email, admin_url
+        else:
+            continue
+        if email and email.lower() not in skipped:
+            skipped.add(email.lower())
+            recipients.append(Recipient(author, email, link, has_account=user is not None))
+    return recipients
 
 
 @dataclass(frozen=True)

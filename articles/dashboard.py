@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from django.db.models import Max, OuterRef, Prefetch, Q, QuerySet, Subquery
 
-from articles import services
+from articles import permissions
 from articles.models import Article, ArticleAuthor, ArticleTransition
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ class Dashboard:
 
 
 def for_user(user: User) -> Dashboard:
-    if services.is_editor(user):
+    if permissions.is_editor(user):
         return Dashboard(
             is_editor=True, waiting=waiting_for_review(), scheduled=scheduled_pieces(), drafts=drafts_in_progress()
         )

@@ -1,13 +1,12 @@
 """Emails of the articles app: one function per email, each rendering a subject/text/html trio."""
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.core.mail import EmailMultiAlternatives
-from django.db.models import Q
-from django.template.loader import render_to_string
 from django.urls import reverse
 
+from articles import permissions
+from articles.contributors import Recipient, status_url
 from articles.models import Article, ArticleAuthor, ArticleTransition, Author, SiteSettings
+from euro_prospects.emails import build_email
 
 
 def byline_author(article: Article) -> Author | None:
@@ -17,12 +16,7 @@ def byline_author(article: Article) -> Author | None:
 
 def _send(name: str, context: dict[str, object], to: list[str], reply_to: list[str] | None = None) -> None:
     context = {"site": SiteSettings.load(), "site_url": settings.SITE_URL, **context}
-    subject = " ".join(render_to_string(f"articles/emails/{name}_subject.txt", context).split())
-    text = render_to_string(f"articles/emails/{name}.txt", context)
-    html = render_to_string(f"articles/emails/{name}.html", context)
-    message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, to, reply_to=reply_to)
-    message.attach_alternative(html, "text/html")
-    message.send()
+    build_email(f"articles/emails/{name}", context, to, reply_to=reply_to).send()
 
 
 def submission_received(article: Article) -> None:
@@ -30,15 +24,12 @@ def submission_received(article: Article) -> None:
     author = byline_author(article)
     if author is None or not author.email:
         return
-    from articles.contributors import status_url
-
     context = {"article": article, "author": author, "status_url": status_url(article, author)}
     _send("submission_received", context, [author.email])
 
 
 def editor_addresses() -> list[str]:
-    users = get_user_model().objects.filter(Q(groups__name="Editors") | Q(is_superuser=True), is_active=True)
-    return sorted({email for email in users.values_list("email", flat=True) if email})
+    return sorted({email for email in permissions.editors().values_list("email", flat=True) if email})
 
 
 def submission_for_editors(article: Article) -> None:
@@ -57,18 +48,21 @@ def submission_for_editors(article: Article) -> None:
     )
 
 
-def contributor_step(article: Article, author: Author, step: ArticleTransition) -> None:
-    """To a contributor: an editor sent their piece back, accepted or declined it (with the note), or it went live."""
-    from articles.contributors import status_url
+def contributor_step(step: ArticleTransition, recipient: Recipient) -> None:
+    """To a byline author: an editor sent their piece back, accepted or declined it (with the note), or it went live.
 
+    A contributor gets their status link; an author with a staff account the piece's admin page.
+    """
+    article = step.article
     context = {
         "article": article,
-        "author": author,
+        "author": recipient.author,
         "action": step.action,
         "note": step.note,
-        "status_url": status_url(article, author),
+        "has_account": recipient.has_account,
+        "link": recipient.link,
         "article_url": settings.SITE_URL + article.get_absolute_url(),
     }
     # A reply goes to the editor who took the step, who wrote the note.
     editor_email = getattr(step.by, "email", "") if step.by_id else ""
-    _send("contributor_step", context, [author.email], reply_to=[editor_email] if editor_email else None)
+    _send("contributor_step", context, [recipient.email], reply_to=[editor_email] if editor_email else None)

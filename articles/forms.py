@@ -3,7 +3,7 @@ import re
 from django import forms
 from django.core.exceptions import ValidationError
 
-from articles.images import MIN_HEIGHT, MIN_WIDTH, validate_hero_image
+from articles.images import contributor_image_help_text, validate_hero_image
 from articles.models import Topic
 from euro_prospects.text import validate_single_line
 
@@ -56,8 +56,7 @@ class WriteForm(forms.Form):
         required=False,
         validators=[validate_hero_image],
         widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
-        help_text=f"One picture for the top of your piece: JPEG, PNG or WebP, at least {MIN_WIDTH} x {MIN_HEIGHT} "
-        "pixels, at most 10 MB. Only send an image you took yourself or may share.",
+        help_text=contributor_image_help_text(),
     )
     image_alt = forms.CharField(
         label="Describe the image",

@@ -5,8 +5,10 @@ from __future__ import annotations
 from io import BytesIO
 from pathlib import PurePath
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile, File
+from django.utils.functional import lazy
 from PIL import Image
 
 from euro_prospects.images import validate_image_upload
@@ -16,6 +18,27 @@ ALLOWED_FORMATS = {"JPEG", "MPO", "PNG", "WEBP"}
 
 # name -> (largest width, JPEG quality)
 RENDITIONS = {"page": (1600, 82), "email": (600, 80)}
+
+
+def _hero_image_help_text() -> str:
+    megabytes = settings.IMAGE_MAX_BYTES / (1024 * 1024)
+    return (
+        f"JPEG, PNG or WebP, at least {MIN_WIDTH} x {MIN_HEIGHT} pixels, at most {megabytes:g} MB. "
+        "Alt text and credit are required."
+    )
+
+
+def _contributor_image_help_text() -> str:
+    megabytes = settings.IMAGE_MAX_BYTES / (1024 * 1024)
+    return (
+        f"One picture for the top of your piece: JPEG, PNG or WebP, at least {MIN_WIDTH} x {MIN_HEIGHT} "
+        f"pixels, at most {megabytes:g} MB. Only send an image you took yourself or may share."
+    )
+
+
+# Read when shown, so the forms state the limits the settings (IMAGE_MAX_BYTES) impose.
+hero_image_help_text = lazy(_hero_image_help_text, str)
+contributor_image_help_text = lazy(_contributor_image_help_text, str)
 
 
 def validate_hero_image(upload: File) -> None:

@@ -26,7 +26,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.dates import MONTHS
 
-from articles.models import Article, Author, Topic, slug_urls
+from articles.links import slug_urls
+from articles.models import Article, Author, Topic
 from euro_prospects.db import prepared_cursor
 
 PAGE_SIZE = 12

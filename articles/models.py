@@ -1,55 +1,21 @@
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator
 from django.db import models
-from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from articles.html import reading_minutes, sanitise_html
-from articles.images import validate_hero_image
+from articles.images import hero_image_help_text, validate_hero_image
+from articles.links import slug_url
 from euro_prospects.images import validate_image_upload
 from euro_prospects.text import validate_single_line
 
 if TYPE_CHECKING:
     from django.db.models.fields.related_descriptors import RelatedManager
-
-
-def slug_url(view_name: str, slug: str) -> str:
-    """``reverse(view_name, kwargs={"slug": slug})``, remembered.
-
-    A page links to a dozen topics, authors and articles, and each reverse()
-    costs about as much as rendering the link; the answer only changes with
-    the URLconf and the script prefix, which are part of the key.
-    """
-    return _slug_url(view_name, slug, get_urlconf() or settings.ROOT_URLCONF, get_script_prefix())
-
-
-def slug_urls() -> Callable[[str, str], str]:
-    """``slug_url`` for many links at once: the URLconf and script prefix are looked up
-    once (each lookup reads Django's per-request state, and a listing makes 60 links)."""
-    urlconf, script_prefix = get_urlconf() or settings.ROOT_URLCONF, get_script_prefix()
-    return lambda view_name, slug: _slug_url(view_name, slug, urlconf, script_prefix)
-
-
-@lru_cache(maxsize=8192)
-def _slug_url(view_name: str, slug: str, urlconf: Any, script_prefix: str) -> str:
-    return reverse(view_name, urlconf=urlconf, kwargs={"slug": slug})
-
-
-def cached_reverse(view_name: str) -> str:
-    """``reverse(view_name)`` for a URL without arguments, remembered as ``slug_url`` is."""
-    return _plain_url(view_name, get_urlconf() or settings.ROOT_URLCONF, get_script_prefix())
-
-
-@lru_cache(maxsize=256)
-def _plain_url(view_name: str, urlconf: Any, script_prefix: str) -> str:
-    return reverse(view_name, urlconf=urlconf)
 
 
 class SiteSettings(models.Model):
@@ -194,6 +160,11 @@ class ArticleQuerySet(models.QuerySet["Article"]):
     def due_for_publishing(self) -> ArticleQuerySet:
         return self.filter(status=Article.Status.SCHEDULED, publish_at__lte=timezone.now())
 
+    def owned_by(self, user: Any) -> ArticleQuerySet:
+        """The "own article" rule: the pieces ``user`` created or is one of the authors of."""
+        authored = ArticleAuthor.objects.filter(author__user=user).values("article_id")
+        return self.filter(models.Q(created_by=user) | models.Q(pk__in=authored))
+
 
 class Article(models.Model):
     class Status(models.TextChoices):
@@ -221,7 +192,7 @@ class Article(models.Model):
         upload_to="articles/%Y/%m/",
         blank=True,
         validators=[validate_hero_image],
-        help_text="JPEG, PNG or WebP, at least 1200 x 630 pixels, at most 10 MB. Alt text and credit are required.",
+        help_text=hero_image_help_text(),
     )
     hero_image_page = models.ImageField(
         upload_to="articles/renditions/",
@@ -329,9 +300,7 @@ class Article(models.Model):
             # The public listings (articles/listings.py): their count reads this index alone,
             # their page reads it newest first and stops after the page.
             models.Index(
-                fields=["-published_at", "-id"],
-                condition=models.Q(status="published"),
-                name="article_listed",
+                fields=["-published_at", "-id"], condition=models.Q(status="published"), name="article_listed"
             ),
             # The home page's featured piece: the latest of a few, found without reading the others.
             models.Index(

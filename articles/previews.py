@@ -26,7 +26,7 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from articles import services
+from articles import permissions, services
 from articles.models import Article, PreviewLink, PreviewLinkOpen
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ def _hash(key: str) -> str:
 
 def may_share(user: User | None, article: Article) -> bool:
     """Editors, and the piece's own authors, may make and revoke its preview links."""
-    return services.is_editor(user) or services.is_own_article(user, article)
+    return permissions.is_editor(user) or permissions.is_own_article(user, article)
 
 
 @transaction.atomic

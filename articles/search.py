@@ -26,8 +26,8 @@ from django.db import connection
 from django.utils.html import escape, strip_tags
 from django.utils.safestring import SafeString, mark_safe
 
+from articles.links import slug_urls
 from articles.listings import LISTED, CardDates, Link, aware, credits_sql, links, now
-from articles.models import slug_urls
 from euro_prospects.db import prepared_cursor
 
 PAGE_SIZE = 20

@@ -18,7 +18,8 @@ from django.db.models import Max, Prefetch, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from articles.models import Article, ArticleAuthor, ArticleTopic, Author, Topic, slug_url
+from articles.links import slug_url
+from articles.models import Article, ArticleAuthor, ArticleTopic, Author, Topic
 from euro_prospects.db import prepared_cursor
 
 
@@ -37,11 +38,11 @@ def published_articles() -> QuerySet[Article]:
 # signed-in reader, always), so it is read in one statement written out in SQL:
 # the article, then its authors, topics and editor and the latest other pieces on
 # its primary topic, each list a JSON array in page order. On the bench machine
-# Django's query compiler cost more than PostgreSQL took to answer (0.5-1 ms per
-# query against 0.1-0.3 ms), and each further round trip cost more than the work
-# in it. The two dialects differ in their JSON functions and in how a list keeps
-# its order: PostgreSQL orders inside the aggregate, SQLite 3.40 cannot and keeps
-# the order of an ordered subquery. {where} picks the article.
+# Django's query compiler cost more than PostgreSQL took to answer, and each
+# further round trip cost more than the work in it (docs/performance.md). The two
+# dialects differ in their JSON functions and in how a list keeps its order:
+# PostgreSQL orders inside the aggregate, SQLite 3.40 cannot and keeps the order of
+# an ordered subquery. {where} picks the article.
 _ARTICLE_PAGE_SQL = {
     "postgresql": """
         SELECT a.id, a.title, a.slug, a.standfirst, a.body, a.hero_image, a.hero_image_page, a.hero_image_page_width,

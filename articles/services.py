@@ -13,7 +13,6 @@ newsletter connects to it; this app never imports the newsletter.
 
 from __future__ import annotations
 
-import enum
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -28,6 +27,19 @@ from django.utils.text import slugify
 from articles.html import sanitise_html
 from articles.images import RENDITIONS, rendition, rendition_name
 from articles.models import Article, ArticleAuthor, ArticleTopic, ArticleTransition, Author, Topic
+from articles.permissions import (
+    AUTHOR,
+    EDIT_RULES,
+    REVERTED_FIELDS,
+    TRANSITIONS,
+    VERBS,
+    Access,
+    can_transition,
+    check_can_edit,
+    editable_fields,
+    editing_role,
+    field_access,
+)
 from articles.signals import article_published
 
 if TYPE_CHECKING:
@@ -41,186 +53,6 @@ Status = Article.Status
 
 class InvalidTransition(ValueError):
     """The article is not in a state the requested step starts from."""
-
-
-# action -> (states it may start from, state it leads to, permission it needs)
-TRANSITIONS: dict[str, tuple[frozenset[str], str, str]] = {
-    "submit": (frozenset({Status.DRAFT, Status.UNPUBLISHED}), Status.IN_REVIEW, "articles.submit_article"),
-    "approve": (frozenset({Status.IN_REVIEW}), Status.APPROVED, "articles.approve_article"),
-    "schedule": (
-        frozenset({Status.DRAFT, Status.IN_REVIEW, Status.APPROVED, Status.SCHEDULED, Status.UNPUBLISHED}),
-        Status.SCHEDULED,
-        "articles.schedule_article",
-    ),
-    "publish": (
-        frozenset({Status.DRAFT, Status.IN_REVIEW, Status.APPROVED, Status.SCHEDULED, Status.UNPUBLISHED}),
-        Status.PUBLISHED,
-        "articles.publish_article",
-    ),
-    "unpublish": (frozenset({Status.PUBLISHED}), Status.UNPUBLISHED, "articles.unpublish_article"),
-    "return_to_draft": (
-        frozenset({Status.IN_REVIEW, Status.APPROVED, Status.SCHEDULED}),
-        Status.DRAFT,
-        "articles.approve_article",
-    ),
-    # Turning a piece down: back to draft like "send back", but the author is told it will not run.
-    "decline": (frozenset({Status.IN_REVIEW, Status.APPROVED}), Status.DRAFT, "articles.approve_article"),
-}
-VERBS = {
-    "submit": "submit for review",
-    "approve": "approve",
-    "schedule": "schedule",
-    "publish": "publish",
-    "unpublish": "unpublish",
-    "return_to_draft": "send back to draft",
-    "decline": "decline",
-}
-
-
-# --- roles ---------------------------------------------------------------------------------------
-
-
-def is_editor(user: User | None) -> bool:
-    return bool(user and user.is_active and user.has_perm("articles.publish_article"))
-
-
-def is_own_article(user: User | None, article: Article) -> bool:
-    """True when ``user`` created the article or is one of its authors."""
-    if user is None or not user.is_authenticated or article.pk is None:
-        return False
-    if article.created_by_id == user.pk:
-        return True
-    return article.article_authors.filter(author__user_id=user.pk).exists()
-
-
-def can_edit(user: User | None, article: Article) -> bool:
-    """Whether ``user`` may change anything of ``article`` now (see ``EDIT_RULES``)."""
-    if user is None or not user.is_active or not user.has_perm("articles.change_article"):
-        return False
-    return bool(editable_fields(user, article))
-
-
-def can_view(user: User | None, article: Article) -> bool:
-    if user is None or not user.is_active or not user.is_staff:
-        return False
-    return is_editor(user) or is_own_article(user, article)
-
-
-def can_transition(user: User | None, article: Article, action: str) -> bool:
-    """Whether ``user`` has the right to ``action`` on ``article`` (the state is checked separately)."""
-    if user is None:
-        return True
-    _sources, _target, permission = TRANSITIONS[action]
-    if not user.is_active or not user.has_perm(permission):
-        return False
-    return is_editor(user) or is_own_article(user, article)
-
-
-def allowed_actions(user: User | None, article: Article) -> list[str]:
-    """The workflow steps ``user`` can take on ``article`` now (for the admin's buttons)."""
-    return [
-        action
-        for action, (sources, _target, _permission) in TRANSITIONS.items()
-        if article.status in sources and can_transition(user, article, action)
-    ]
-
-
-def sees_private_author_fields(user: User | None, author: Author | None) -> bool:
-    """An author's address and account are for those who manage authors (Editors), and the author themself."""
-    if user is None or not user.is_active:
-        return False
-    if user.has_perm("articles.change_author"):
-        return True
-    return author is not None and author.user_id is not None and author.user_id == user.pk
-
-
-AUTHOR_PRIVATE_FIELDS = ("email", "user", "same_email_as")
-
-
-def _check_can_edit(by: User | None, article: Article) -> None:
-    if by is not None and not can_edit(by, article):
-        raise PermissionDenied(f"You may not edit “{article.title}”.")
-
-
-# --- who may change which field ------------------------------------------------------------------
-
-
-class Access(enum.Enum):
-    """Who may change a field of an article in a given state (one cell of ``EDIT_RULES``)."""
-
-    WORKFLOW = "nobody: only the workflow steps change it"
-    EDITORS = "Editors"
-    AUTHORS = "Editors and the piece's own Authors"
-    REVIEW = "Editors and the piece's own Authors; an Author's change sends the piece back to review"
-
-
-_W, _E, _A, _R = Access.WORKFLOW, Access.EDITORS, Access.AUTHORS, Access.REVIEW
-EDIT_STATES = (Status.DRAFT, Status.IN_REVIEW, Status.APPROVED, Status.SCHEDULED, Status.PUBLISHED, Status.UNPUBLISHED)
-# The one rule for every edit (admin form, History revert, API): field x state -> who may change it.
-# The byline, the reviewer, placement, the newsletter send and the canonical URL are the editors' call.
-EDIT_RULES: dict[str, tuple[Access, ...]] = {
-    #                         draft in_review approved scheduled published unpublished
-    "title":                  (_A,  _A,       _R,      _R,       _E,       _E),
-    "slug":                   (_A,  _A,       _R,      _R,       _E,       _E),
-    "standfirst":             (_A,  _A,       _R,      _R,       _E,       _E),
-    "body":                   (_A,  _A,       _R,      _R,       _E,       _E),
-    "hero_image":             (_A,  _A,       _R,      _R,       _E,       _E),
-    "hero_image_alt":         (_A,  _A,       _R,      _R,       _E,       _E),
-    "hero_image_credit":      (_A,  _A,       _R,      _R,       _E,       _E),
-    "topics":                 (_A,  _A,       _R,      _R,       _E,       _E),
-    "disclaimer":             (_A,  _A,       _R,      _R,       _E,       _E),
-    "meta_title":             (_A,  _A,       _R,      _R,       _E,       _E),
-    "meta_description":       (_A,  _A,       _R,      _R,       _E,       _E),
-    "canonical_url":          (_E,  _E,       _E,      _E,       _E,       _E),
-    "authors":                (_E,  _E,       _E,      _E,       _E,       _E),
-    "editor":                 (_E,  _E,       _E,      _E,       _E,       _E),
-    "is_featured":            (_E,  _E,       _E,      _E,       _E,       _E),
-    "send_to_subscribers":    (_E,  _E,       _E,      _E,       _E,       _E),
-    "publish_at":             (_E,  _E,       _E,      _E,       _E,       _E),
-    "status":                 (_W,  _W,       _W,      _W,       _W,       _W),
-    "published_at":           (_W,  _W,       _W,      _W,       _W,       _W),
-}  # fmt: skip
-# What restoring an old version (History → Revert) brings back: the piece's text and image,
-# never its workflow state, dates, reviewer, placement or newsletter send.
-REVERTED_FIELDS = (
-    "title", "slug", "standfirst", "body", "hero_image", "hero_image_alt", "hero_image_credit",
-    "disclaimer", "meta_title", "meta_description", "canonical_url",
-)  # fmt: skip
-EDITOR, AUTHOR = "editor", "author"
-
-
-def field_access(field: str, status: str) -> Access:
-    return EDIT_RULES[field][EDIT_STATES.index(Status(status))]
-
-
-def editing_role(user: User | None, article: Article | None) -> str | None:
-    """``"editor"``, ``"author"`` (of this piece, or of a new one) or None: who ``user`` is to ``article``."""
-    if user is None or not user.is_active:
-        return None
-    if is_editor(user):
-        return EDITOR
-    if article is None:
-        return AUTHOR if user.has_perm("articles.add_article") else None
-    if user.has_perm("articles.change_article") and is_own_article(user, article):
-        return AUTHOR
-    return None
-
-
-def role_may(role: str | None, access: Access) -> bool:
-    if role == EDITOR:
-        return access is not Access.WORKFLOW
-    return role == AUTHOR and access in (Access.AUTHORS, Access.REVIEW)
-
-
-def editable_fields(user: User | None, article: Article | None) -> list[str]:
-    """The fields ``user`` may change on ``article`` now (``None``: a new piece, a draft)."""
-    role = editing_role(user, article)
-    status = article.status if article is not None else Status.DRAFT
-    return [field for field in EDIT_RULES if role_may(role, field_access(field, status))]
-
-
-def may_change(user: User | None, article: Article | None, field: str) -> bool:
-    return field in editable_fields(user, article)
 
 
 # --- the workflow --------------------------------------------------------------------------------
@@ -250,14 +82,14 @@ def _transition(*, article: Article, by: User | None, action: str, note: str = "
     )
     if action in CONTRIBUTOR_NOTICES:
         from articles import tasks
-        from euro_prospects.celery import enqueue_on_commit
+        from euro_prospects.celery import notify_on_commit
 
-        enqueue_on_commit(tasks.notify_contributors_of_step, step.pk)
+        notify_on_commit(tasks.notify_contributors_of_step, step.pk)
     article.refresh_from_db()
     return article
 
 
-# Steps a contributor without an account is emailed about, with the editor's note (articles/contributors.py).
+# Steps the byline authors are emailed about, with the editor's note (articles/contributors.py).
 CONTRIBUTOR_NOTICES = frozenset({"return_to_draft", "approve", "decline", "publish"})
 
 
@@ -305,7 +137,7 @@ def unpublish_article(*, article: Article, by: User | None) -> Article:
     return _transition(article=article, by=by, action="unpublish")
 
 
-def publish_due_articles() -> list[int]:
+def publish_scheduled_articles() -> list[int]:
     """Publish every scheduled article whose time has come; return their ids.
 
     Safe with several workers: each article is claimed in its own transaction
@@ -471,7 +303,7 @@ def update_article(
     if "status" in fields:
         raise InvalidTransition("Change the status with submit, approve, schedule, publish or unpublish.")
     locked = Article.objects.select_for_update().get(pk=article.pk)
-    _check_can_edit(by, locked)
+    check_can_edit(by, locked)
     _edit(locked, by, fields, authors=authors, topics=topics)
     article.refresh_from_db()
     return article
@@ -485,7 +317,7 @@ def restore_version(*, article: Article, by: User | None, history_id: int) -> Ar
     ``by`` may not change are left as they are. Recorded in the workflow log.
     """
     locked = Article.objects.select_for_update().get(pk=article.pk)
-    _check_can_edit(by, locked)
+    check_can_edit(by, locked)
     record = Article.history.get(id=locked.pk, history_id=history_id)
     allowed = editable_fields(by, locked) if by is not None else list(EDIT_RULES)
     fields = {field: getattr(record.instance, field) for field in REVERTED_FIELDS if field in allowed}
@@ -587,7 +419,7 @@ def submit_contribution(
     points at that author (``same_email_as``) for an editor to merge.
     """
     from articles import tasks
-    from euro_prospects.celery import enqueue_on_commit
+    from euro_prospects.celery import notify_on_commit
 
     email = email.strip()
     existing = Author.objects.filter(email__iexact=email, same_email_as__isnull=True).order_by("pk").first()
@@ -618,8 +450,8 @@ def submit_contribution(
     set_topics(article=article, topics=list(topics))
     ArticleTransition.objects.create(article=article, from_status="", to_status=Status.DRAFT, note="sent via /write/")
     submit_for_review(article=article, by=None)
-    enqueue_on_commit(tasks.send_submission_acknowledgement, article.pk)
-    enqueue_on_commit(tasks.notify_editors_of_submission, article.pk)
+    notify_on_commit(tasks.send_submission_acknowledgement, article.pk)
+    notify_on_commit(tasks.notify_editors_of_submission, article.pk)
     return article
 
 

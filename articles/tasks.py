@@ -9,7 +9,7 @@ from articles.models import Article, ArticleTransition
 @shared_task
 def publish_due_articles() -> list[int]:
     """Beat runs this every 30 seconds: publish scheduled articles whose time has come."""
-    return services.publish_due_articles()
+    return services.publish_scheduled_articles()
 
 
 @shared_task
@@ -30,11 +30,11 @@ def notify_editors_of_submission(article_id: int) -> None:
 
 @shared_task
 def notify_contributors_of_step(transition_id: int) -> None:
-    """Email the piece's contributors an editor's decision (with the note) or the published link."""
-    from articles.contributors import contributors_of
+    """Email the piece's byline authors an editor's decision (with the note) or the published link."""
+    from articles.contributors import recipients_of
 
-    step = ArticleTransition.objects.select_related("article").filter(pk=transition_id).first()
+    step = ArticleTransition.objects.select_related("article", "by").filter(pk=transition_id).first()
     if step is None:
         return
-    for author in contributors_of(step.article):
-        emails.contributor_step(step.article, author, step)
+    for recipient in recipients_of(step):
+        emails.contributor_step(step, recipient)

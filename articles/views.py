@@ -16,11 +16,12 @@ from django.utils import timezone
 from django.utils.dateformat import format as date_format
 from django.views.decorators.http import require_http_methods, require_safe
 
-from articles import contributors, listings, search, selectors, services
+from articles import contributors, listings, permissions, search, selectors, services
 from articles.cache import cache_public_page, per_generation
 from articles.forms import WriteForm
 from articles.html import paragraphs_from_text
-from articles.models import Article, Author, SiteSettings, Topic, cached_reverse
+from articles.links import cached_reverse
+from articles.models import Article, Author, SiteSettings, Topic
 from articles.structured_data import news_article_json_ld
 from euro_prospects import ratelimit
 from euro_prospects.jinja2 import html_datetime
@@ -142,25 +143,21 @@ def article_detail(request: HttpRequest, slug: str) -> HttpResponse:
 @require_safe
 @cache_public_page
 def topic_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    found, page = listing_page(request, "topic", slug)
-    topic = cast(Topic, found.owner)
-    return render(
-        request,
-        "articles/topic.html",
-        {"topic": topic, "page": page, "canonical_url": absolute(topic.get_absolute_url())},
-    )
+    return _listing_of(request, "topic", slug)
 
 
 @require_safe
 @cache_public_page
 def author_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    found, page = listing_page(request, "author", slug)
-    author = cast(Author, found.owner)
-    return render(
-        request,
-        "articles/author.html",
-        {"author": author, "page": page, "canonical_url": absolute(author.get_absolute_url())},
-    )
+    return _listing_of(request, "author", slug)
+
+
+def _listing_of(request: HttpRequest, kind: str, slug: str) -> HttpResponse:
+    """A topic's or an author's page: their published pieces, newest first (one statement)."""
+    found, page = listing_page(request, kind, slug)
+    subject = cast(Topic | Author, found.owner)
+    context = {kind: subject, "page": page, "canonical_url": absolute(subject.get_absolute_url())}
+    return render(request, f"articles/{kind}.html", context)
 
 
 @require_safe
@@ -239,7 +236,7 @@ def write_thanks(request: HttpRequest) -> HttpResponse:
 def article_preview(request: HttpRequest, slug: str) -> HttpResponse:
     """Any article as its public page would show it, for staff who may see it (unpublished ones too)."""
     article = get_object_or_404(Article, slug=slug)
-    if not services.can_view(request.user, article):
+    if not permissions.can_view(request.user, article):
         raise PermissionDenied
     context = article_page_context(article, selectors.article_links(article)) | {"is_preview": True}
     response = render(request, "articles/article_detail.html", context)

@@ -22,7 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.html import strip_tags
 
-from articles import services
+from articles import permissions, services
 from articles.html import sanitise_html
 from articles.models import Article
 
@@ -165,7 +165,7 @@ def autosave_article(*, article: Article, by: User, opened_version: str, **field
     through the Save button and the workflow), ``PermissionDenied`` as any edit would.
     """
     locked = Article.objects.select_for_update().get(pk=article.pk)
-    if not services.can_edit(by, locked):
+    if not permissions.can_edit(by, locked):
         raise PermissionDenied(f"You may not edit “{locked.title}”.")
     if locked.status not in AUTOSAVE_STATES:
         raise services.InvalidTransition(

@@ -5,7 +5,7 @@ Usage: python bench/ledger.py [--subscribers 100000] [--old 3] [--recent 3] [--d
 Fills a PostgreSQL database of its own with N subscribers and OLD + RECENT finished
 campaigns (one ledger row per reader each; the old ones ended 100 days ago), then measures
 `pg_total_relation_size('newsletter_delivery')` (table, indexes, TOAST): before, right after
-`compact_ledger()`, after a plain `VACUUM`, and after OLD new campaigns are planned into the
+`compact_finished_campaigns()`, after a plain `VACUUM`, and after OLD new campaigns are planned into the
 freed space. Prints a table, then one JSON line.
 """
 
@@ -58,7 +58,7 @@ def main() -> None:
     from django.utils import timezone
 
     from articles.models import Article
-    from newsletter.compaction import compact_ledger
+    from newsletter.compaction import compact_finished_campaigns
     from newsletter.models import Campaign
 
     call_command("migrate", verbosity=0)
@@ -110,9 +110,9 @@ def main() -> None:
     vacuum()
     figures = [("before compaction", rows(), size(), None)]
     started = time.perf_counter()
-    compacted = compact_ledger()
+    compacted = compact_finished_campaigns()
     took = time.perf_counter() - started
-    figures.append(("after compact_ledger()", rows(), size(), took))
+    figures.append(("after compact_finished_campaigns()", rows(), size(), took))
     vacuum()
     figures.append(("after VACUUM", rows(), size(), None))
     add_campaigns(args.old, 1, "new")

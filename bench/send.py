@@ -190,8 +190,8 @@ def main() -> None:
     from articles.models import Article, ArticleAuthor, Author, Topic
     from articles.signals import article_published
     from euro_prospects.celery import app as celery_app
-    from newsletter.emails import Recipient, render_campaign_email
     from newsletter.models import Campaign, Delivery, Subscriber
+    from newsletter.sending.message import Recipient, render_campaign_email
 
     with connection.cursor() as cursor:
         cursor.execute(
@@ -466,7 +466,7 @@ def naive_loop(campaign, count: int, Subscriber) -> float:  # type: ignore[no-un
     from django.core.mail import EmailMultiAlternatives, get_connection
     from django.template.loader import render_to_string
 
-    from newsletter.emails import article_email_context
+    from newsletter.sending.message import article_email_context
 
     context = article_email_context(campaign.article)
     html = render_to_string("newsletter/campaign_email.html", context)

@@ -7,16 +7,19 @@ helper exists because it type-checks.)
 """
 
 import functools
+import logging
 import os
 from typing import Any, ParamSpec
 
 from celery import Celery, Task
 from django.db import transaction
+from kombu.exceptions import OperationalError
 
 import euro_prospects.observability  # noqa: F401  (request ids in tasks, worker logging)
 from euro_prospects.health import WorkerHeartbeat
 
 P = ParamSpec("P")
+logger = logging.getLogger("euro_prospects.celery")
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "euro_prospects.settings")
 
@@ -30,3 +33,17 @@ app.steps["consumer"].add(WorkerHeartbeat)
 def enqueue_on_commit(task: Task[P, Any], *args: P.args, **kwargs: P.kwargs) -> None:
     """Send ``task`` to the broker once the current transaction commits."""
     transaction.on_commit(functools.partial(task.delay, *args, **kwargs))
+
+
+def notify_on_commit(task: Task[P, Any], *args: P.args, **kwargs: P.kwargs) -> None:
+    """Like ``enqueue_on_commit``, for a notice (an email about what just happened) that must
+    never make the step that caused it fail: with the broker down, the step stands and the
+    notice is logged as not sent (``event=notice_not_queued``) instead of raising."""
+    transaction.on_commit(functools.partial(_send_notice, task, *args, **kwargs))
+
+
+def _send_notice(task: Task[Any, Any], *args: Any, **kwargs: Any) -> None:
+    try:
+        task.delay(*args, **kwargs)
+    except OperationalError as exc:
+        logger.error("event=notice_not_queued task=%s args=%r error=%r", task.name, args, exc)

@@ -35,6 +35,8 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from euro_prospects.redis_clients import redis_client
+
 logger = logging.getLogger(__name__)
 
 REDIS_TIMEOUT_SECONDS = 0.25
@@ -48,17 +50,9 @@ def heartbeats_key() -> str:
     return f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:health:workers"
 
 
-_clients: dict[str, redis.Redis] = {}
-
-
 def broker_redis() -> redis.Redis:
     """A client for the broker's Redis with short timeouts (one per URL and process)."""
-    url = settings.CELERY_BROKER_URL
-    if url not in _clients:
-        _clients[url] = redis.Redis.from_url(
-            url, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS
-        )
-    return _clients[url]
+    return redis_client(settings.CELERY_BROKER_URL, timeout=REDIS_TIMEOUT_SECONDS)
 
 
 # --- the worker's side -----------------------------------------------------------------------------
@@ -184,7 +178,6 @@ def _forget_remembered_checks(**kwargs: Any) -> None:
     global _broker_failure
     database_check.forget()
     _broker_failure = None
-    _clients.clear()
 
 
 def may_see_details(request: HttpRequest) -> bool:

@@ -24,7 +24,7 @@ from django.urls import reverse
 from django.utils import formats, timezone
 from jinja2 import Environment
 
-from articles.models import cached_reverse
+from articles.links import cached_reverse
 
 
 def url(view_name: str, *args: Any, **kwargs: Any) -> str:

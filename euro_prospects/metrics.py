@@ -37,6 +37,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from euro_prospects.redis_clients import redis_client
+
 EMAILS_SENT = Counter("emails_sent", "Newsletter emails accepted by the mail server or ESP", ["campaign"])
 EMAILS_FAILED = Counter("emails_failed", "Newsletter emails that failed for good", ["campaign"])
 CAMPAIGN_PAUSES = Counter(
@@ -87,10 +89,9 @@ class QueueDepthCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         gauge = GaugeMetricFamily("celery_queue_depth", "Messages waiting in the Celery queue", labels=["queue"])
         try:
-            client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=2, socket_connect_timeout=2)
-            with client:
-                for queue in settings.METRICS_QUEUES:
-                    gauge.add_metric([queue], float(client.llen(queue)))
+            client = redis_client(settings.CELERY_BROKER_URL, timeout=2)
+            for queue in settings.METRICS_QUEUES:
+                gauge.add_metric([queue], float(client.llen(queue)))
         except redis.RedisError:
             pass  # an empty gauge says "unknown"; /healthz says the broker is down
         yield gauge

@@ -208,3 +208,28 @@ def init_sentry(*, dsn: str, environment: str, traces_sample_rate: float) -> Non
         before_send_transaction=_sentry_scrub,
         before_breadcrumb=_sentry_scrub,
     )
+
+
+def logging_settings(*, level: str, log_format: str) -> dict[str, Any]:
+    """Django's LOGGING: every record through the redacting formatters, with its request id.
+
+    ``log_format``: json (one object per line, for a log collector) or plain.
+    """
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"request_id": {"()": "euro_prospects.observability.RequestIdFilter"}},
+        # Records are redacted when made (observability); the formats redact extras and tracebacks too.
+        "formatters": {
+            "plain": {
+                "()": "euro_prospects.observability.PlainFormatter",
+                "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
+            },
+            "json": {"()": "euro_prospects.observability.JsonFormatter"},
+        },
+        "handlers": {
+            "console": {"class": "logging.StreamHandler", "formatter": log_format, "filters": ["request_id"]},
+        },
+        "root": {"handlers": ["console"], "level": level},
+        "loggers": {"django.db.backends": {"level": "INFO"}},
+    }

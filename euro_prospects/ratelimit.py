@@ -1,12 +1,15 @@
-"""A small fixed-window rate limiter on Django's cache (Redis in every deployment).
+"""The one rate limiter: fixed windows counted in Django's cache (Redis in every deployment).
 
     if not hit(f"write:{ip}", limit=5, window_seconds=3600):
         ... answer 429 ...
 
 ``hit`` counts one attempt under ``key`` and says whether it is still within
 ``limit`` attempts in the current window. Redis' INCR is atomic, so parallel
-web processes share one count.
+web and worker processes share one count. ``take_turn`` paces a sender to a
+provider's limits per second and per hour.
 """
+
+import time
 
 from django.core.cache import cache
 
@@ -28,3 +31,16 @@ def hit(key: str, limit: int, window_seconds: int) -> bool:
 
 def reset(key: str) -> None:
     cache.delete(PREFIX + key)
+
+
+def take_turn(name: str, *, per_second: int, per_hour: int) -> float:
+    """Take one turn under limits per clock second and per clock hour (0: no limit).
+
+    Sleeps while this second's allowance is spent. When this hour's is spent, returns
+    the seconds until the next hour (the caller stops until then); else 0.0.
+    """
+    if per_hour and not hit(f"{name}:3600:{int(time.time() // 3600)}", per_hour, 3600 + 1):
+        return 3600 - time.time() % 3600
+    while per_second and not hit(f"{name}:1:{int(time.time())}", per_second, 1 + 1):
+        time.sleep(1 - time.time() % 1 + 0.001)
+    return 0.0

@@ -2,144 +2,39 @@
 
 Development defaults are safe and need no set-up (SQLite, console email, local
 Redis). A malformed value, or a missing secret in production (DEBUG off), stops
-start-up with a message naming the variable to set. README.md lists them all.
+start-up with a message naming the variable to set. docs/configuration.md lists
+them all. Read top to bottom: the site, apps, database and caches, email,
+security, operations, then the articles, the newsletter, the API and Celery.
 """
 
 import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import dj_database_url
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from euro_prospects.email_url import email_settings
+from euro_prospects.env import (
+    MAKE_A_KEY,
+    envbool,
+    envfloat,
+    envint,
+    envlist,
+    example_values,
+    secret_key,
+)
+from euro_prospects.observability import logging_settings
 from euro_prospects.security import parse_proxy_networks
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
-
-
-def envbool(name: str, default: str) -> bool:
-    value = os.getenv(name, default).strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ImproperlyConfigured(f"{name} must be one of true/false/1/0/yes/no/on/off, got {value!r}")
-
-
-def envint(name: str, default: str) -> int:
-    value = os.getenv(name, default).strip()
-    try:
-        return int(value)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a whole number, got {value!r}") from None
-
-
-def envfloat(name: str, default: str) -> float:
-    value = os.getenv(name, default).strip()
-    try:
-        return float(value)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a number, got {value!r}") from None
-
-
-def envlist(name: str, default: str) -> list[str]:
-    return [item.strip() for item in os.getenv(name, default).split(",") if item.strip()]
-
-
-def email_settings(url: str) -> dict[str, object]:
-    """Turn EMAIL_URL into Django's EMAIL_* settings.
-
-    smtp://user:pass@host:port, smtp+tls://… (STARTTLS), smtps://… (implicit TLS),
-    console://, file:///path/to/dir, memory://, or anymail://ESP (the ESP's own
-    settings then come from ANYMAIL_* variables).
-    """
-    parts = urlsplit(url)
-    scheme = parts.scheme
-    if scheme == "console":
-        return {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
-    if scheme == "memory":
-        return {"EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend"}
-    if scheme == "file":
-        return {
-            "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
-            "EMAIL_FILE_PATH": parts.path or str(BASE_DIR / "var" / "mail"),
-        }
-    if scheme in {"smtp", "smtp+tls", "smtps"}:
-        if not parts.hostname:
-            raise ImproperlyConfigured(f"EMAIL_URL {url!r} names no host")
-        try:
-            port = parts.port or (465 if scheme == "smtps" else 25)
-        except ValueError:
-            raise ImproperlyConfigured(f"EMAIL_URL {url!r} has a bad port") from None
-        query = parse_qs(parts.query)
-        return {
-            "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-            "EMAIL_HOST": parts.hostname,
-            "EMAIL_PORT": port,
-            "EMAIL_HOST_USER": unquote(parts.username or ""),
-            "EMAIL_HOST_PASSWORD": unquote(parts.password or ""),
-            "EMAIL_USE_TLS": scheme == "smtp+tls",
-            "EMAIL_USE_SSL": scheme == "smtps",
-            "EMAIL_TIMEOUT": int(query.get("timeout", ["30"])[0]),
-        }
-    if scheme == "anymail":
-        esp = parts.netloc or parts.path.strip("/")
-        if not esp:
-            raise ImproperlyConfigured("EMAIL_URL anymail://ESP must name the ESP, e.g. anymail://postmark")
-        return {"EMAIL_BACKEND": f"anymail.backends.{esp}.EmailBackend"}
-    raise ImproperlyConfigured(
-        f"EMAIL_URL scheme {scheme!r} is not supported; use smtp, smtp+tls, smtps, console, file, memory or anymail"
-    )
-
-
 DEBUG = envbool("DEBUG", "true")
 
-_PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "insecure", "django-insecure"}
-_EXAMPLE_ENV_FILE = BASE_DIR / "deploy" / "euro-prospects.env.example"
-_MAKE_A_KEY = "python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
-
-
-def example_values(name: str) -> set[str]:
-    """The values the shipped example env file gives ``name``: copied unchanged, they are public."""
-    values = {"replace-with-50-random-characters"} if name == "SECRET_KEY" else set()
-    try:
-        lines = _EXAMPLE_ENV_FILE.read_text().splitlines()
-    except OSError:
-        return values
-    for line in lines:
-        key, _, value = line.strip().lstrip("#").strip().partition("=")
-        if key == name and value:
-            values.add(value.strip().strip("\"'"))
-    return values
-
-
-def production_secret_key_problem(key: str) -> str | None:
-    """Why ``key`` must not sign anything in production (the rules of Django's check --deploy), or None."""
-    if key.strip().lower() in _PLACEHOLDER_SECRETS or key.startswith("django-insecure"):
-        return "is missing or a placeholder"
-    if key in example_values("SECRET_KEY"):
-        return f"is the example value from {_EXAMPLE_ENV_FILE.relative_to(BASE_DIR)}, which anyone can read"
-    if len(key) < 50:
-        return f"is {len(key)} characters long; it needs at least 50"
-    if len(set(key)) < 5:
-        return f"has {len(set(key))} distinct characters; it needs at least 5"
-    return None
-
-
-SECRET_KEY = os.getenv("SECRET_KEY", "")
-if DEBUG and not SECRET_KEY:
-    SECRET_KEY = "django-insecure-development-only-key-do-not-use-in-production"  # noqa: S105
-elif not DEBUG and (_problem := production_secret_key_problem(SECRET_KEY)):
-    # Whoever knows the key can forge readers' unsubscribe and preferences links.
-    raise ImproperlyConfigured(
-        f"SECRET_KEY {_problem}. With DEBUG off, set SECRET_KEY to a long random string, e.g. {_MAKE_A_KEY}"
-    )
+# Signs sessions and readers' links; production refuses a missing, short or published one.
+SECRET_KEY = secret_key(debug=DEBUG)
 
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver" if DEBUG else "")
 if not DEBUG and not ALLOWED_HOSTS:
@@ -170,6 +65,12 @@ INSTALLED_APPS = [
     "articles",
     "newsletter",
     "anymail",
+    "rest_framework",
+    "knox",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -194,10 +95,8 @@ MIDDLEWARE = [
 ROOT_URLCONF = "euro_prospects.urls"
 WSGI_APPLICATION = "euro_prospects.wsgi.application"
 
-# Two engines, and no template name exists in both (tests/test_templates.py holds that).
-# The public site is Jinja2 (euro_prospects/jinja2.py says why); it comes first so
-# a reader's page is found without a miss in the other engine. The admin and every
-# email are Django templates.
+# The public site is Jinja2 (euro_prospects/jinja2.py says why), first so a reader's page is found
+# at once; the admin and emails are Django templates; no name is in both (test_templates.py).
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.jinja2.Jinja2",
@@ -237,9 +136,6 @@ try:
 except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL is malformed: {exc}") from None
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Tests run a real Celery worker in another process: it must see the test
-    # database, so the SQLite test database is a file, not memory.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test-db.sqlite3")}
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
@@ -313,84 +209,6 @@ globals().update(email_settings(EMAIL_URL))
 DEFAULT_FROM_EMAIL = os.getenv("DEFAULT_FROM_EMAIL", "Euro Prospects <newsletter@localhost>")
 SERVER_EMAIL = os.getenv("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
 
-# Newsletter
-NEWSLETTER_CONFIRM_MAX_AGE = envint("NEWSLETTER_CONFIRM_MAX_AGE", str(7 * 24 * 3600))
-NEWSLETTER_UNSUBSCRIBE_MAILTO = os.getenv("NEWSLETTER_UNSUBSCRIBE_MAILTO", "unsubscribe@localhost")
-# Subscriptions: consent wording version, confirmation re-sends, rate limits, bounces.
-NEWSLETTER_CONSENT_VERSION = os.getenv("NEWSLETTER_CONSENT_VERSION", "2026-01")
-NEWSLETTER_CONFIRM_RESEND_INTERVAL = envint("NEWSLETTER_CONFIRM_RESEND_INTERVAL", "900")
-NEWSLETTER_RATE_LIMIT_WINDOW = envint("NEWSLETTER_RATE_LIMIT_WINDOW", "3600")
-NEWSLETTER_RATE_LIMIT_PER_IP = envint("NEWSLETTER_RATE_LIMIT_PER_IP", "30")
-NEWSLETTER_RATE_LIMIT_PER_ADDRESS = envint("NEWSLETTER_RATE_LIMIT_PER_ADDRESS", "5")
-NEWSLETTER_SOFT_BOUNCE_THRESHOLD = envint("NEWSLETTER_SOFT_BOUNCE_THRESHOLD", "3")
-# django-anymail: tracking webhooks (bounces, complaints) authenticate with HTTP
-# basic auth "user:password" given in ANYMAIL_WEBHOOK_SECRET, or with the provider's
-# signing key (Mailgun, Unisender Go, MailerSend, Mandrill, Resend; docs/deploy.md).
-ANYMAIL_WEBHOOK_KEYS = {
-    "MAILGUN_WEBHOOK_SIGNING_KEY": os.getenv("ANYMAIL_MAILGUN_WEBHOOK_SIGNING_KEY", ""),
-    "UNISENDER_GO_API_KEY": os.getenv("ANYMAIL_UNISENDER_GO_API_KEY", ""),
-    "MAILERSEND_SIGNING_SECRET": os.getenv("ANYMAIL_MAILERSEND_SIGNING_SECRET", ""),
-    "MANDRILL_WEBHOOK_KEY": os.getenv("ANYMAIL_MANDRILL_WEBHOOK_KEY", ""),
-    "RESEND_SIGNING_SECRET": os.getenv("ANYMAIL_RESEND_SIGNING_SECRET", ""),
-}
-ANYMAIL = {
-    "WEBHOOK_SECRET": os.getenv("ANYMAIL_WEBHOOK_SECRET", "") or None,
-    **{name: value for name, value in ANYMAIL_WEBHOOK_KEYS.items() if value},
-}
-
-# Celery: broker on Redis. Tasks are idempotent (they take ids and re-read rows),
-# so they acknowledge late and go back to the queue when a worker dies.
-CELERY_BROKER_URL = os.getenv("CELERY_BROKER_URL", REDIS_URL)
-CELERY_RESULT_BACKEND = None
-CELERY_TASK_IGNORE_RESULT = True
-CELERY_ACCEPT_CONTENT = ["json"]
-CELERY_TASK_SERIALIZER = "json"
-CELERY_RESULT_SERIALIZER = "json"
-CELERY_TIMEZONE = TIME_ZONE
-CELERY_TASK_ACKS_LATE = True
-CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_SOFT_TIME_LIMIT = envint("CELERY_TASK_SOFT_TIME_LIMIT", "240")
-CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", "300")
-# A message taken by a worker that dies reappears after this many seconds. It
-# must exceed the longest task (the hard time limit) so a slow but live task is
-# never delivered twice; crash recovery does not wait for it (see DESIGN.md).
-CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", "900"),
-}
-CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_WORKER_SEND_TASK_EVENTS = True
-CELERY_TASK_SEND_SENT_EVENT = True
-CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", "false")
-CELERY_TASK_EAGER_PROPAGATES = True
-# The whole beat schedule lives here. Apps add their periodic tasks to this dict.
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
-
-LOG_LEVEL = os.getenv("LOG_LEVEL", "INFO").upper()
-# json: one JSON object per line (production default, for a log collector);
-# plain: human-readable lines (development default). Both carry the request id.
-LOG_FORMAT = os.getenv("LOG_FORMAT", "plain" if DEBUG else "json").strip().lower()
-if LOG_FORMAT not in {"json", "plain"}:
-    raise ImproperlyConfigured(f"LOG_FORMAT must be json or plain, got {LOG_FORMAT!r}")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "euro_prospects.observability.RequestIdFilter"}},
-    # Records are redacted when made (observability); the formats redact extras and tracebacks too.
-    "formatters": {
-        "plain": {
-            "()": "euro_prospects.observability.PlainFormatter",
-            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
-        },
-        "json": {"()": "euro_prospects.observability.JsonFormatter"},
-    },
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]},
-    },
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
-}
-
 # Security. Defaults are production-safe when DEBUG is off; `manage.py check
 # --deploy` passes with them. docs/deploy.md explains each one.
 # Behind a TLS-terminating proxy (nginx) that sets X-Forwarded-Proto: trust it,
@@ -445,9 +263,8 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 
-# Brute-force protection for every login (django-axes): after AXES_FAILURE_LIMIT
-# failures for one user name from one address, that pair is locked out for
-# AXES_COOLOFF_MINUTES. Attempts are recorded in the database.
+# Brute-force protection for every login (django-axes): AXES_FAILURE_LIMIT failures for one
+# user name from one address lock that pair out for AXES_COOLOFF_MINUTES.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
@@ -462,31 +279,28 @@ AXES_USERNAME_FORM_FIELD = "username"
 # peer is one of TRUSTED_PROXIES.
 AXES_CLIENT_IP_CALLABLE = "euro_prospects.security.client_ip"
 
-# Two-factor sign-in (django-otp, TOTP) for staff in these groups, and for
-# superusers, whenever REQUIRE_STAFF_2FA is on. On by default in production.
+# Two-factor sign-in (django-otp, TOTP) for superusers, editors and staff in the
+# STAFF_2FA_GROUPS, whenever REQUIRE_STAFF_2FA is on. On by default in production.
 REQUIRE_STAFF_2FA = envbool("REQUIRE_STAFF_2FA", "false" if DEBUG else "true")
-STAFF_2FA_GROUPS = envlist("STAFF_2FA_GROUPS", "Editors")
+STAFF_2FA_GROUPS = envlist("STAFF_2FA_GROUPS", "")
 OTP_TOTP_ISSUER = os.getenv("OTP_TOTP_ISSUER", "Euro Prospects")
 
 # Uploaded images (euro_prospects.images): size and pixel caps.
 IMAGE_MAX_BYTES = envint("IMAGE_MAX_BYTES", str(10 * 1024 * 1024))
 IMAGE_MAX_PIXELS = envint("IMAGE_MAX_PIXELS", str(40_000_000))
 
-# Prometheus metrics at METRICS_PATH; with METRICS_TOKEN set, scrapes must send
-# "Authorization: Bearer <token>". Under gunicorn and Celery set the
-# PROMETHEUS_MULTIPROC_DIR environment variable (see docs/deploy.md).
+# Prometheus metrics at METRICS_PATH; with METRICS_TOKEN set, scrapes send "Authorization: Bearer
+# <token>". Under gunicorn and Celery set PROMETHEUS_MULTIPROC_DIR (docs/deploy.md).
 METRICS_PATH = os.getenv("METRICS_PATH", "metrics").strip().strip("/")
 METRICS_TOKEN = os.getenv("METRICS_TOKEN", "")
 if not DEBUG and METRICS_TOKEN in example_values("METRICS_TOKEN"):
     raise ImproperlyConfigured(
         "METRICS_TOKEN is the example value from deploy/, which anyone can read. "
-        f"Set another random string, e.g. {_MAKE_A_KEY}, or leave it empty"
+        f"Set another random string, e.g. {MAKE_A_KEY}, or leave it empty"
     )
 METRICS_QUEUES = envlist("METRICS_QUEUES", "celery")
-# /healthz (euro_prospects/health.py) reads facts that are cheap to get: workers write a
-# heartbeat to the broker's Redis every HEALTH_HEARTBEAT_INTERVAL seconds and count as
-# down once theirs is older than HEALTH_HEARTBEAT_MAX_AGE; each web process reuses its
-# last answer for HEALTH_CACHE_SECONDS.
+# /healthz (euro_prospects/health.py): workers write a heartbeat every HEALTH_HEARTBEAT_INTERVAL s, are
+# down once it is older than HEALTH_HEARTBEAT_MAX_AGE; a web process reuses its answer HEALTH_CACHE_SECONDS.
 HEALTH_HEARTBEAT_INTERVAL = envfloat("HEALTH_HEARTBEAT_INTERVAL", "10")
 HEALTH_HEARTBEAT_MAX_AGE = envfloat("HEALTH_HEARTBEAT_MAX_AGE", "45")
 HEALTH_CACHE_SECONDS = envfloat("HEALTH_CACHE_SECONDS", "2")
@@ -509,20 +323,46 @@ if SENTRY_DSN:
         traces_sample_rate=envfloat("SENTRY_TRACES_SAMPLE_RATE", "0"),
     )
 
-# Articles CMS: the contributor form's limits and the scheduled-publishing beat entry.
+LOG_LEVEL = os.getenv("LOG_LEVEL", "INFO").upper()
+# json: one JSON object per line (production default, for a log collector);
+# plain: human-readable lines (development default). Both carry the request id.
+LOG_FORMAT = os.getenv("LOG_FORMAT", "plain" if DEBUG else "json").strip().lower()
+if LOG_FORMAT not in {"json", "plain"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or plain, got {LOG_FORMAT!r}")
+LOGGING = logging_settings(level=LOG_LEVEL, log_format=LOG_FORMAT)
+
+# Articles CMS: the contributor form's limits.
 WRITE_RATE_LIMIT = envint("WRITE_RATE_LIMIT", "5")
 WRITE_RATE_WINDOW = envint("WRITE_RATE_WINDOW", "3600")
 # Days a shared preview link works (articles/previews.py); editors can revoke one sooner.
-PREVIEW_LINK_DAYS = envint("PREVIEW_LINK_DAYS", "7")
-if PREVIEW_LINK_DAYS < 1:
-    raise ImproperlyConfigured("PREVIEW_LINK_DAYS must be at least 1.")
-CELERY_BEAT_SCHEDULE["articles-publish-due"] = {
-    "task": "articles.tasks.publish_due_articles",
-    "schedule": 30.0,
-    "options": {"expires": 25},
+PREVIEW_LINK_DAYS = envint("PREVIEW_LINK_DAYS", "7", minimum=1)
+
+# Newsletter subscriptions: confirmation link age, consent wording version, re-sends, rate limits, bounces.
+NEWSLETTER_CONFIRM_MAX_AGE = envint("NEWSLETTER_CONFIRM_MAX_AGE", str(7 * 24 * 3600))
+NEWSLETTER_UNSUBSCRIBE_MAILTO = os.getenv("NEWSLETTER_UNSUBSCRIBE_MAILTO", "unsubscribe@localhost")
+NEWSLETTER_CONSENT_VERSION = os.getenv("NEWSLETTER_CONSENT_VERSION", "2026-01")
+NEWSLETTER_CONFIRM_RESEND_INTERVAL = envint("NEWSLETTER_CONFIRM_RESEND_INTERVAL", "900")
+NEWSLETTER_RATE_LIMIT_WINDOW = envint("NEWSLETTER_RATE_LIMIT_WINDOW", "3600")
+NEWSLETTER_RATE_LIMIT_PER_IP = envint("NEWSLETTER_RATE_LIMIT_PER_IP", "30")
+NEWSLETTER_RATE_LIMIT_PER_ADDRESS = envint("NEWSLETTER_RATE_LIMIT_PER_ADDRESS", "5")
+NEWSLETTER_SOFT_BOUNCE_THRESHOLD = envint("NEWSLETTER_SOFT_BOUNCE_THRESHOLD", "3")
+# Subscriber imports started in the admin run in a worker, with their own time limit (seconds).
+NEWSLETTER_IMPORT_TIME_LIMIT = envint("NEWSLETTER_IMPORT_TIME_LIMIT", "3600")
+# django-anymail tracking webhooks authenticate with basic auth "user:password" (ANYMAIL_WEBHOOK_SECRET)
+# or the provider's signing key (Mailgun, Unisender Go, MailerSend, Mandrill, Resend; docs/deploy.md).
+ANYMAIL_WEBHOOK_KEYS = {
+    "MAILGUN_WEBHOOK_SIGNING_KEY": os.getenv("ANYMAIL_MAILGUN_WEBHOOK_SIGNING_KEY", ""),
+    "UNISENDER_GO_API_KEY": os.getenv("ANYMAIL_UNISENDER_GO_API_KEY", ""),
+    "MAILERSEND_SIGNING_SECRET": os.getenv("ANYMAIL_MAILERSEND_SIGNING_SECRET", ""),
+    "MANDRILL_WEBHOOK_KEY": os.getenv("ANYMAIL_MANDRILL_WEBHOOK_KEY", ""),
+    "RESEND_SIGNING_SECRET": os.getenv("ANYMAIL_RESEND_SIGNING_SECRET", ""),
+}
+ANYMAIL = {
+    "WEBHOOK_SECRET": os.getenv("ANYMAIL_WEBHOOK_SECRET", "") or None,
+    **{name: value for name, value in ANYMAIL_WEBHOOK_KEYS.items() if value},
 }
 
-# Newsletter sending engine (README "Sending newsletters").
+# Newsletter sending engine (docs/newsletter.md).
 NEWSLETTER_BATCH_SIZE = envint("NEWSLETTER_BATCH_SIZE", "500")
 NEWSLETTER_SEND_CONCURRENCY = envint("NEWSLETTER_SEND_CONCURRENCY", "2")
 NEWSLETTER_CONNECTIONS_PER_BATCH = envint("NEWSLETTER_CONNECTIONS_PER_BATCH", "1")
@@ -537,17 +377,12 @@ NEWSLETTER_LEDGER_SYNCHRONOUS_COMMIT = envbool("NEWSLETTER_LEDGER_SYNCHRONOUS_CO
 NEWSLETTER_DATABASE_WAIT_SECONDS = envfloat("NEWSLETTER_DATABASE_WAIT_SECONDS", "60")
 # Consecutive identical refusals that say nothing about the mailbox (e.g. "550 rejected")
 # after which a campaign pauses for an editor; 0 never pauses on a run of them.
-NEWSLETTER_PAUSE_AFTER = envint("NEWSLETTER_PAUSE_AFTER", "20")
-if NEWSLETTER_PAUSE_AFTER < 0:
-    raise ImproperlyConfigured(f"NEWSLETTER_PAUSE_AFTER must be 0 or more, got {NEWSLETTER_PAUSE_AFTER}")
+NEWSLETTER_PAUSE_AFTER = envint("NEWSLETTER_PAUSE_AFTER", "20", minimum=0)
 NEWSLETTER_EMAIL_EXCERPT = envbool("NEWSLETTER_EMAIL_EXCERPT", "false")
 NEWSLETTER_EMAIL_EXCERPT_WORDS = envint("NEWSLETTER_EMAIL_EXCERPT_WORDS", "120")
-# Batch sending through an ESP's API (anymail://ESP): readers per API call, and the ESP's
-# merge-field syntax with {} for the field name. Unset: the engine's default for the ESP
-# (newsletter.sending.ESP_MERGE_FIELDS); "off": one API call per reader.
-NEWSLETTER_ESP_BATCH_SIZE = envint("NEWSLETTER_ESP_BATCH_SIZE", "100")
-if NEWSLETTER_ESP_BATCH_SIZE < 1:
-    raise ImproperlyConfigured(f"NEWSLETTER_ESP_BATCH_SIZE must be 1 or more, got {NEWSLETTER_ESP_BATCH_SIZE}")
+# ESP batch sending (anymail://ESP): readers per API call, and the merge-field syntax with {} for the
+# field name; unset: the ESP's default (transports/esp.py ESP_MERGE_FIELDS); "off": one call per reader.
+NEWSLETTER_ESP_BATCH_SIZE = envint("NEWSLETTER_ESP_BATCH_SIZE", "100", minimum=1)
 NEWSLETTER_ESP_MERGE_FIELD: str | None = os.getenv("NEWSLETTER_ESP_MERGE_FIELD", "").strip() or None
 if NEWSLETTER_ESP_MERGE_FIELD and NEWSLETTER_ESP_MERGE_FIELD != "off" and "{}" not in NEWSLETTER_ESP_MERGE_FIELD:
     raise ImproperlyConfigured(
@@ -556,71 +391,24 @@ if NEWSLETTER_ESP_MERGE_FIELD and NEWSLETTER_ESP_MERGE_FIELD != "off" and "{}" n
     )
 # Ledger compaction (newsletter/compaction.py): a finished campaign older than this many
 # days keeps its counts and loses its per-reader rows; 0 keeps every row for ever.
-NEWSLETTER_LEDGER_RETENTION_DAYS = envint("NEWSLETTER_LEDGER_RETENTION_DAYS", "90")
-NEWSLETTER_LEDGER_COMPACT_BATCH = envint("NEWSLETTER_LEDGER_COMPACT_BATCH", "5000")
-if NEWSLETTER_LEDGER_RETENTION_DAYS < 0 or NEWSLETTER_LEDGER_COMPACT_BATCH < 1:
-    raise ImproperlyConfigured(
-        "NEWSLETTER_LEDGER_RETENTION_DAYS must be 0 or more and NEWSLETTER_LEDGER_COMPACT_BATCH at least 1"
-    )
-CELERY_BEAT_SCHEDULE["newsletter-compact-ledger"] = {
-    "task": "newsletter.tasks.compact_ledger",
-    "schedule": 3600.0,
-    "options": {"expires": 3000},
-}
-# Subscriber imports started in the admin run in a worker, with their own time limit (seconds).
-NEWSLETTER_IMPORT_TIME_LIMIT = envint("NEWSLETTER_IMPORT_TIME_LIMIT", "3600")
-CELERY_BEAT_SCHEDULE["newsletter-recover-campaigns"] = {
-    "task": "newsletter.tasks.recover_campaigns",
-    "schedule": NEWSLETTER_RECOVERY_INTERVAL,
-}
+NEWSLETTER_LEDGER_RETENTION_DAYS = envint("NEWSLETTER_LEDGER_RETENTION_DAYS", "90", minimum=0)
+NEWSLETTER_LEDGER_COMPACT_BATCH = envint("NEWSLETTER_LEDGER_COMPACT_BATCH", "5000", minimum=1)
 # Digests: beat looks this often (seconds) for a daily or weekly digest whose send time
 # (site settings) has come; a digest starts once per period however often it looks.
 NEWSLETTER_DIGEST_CHECK_INTERVAL = envfloat("NEWSLETTER_DIGEST_CHECK_INTERVAL", "300")
-CELERY_BEAT_SCHEDULE["newsletter-send-digests"] = {
-    "task": "newsletter.tasks.send_due_digests",
-    "schedule": NEWSLETTER_DIGEST_CHECK_INTERVAL,
-    "options": {"expires": NEWSLETTER_DIGEST_CHECK_INTERVAL},
-}
 
 # Engagement figures (newsletter/engagement/, docs/engagement.md): tracked links through
 # /r/<token>/, opens only when asked for, raw events rolled up after a retention period.
 NEWSLETTER_CLICK_TRACKING = envbool("NEWSLETTER_CLICK_TRACKING", "true")
 NEWSLETTER_TRACK_OPENS = envbool("NEWSLETTER_TRACK_OPENS", "false")
 NEWSLETTER_PER_READER_STATS = envbool("NEWSLETTER_PER_READER_STATS", "false")
-ANALYTICS_RETENTION_DAYS = envint("ANALYTICS_RETENTION_DAYS", "30")
-NEWSLETTER_SCANNER_GRACE_SECONDS = envint("NEWSLETTER_SCANNER_GRACE_SECONDS", "30")
-NEWSLETTER_SCANNER_BURST_SECONDS = envint("NEWSLETTER_SCANNER_BURST_SECONDS", "10")
-NEWSLETTER_SCANNER_BURST_SHARE = envfloat("NEWSLETTER_SCANNER_BURST_SHARE", "0.5")
+ANALYTICS_RETENTION_DAYS = envint("ANALYTICS_RETENTION_DAYS", "30", minimum=1)
+NEWSLETTER_SCANNER_GRACE_SECONDS = envint("NEWSLETTER_SCANNER_GRACE_SECONDS", "30", minimum=0)
+NEWSLETTER_SCANNER_BURST_SECONDS = envint("NEWSLETTER_SCANNER_BURST_SECONDS", "10", minimum=1)
+NEWSLETTER_SCANNER_BURST_SHARE = envfloat("NEWSLETTER_SCANNER_BURST_SHARE", "0.5", minimum=0.01, maximum=1)
 NEWSLETTER_ENGAGEMENT_FLUSH_INTERVAL = envfloat("NEWSLETTER_ENGAGEMENT_FLUSH_INTERVAL", "15")
-if ANALYTICS_RETENTION_DAYS < 1 or NEWSLETTER_SCANNER_GRACE_SECONDS < 0 or NEWSLETTER_SCANNER_BURST_SECONDS < 1:
-    raise ImproperlyConfigured(
-        "ANALYTICS_RETENTION_DAYS and NEWSLETTER_SCANNER_BURST_SECONDS must be at least 1, "
-        "NEWSLETTER_SCANNER_GRACE_SECONDS 0 or more"
-    )
-if not 0 < NEWSLETTER_SCANNER_BURST_SHARE <= 1:
-    raise ImproperlyConfigured(
-        f"NEWSLETTER_SCANNER_BURST_SHARE must be above 0 and at most 1, got {NEWSLETTER_SCANNER_BURST_SHARE}"
-    )
-CELERY_BEAT_SCHEDULE["newsletter-flush-engagement"] = {
-    "task": "newsletter.engagement.tasks.flush_engagement_events",
-    "schedule": NEWSLETTER_ENGAGEMENT_FLUSH_INTERVAL,
-    "options": {"expires": NEWSLETTER_ENGAGEMENT_FLUSH_INTERVAL},
-}
-CELERY_BEAT_SCHEDULE["newsletter-roll-up-engagement"] = {
-    "task": "newsletter.engagement.tasks.roll_up_engagement",
-    "schedule": 3600.0,
-    "options": {"expires": 3000},
-}
 
 # API (Django REST framework): /api/v1/, the OpenAPI schema at /api/schema/, docs at /api/docs/.
-INSTALLED_APPS += [
-    "rest_framework",
-    "knox",
-    "django_filters",
-    "drf_spectacular",
-    "drf_spectacular_sidecar",
-    "api",
-]
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "api.authentication.TokenAuthentication",
@@ -637,9 +425,7 @@ REST_FRAMEWORK = {
 }
 # API tokens (django-rest-knox, api/tokens.py): stored as SHA-512 digests, sent as
 # "Authorization: Token KEY", valid for API_TOKEN_TTL seconds after they are made.
-API_TOKEN_TTL = envint("API_TOKEN_TTL", str(30 * 24 * 3600))
-if API_TOKEN_TTL < 1:
-    raise ImproperlyConfigured(f"API_TOKEN_TTL must be 1 second or more, got {API_TOKEN_TTL}")
+API_TOKEN_TTL = envint("API_TOKEN_TTL", str(30 * 24 * 3600), minimum=1, unit="second")
 REST_KNOX = {
     "TOKEN_TTL": timedelta(seconds=API_TOKEN_TTL),
     "AUTH_HEADER_PREFIX": "Token",
@@ -652,4 +438,63 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+}
+
+# Celery: broker on Redis. Tasks are idempotent (they take ids and re-read rows),
+# so they acknowledge late and go back to the queue when a worker dies.
+CELERY_BROKER_URL = os.getenv("CELERY_BROKER_URL", REDIS_URL)
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = envint("CELERY_TASK_SOFT_TIME_LIMIT", "240")
+CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", "300")
+# A message taken by a worker that dies reappears after this many seconds. It
+# must exceed the longest task (the hard time limit) so a slow but live task is
+# never delivered twice; crash recovery does not wait for it (NEWSLETTER_RECOVERY_INTERVAL).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", "900"),
+}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_SEND_TASK_EVENTS = True
+CELERY_TASK_SEND_SENT_EVENT = True
+CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", "false")
+CELERY_TASK_EAGER_PROPAGATES = True
+
+# Periodic tasks (Celery beat), all of them.
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "articles-publish-due": {
+        "task": "articles.tasks.publish_due_articles",
+        "schedule": 30.0,
+        "options": {"expires": 25},
+    },
+    "newsletter-compact-ledger": {
+        "task": "newsletter.tasks.compact_ledger",
+        "schedule": 3600.0,
+        "options": {"expires": 3000},
+    },
+    "newsletter-recover-campaigns": {
+        "task": "newsletter.tasks.recover_campaigns",
+        "schedule": NEWSLETTER_RECOVERY_INTERVAL,
+    },
+    "newsletter-send-digests": {
+        "task": "newsletter.tasks.send_due_digests",
+        "schedule": NEWSLETTER_DIGEST_CHECK_INTERVAL,
+        "options": {"expires": NEWSLETTER_DIGEST_CHECK_INTERVAL},
+    },
+    "newsletter-flush-engagement": {
+        "task": "newsletter.engagement.tasks.flush_engagement_events",
+        "schedule": NEWSLETTER_ENGAGEMENT_FLUSH_INTERVAL,
+        "options": {"expires": NEWSLETTER_ENGAGEMENT_FLUSH_INTERVAL},
+    },
+    "newsletter-roll-up-engagement": {
+        "task": "newsletter.engagement.tasks.roll_up_engagement",
+        "schedule": 3600.0,
+        "options": {"expires": 3000},
+    },
 }

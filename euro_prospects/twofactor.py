@@ -1,7 +1,7 @@
 """Two-factor sign-in (TOTP, django-otp) for the staff who can publish to every reader.
 
-With REQUIRE_STAFF_2FA on, a signed-in superuser or member of one of
-STAFF_2FA_GROUPS (default "Editors") reaches the admin and the session-
+With REQUIRE_STAFF_2FA on, a signed-in superuser, editor (``articles.permissions.is_editor``)
+or member of one of STAFF_2FA_GROUPS (more groups; none by default) reaches the admin and the session-
 authenticated API only after entering a code from an authenticator app in this
 session. Someone without a device yet is shown a QR code to enrol one, and the
 device counts only once a code from it has been entered. The password step
@@ -36,9 +36,12 @@ def requires_two_factor(user: object) -> bool:
         return False
     if not getattr(user, "is_staff", False):
         return False
-    if getattr(user, "is_superuser", False):
+    from articles.permissions import is_editor
+
+    if getattr(user, "is_superuser", False) or is_editor(user):  # type: ignore[arg-type]
         return True
-    return bool(user.groups.filter(name__in=settings.STAFF_2FA_GROUPS).exists())  # type: ignore[attr-defined]
+    groups = settings.STAFF_2FA_GROUPS
+    return bool(groups and user.groups.filter(name__in=groups).exists())  # type: ignore[attr-defined]
 
 
 class StaffTwoFactorMiddleware:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator, Sequence
-from datetime import datetime, time, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django import forms
@@ -10,7 +10,6 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
-from django.db.models.functions import TruncWeek
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.template.response import TemplateResponse
@@ -24,15 +23,14 @@ from articles.models import Article
 from euro_prospects.text import spreadsheet_cell
 from newsletter import corrections, sending, services
 from newsletter.admin_corrections import correction_panel, correction_urls
-from newsletter.compaction import campaign_totals
 from newsletter.digests import preview_digest
-from newsletter.emails import CampaignEmail, Recipient, UnsendableAddress, render_campaign_email
 from newsletter.engagement.admin import ReaderClickInline
 from newsletter.imports import start_import_job
 from newsletter.models import Campaign, Delivery, ImportJob, Subscriber, Suppression
+from newsletter.selectors import campaign_progress, confirmed_by_week
+from newsletter.sending.message import CampaignEmail, Recipient, UnsendableAddress, render_campaign_email
 
 EXPORT_FIELDS = ["email", "name", "status", "source", "all_topics", "topics", "cadence", "created_at", "confirmed_at"]
-CHART_WEEKS = 12
 # The campaign of an article published this recently may still be on its way to a worker.
 CAMPAIGN_STARTS_WITHIN = timedelta(minutes=10)
 
@@ -60,33 +58,6 @@ class ImportForm(forms.Form):
 class _Echo:
     def write(self, value: str) -> str:
         return value
-
-
-def confirmed_by_week(weeks: int = CHART_WEEKS) -> list[dict[str, Any]]:
-    """Today's confirmed subscribers counted by the week they confirmed in, as a running total."""
-    today = timezone.localdate()
-    first_week = today - timedelta(days=today.weekday(), weeks=weeks - 1)
-    first = datetime.combine(first_week, time.min, tzinfo=timezone.get_current_timezone())
-    confirmed = Subscriber.objects.confirmed()
-    running = confirmed.filter(confirmed_at__lt=first).count()
-    per_week = {
-        row["week"].date(): row["count"]
-        for row in confirmed.filter(confirmed_at__gte=first)
-        .annotate(week=TruncWeek("confirmed_at"))
-        .values("week")
-        .annotate(count=Count("id"))
-        .order_by()
-    }
-    bars: list[dict[str, Any]] = []
-    for index in range(weeks):
-        week = first_week + timedelta(weeks=index)
-        running += per_week.get(week, 0)
-        bars.append({"week": week, "total": running, "x": index * 30})
-    tallest = max((bar["total"] for bar in bars), default=0) or 1
-    for bar in bars:
-        bar["height"] = round(100 * bar["total"] / tallest)
-        bar["y"] = 100 - bar["height"]
-    return bars
 
 
 class SubscriberForm(forms.ModelForm):
@@ -254,23 +225,18 @@ class SuppressionAdmin(admin.ModelAdmin):
     readonly_fields = ["email_hash", "reason", "created_at"]
 
 
-def campaign_progress(campaign: Campaign) -> dict[str, Any]:
-    """Counts by state, rate over the last minute and an ETA; JSON-ready."""
-    totals = campaign_totals(campaign)
-    total = totals["total"]
-    waiting = totals["pending"] + totals["retrying"]
-    now = timezone.now()
-    recent = campaign.deliveries.filter(status=Delivery.Status.SENT, sent_at__gte=now - timedelta(seconds=60)).count()
-    rate = recent / 60
-    return {
-        "status": campaign.status,
-        "status_display": campaign.get_status_display(),
-        "paused_reason": campaign.paused_reason if campaign.status == Campaign.Status.PAUSED else "",
-        **totals,
-        "percent": round(100 * (total - waiting) / total, 1) if total else 100.0,
-        "rate_per_second": round(rate, 1),
-        "eta_seconds": round(waiting / rate) if rate and waiting else None,
-    }
+CAMPAIGN_FIELDS = [
+    "article",
+    "subject",
+    "status",
+    "paused_reason",
+    "recipients",
+    "created_at",
+    "planned_at",
+    "paused_at",
+    "finished_at",
+    "cancelled_at",
+]
 
 
 @admin.register(Campaign)
@@ -278,29 +244,8 @@ class CampaignAdmin(admin.ModelAdmin):
     list_display = ["title", "status", "recipients", "progress_link", "created_at", "finished_at"]
     list_filter = ["status", "digest"]
     search_fields = ["article__title", "subject"]
-    fields = [
-        "article",
-        "subject",
-        "status",
-        "paused_reason",
-        "recipients",
-        "created_at",
-        "planned_at",
-        "paused_at",
-        "finished_at",
-        "cancelled_at",
-    ]
-    readonly_fields = [
-        "article",
-        "status",
-        "paused_reason",
-        "recipients",
-        "created_at",
-        "planned_at",
-        "paused_at",
-        "finished_at",
-        "cancelled_at",
-    ]
+    fields = tuple(CAMPAIGN_FIELDS)
+    readonly_fields = [name for name in CAMPAIGN_FIELDS if name != "subject"]  # editors change the subject only
     actions = ["cancel_campaigns", "resume_campaigns", "retry_failed"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

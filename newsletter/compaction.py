@@ -5,7 +5,7 @@ cancelled) and is older than ``NEWSLETTER_LEDGER_RETENTION_DAYS``, ``compact_cam
 stores its counts by state on the Campaign (``compacted_*``) and deletes its rows in
 batches of ``NEWSLETTER_LEDGER_COMPACT_BATCH``, each batch its own short transaction, so
 no lock is held for long. Every figure editors see (admin, article box, API) reads
-``campaign_totals`` / ``with_totals``, which take the stored counts for a compacted
+``newsletter.selectors`` (``campaign_totals``, ``with_totals``), which take the stored counts for a compacted
 campaign and count the rows otherwise.
 """
 
@@ -15,57 +15,16 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import models, transaction
-from django.db.models import Case, Count, Exists, F, OuterRef, Q, QuerySet, When
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from newsletter.models import Campaign, Delivery
+from newsletter.selectors import STORED
 
 logger = logging.getLogger(__name__)
 
 DONE = (Campaign.Status.FINISHED, Campaign.Status.CANCELLED)
-STATES = {
-    "sent": (Delivery.Status.SENT,),
-    "pending": (Delivery.Status.PENDING, Delivery.Status.SENDING),
-    "retrying": (Delivery.Status.RETRYING,),
-    "failed": (Delivery.Status.FAILED,),
-    "skipped": (Delivery.Status.SKIPPED,),
-}
-STORED = {
-    "total": "compacted_total",
-    "sent": "compacted_sent",
-    "failed": "compacted_failed",
-    "skipped": "compacted_skipped",
-}
-
-
-def campaign_totals(campaign: Campaign) -> dict[str, int]:
-    """Deliveries by state (``total``, ``sent``, ``pending``, ``retrying``, ``failed``, ``skipped``)."""
-    if campaign.compacted_at is not None:
-        return {
-            "total": campaign.compacted_total,
-            "sent": campaign.compacted_sent,
-            "pending": 0,
-            "retrying": 0,
-            "failed": campaign.compacted_failed,
-            "skipped": campaign.compacted_skipped,
-        }
-    return campaign.deliveries.totals()
-
-
-def with_totals(campaigns: QuerySet[Campaign]) -> QuerySet[Campaign]:
-    """The campaigns annotated with ``campaign_totals``' figures, in one query."""
-
-    def figure(name: str) -> Case:
-        counted = Count("deliveries", filter=Q(deliveries__status__in=STATES[name])) if name in STATES else None
-        stored = F(STORED[name]) if name in STORED else models.Value(0)
-        return Case(
-            When(compacted_at__isnull=False, then=stored),
-            default=counted or Count("deliveries"),
-            output_field=models.IntegerField(),
-        )
-
-    return campaigns.annotate(**{name: figure(name) for name in ["total", *STATES]})
 
 
 def compactable(now: datetime | None = None) -> QuerySet[Campaign]:
@@ -123,7 +82,7 @@ def compact_campaign(*, campaign_id: int, batch_size: int | None = None) -> int:
     return deleted
 
 
-def compact_ledger(*, now: datetime | None = None) -> int:
+def compact_finished_campaigns(*, now: datetime | None = None) -> int:
     """Compact every campaign past the retention period; returns how many were compacted."""
     if settings.NEWSLETTER_LEDGER_RETENTION_DAYS <= 0:
         return 0

@@ -25,8 +25,8 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from articles.models import Article, Correction, SiteSettings
-from newsletter.emails import PREFERENCES_MARK, UNSUBSCRIBE_MARK, CampaignEmail, campaign_email_from
 from newsletter.models import Campaign, Delivery
+from newsletter.sending.message import PREFERENCES_MARK, UNSUBSCRIBE_MARK, CampaignEmail, campaign_email_from
 
 if TYPE_CHECKING:
     from articles.services import User
@@ -75,7 +75,7 @@ def send_correction(*, correction: Correction, by: User | None) -> Campaign:
 
     Returns the note's campaign (the existing one when it was sent before).
     """
-    from newsletter.sending import launch_batches, lock_planning
+    from newsletter.sending.campaigns import launch_batches, planning
 
     if not may_send(by):
         raise PermissionDenied("You may not email readers.")
@@ -90,17 +90,17 @@ def send_correction(*, correction: Correction, by: User | None) -> Campaign:
             campaign = Campaign.objects.create(
                 correction=correction, subject=f"{correction.get_kind_display()}: {article.title}"[:200]
             )
-            lock_planning()
-            now = timezone.now()
-            with connection.cursor() as cursor:
-                cursor.execute(_PLAN_SQL, {"campaign": campaign.pk, "now": now, "article": article.pk})
-            campaign.recipients = Delivery.objects.filter(campaign=campaign).count()
-            if not campaign.recipients:
-                raise NothingToSend(f"No subscribed reader received “{article.title}”: nobody to send the note to.")
-            campaign.status = Campaign.Status.SENDING
-            campaign.planned_at = campaign.last_activity_at = now
-            campaign.save(update_fields=["recipients", "status", "planned_at", "last_activity_at"])
-            transaction.on_commit(lambda: launch_batches(campaign_id=campaign.pk))
+            with planning(campaign) as campaign:  # one planning at a time, as for articles and digests
+                now = timezone.now()
+                with connection.cursor() as cursor:
+                    cursor.execute(_PLAN_SQL, {"campaign": campaign.pk, "now": now, "article": article.pk})
+                campaign.recipients = Delivery.objects.filter(campaign=campaign).count()
+                if not campaign.recipients:
+                    raise NothingToSend(f"No subscribed reader received “{article.title}”: nobody to send the note to.")
+                campaign.status = Campaign.Status.SENDING
+                campaign.planned_at = campaign.last_activity_at = now
+                campaign.save(update_fields=["recipients", "status", "planned_at", "last_activity_at"])
+                transaction.on_commit(lambda: launch_batches(campaign_id=campaign.pk))
     except IntegrityError:  # the same note sent from two places at once: the other one won
         return Campaign.objects.get(correction=correction)
     logger.info("campaign=%s event=correction_planned recipients=%s", campaign.pk, campaign.recipients)

@@ -1,6 +1,6 @@
 """What the admin's home page shows about the newsletter: the last campaigns and the readers' growth.
 
-Reads only. The campaigns' figures come from ``compaction.with_totals`` (the same
+Reads only. The campaigns' figures come from ``selectors.with_totals`` (the same
 counts as everywhere else); the page refreshes those still sending from the
 campaign's progress JSON (newsletter/static/newsletter/dashboard.js).
 """
@@ -14,8 +14,8 @@ from django.db.models import Count
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from newsletter.compaction import with_totals
 from newsletter.models import Campaign, Subscriber
+from newsletter.selectors import with_totals
 
 RECENT_CAMPAIGNS = 5
 GROWTH_DAYS = 30

@@ -11,7 +11,7 @@ before they left that nothing else brought them, however many cadences they went
 through since (weekly, then daily, then every piece, in one week).
 
 Readers with the same set of pieces share a ``DigestContent``; a batch sends one
-content (``sending.claim_batch``), rendered once per worker.
+content (``sending.ledger.claim_batch``), rendered once per worker.
 """
 
 from __future__ import annotations
@@ -30,13 +30,13 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from articles.models import Article, SiteSettings
-from newsletter.emails import (
+from newsletter.models import Campaign, Delivery, DigestContent, DigestPiece, Subscriber
+from newsletter.sending.message import (
     PREFERENCES_MARK,
     UNSUBSCRIBE_MARK,
     CampaignEmail,
     campaign_email_from,
 )
-from newsletter.models import Campaign, Delivery, DigestContent, DigestPiece, Subscriber
 
 logger = logging.getLogger("newsletter.digests")
 
@@ -210,13 +210,11 @@ def owed_pieces(
 def plan_digest(*, campaign: Campaign) -> Campaign:
     """One pending Delivery per reader the digest owes a piece, with its content; a digest
     that owes nobody anything finishes at once and sends nothing."""
-    from newsletter.sending import launch_batches, lock_planning
+    from newsletter.sending.campaigns import launch_batches, planning
 
-    with transaction.atomic():
-        campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    with planning(campaign) as campaign:
         if campaign.status != Campaign.Status.PLANNING:
             return campaign
-        lock_planning()
         started = time.monotonic()
         if campaign.period_start is None or campaign.period_end is None:
             raise ValueError(f"campaign {campaign.pk} is not a digest")

@@ -281,20 +281,9 @@ class DeliveryQuerySet(models.QuerySet["Delivery"]):
         return self.filter(status__in=Delivery.UNFINISHED)
 
     def totals(self) -> dict[str, int]:
-        """How many deliveries are in each state, in one query.
-
-        ``pending`` includes the rows a batch holds right now (``sending``): to an editor
-        both are still to go.
-        """
-        status = Delivery.Status
-        by_status = {
-            "sent": [status.SENT],
-            "pending": [status.PENDING, status.SENDING],
-            "retrying": [status.RETRYING],
-            "failed": [status.FAILED],
-            "skipped": [status.SKIPPED],
-        }
-        counts = {name: models.Count("id", filter=models.Q(status__in=values)) for name, values in by_status.items()}
+        """How many deliveries are in each of ``Delivery.TOTALS``, in one query."""
+        totals = Delivery.TOTALS.items()
+        counts = {name: models.Count("id", filter=models.Q(status__in=values)) for name, values in totals}
         return self.order_by().aggregate(total=models.Count("id"), **counts)
 
 
@@ -310,6 +299,15 @@ class Delivery(models.Model):
         SKIPPED = "skipped", "Skipped"
 
     UNFINISHED = (Status.PENDING, Status.SENDING, Status.RETRYING)
+    # The figures editors see for a campaign, by state (``pending`` includes the rows a
+    # batch holds right now: to an editor both are still to go).
+    TOTALS = {
+        "sent": (Status.SENT,),
+        "pending": (Status.PENDING, Status.SENDING),
+        "retrying": (Status.RETRYING,),
+        "failed": (Status.FAILED,),
+        "skipped": (Status.SKIPPED,),
+    }
 
     # No index of its own: the unique constraint below starts with the campaign.
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="deliveries", db_index=False)

@@ -24,10 +24,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
-from articles import services
+from articles import permissions
 from articles.models import Article
-from newsletter.emails import Recipient, render_campaign_email
 from newsletter.models import Campaign
+from newsletter.sending.message import Recipient, render_campaign_email
 
 SAMPLE_READER = Recipient(delivery_id=0, subscriber_id=0, email="reader@example.org")
 _STYLE_ATTRIBUTE = re.compile(r"""\sstyle=(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE)
@@ -36,7 +36,7 @@ _STYLE_ATTRIBUTE = re.compile(r"""\sstyle=(?:"([^"]*)"|'([^']*)')""", re.IGNOREC
 @xframe_options_sameorigin
 def article_email_preview(request: HttpRequest, pk: int) -> HttpResponse:
     article = get_object_or_404(Article, pk=pk)
-    if not services.can_view(request.user, article):
+    if not permissions.can_view(request.user, article):
         raise PermissionDenied
     campaign = Campaign.objects.filter(article=article).first() or Campaign(article=article, pk=0)
     _, html = render_campaign_email(campaign).bodies(SAMPLE_READER)

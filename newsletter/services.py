@@ -32,7 +32,7 @@ class InvalidEmail(ValueError):
 
 
 # Plain ASCII addresses that email-validator certainly accepts, checked without
-# it (it costs ~100 µs an address, too slow for bulk imports). Anything else,
+# it (too slow per address for bulk imports: docs/performance.md). Anything else,
 # including internationalised addresses and special-use domains, goes through it.
 _PLAIN_EMAIL = re.compile(
     r"(?P<local>[A-Za-z0-9_+-]{1,64}(?:\.[A-Za-z0-9_+-]+)*)@"

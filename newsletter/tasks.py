@@ -45,7 +45,7 @@ def send_manage_link_email(subscriber_id: int) -> None:
 def send_data_export(subscriber_id: int) -> None:
     subscriber = Subscriber.objects.filter(pk=subscriber_id).first()
     if subscriber is not None:
-        emails.send_data_export(subscriber, export_subscriber_data(subscriber=subscriber))
+        emails.send_subscriber_data(subscriber, export_subscriber_data(subscriber=subscriber))
 
 
 @shared_task(autoretry_for=(OperationalError, InterfaceError), retry_backoff=1, retry_backoff_max=30, max_retries=20)
@@ -60,7 +60,7 @@ def start_campaign(article_id: int) -> None:
 @shared_task(autoretry_for=(OperationalError, InterfaceError), retry_backoff=1, retry_backoff_max=30, max_retries=20)
 def send_campaign_batch(campaign_id: int) -> None:
     """Send one batch, then continue the chain while the campaign has work."""
-    result = sending.send_campaign_batch(campaign_id=campaign_id)
+    result = sending.send_batch(campaign_id=campaign_id)
     if result.stopped:
         return
     if result.resume_in:
@@ -76,7 +76,7 @@ def send_campaign_batch(campaign_id: int) -> None:
 def longest_countdown() -> float:
     """A task waiting longer than the broker's visibility timeout would be handed to a
     second worker while the first still holds it: waits are cut to half of it, and the
-    task, woken early, waits again (see ``sending.send_campaign_batch``)."""
+    task, woken early, waits again (see ``sending.send_batch``)."""
     return float(settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]) / 2
 
 
@@ -87,7 +87,7 @@ def park_campaign_batch(campaign_id: int, seconds: float) -> None:
 @shared_task
 def compact_ledger() -> None:
     """Beat, hourly: finished campaigns past NEWSLETTER_LEDGER_RETENTION_DAYS keep counts, not rows."""
-    compaction.compact_ledger()
+    compaction.compact_finished_campaigns()
 
 
 @shared_task

@@ -77,17 +77,23 @@ def subscribe(request: HttpRequest) -> HttpResponse:
     if not form.is_bot():
         if not address_allowed(email, "subscribe"):
             return message_page(request, "Slow down", RATE_LIMITED, 429)
-        services.subscribe(
-            email=email,
-            name=form.cleaned_data["name"],
-            topics=form.cleaned_data["topics"] or None,
-            cadence=form.cleaned_data["cadence"] or None,
-            source=Subscriber.Source.FORM,
-            ip=client_ip(request),
-            user_agent=user_agent(request),
-            consent_source=(request.POST.get("form_name", "") or "sign-up form")[:200],
-        )
+        consent_source = (request.POST.get("form_name", "") or "sign-up form")[:200]
+        subscribe_from(form, request, source=Subscriber.Source.FORM, consent_source=consent_source)
     return render(request, "newsletter/subscribe_done.html", {"email": email})
+
+
+def subscribe_from(form: SubscribeForm, request: HttpRequest, *, source: str, consent_source: str) -> None:
+    """Start the double opt-in a valid sign-up ``form`` asks for (the form or the API's)."""
+    services.subscribe(
+        email=form.cleaned_data["email"],
+        name=form.cleaned_data["name"],
+        topics=form.cleaned_data["topics"] or None,
+        cadence=form.cleaned_data["cadence"] or None,
+        source=source,
+        ip=client_ip(request),
+        user_agent=user_agent(request),
+        consent_source=consent_source,
+    )
 
 
 @require_http_methods(["GET", "POST"])

@@ -355,7 +355,7 @@ class Provider:
 
 BASIC_AUTH = ("WEBHOOK_SECRET",)
 
-# The providers the sending engine can send through (newsletter/sending.py), by the name
+# The providers the sending engine can send through (newsletter/sending/transports/), by the name
 # EMAIL_URL=anymail://ESP uses; the webhook URL is /newsletter/webhooks/<name>/tracking/.
 PROVIDERS: dict[str, Provider] = {
     "postmark": Provider(PostmarkTrackingWebhookView, BASIC_AUTH),

@@ -13,10 +13,10 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Count, Sum
 
-from newsletter.compaction import campaign_totals
 from newsletter.engagement.models import CampaignLink, ClickEvent, EngagementCount
 from newsletter.engagement.rollup import CHART_HOURS, campaign_start, metrics_of
 from newsletter.models import Campaign
+from newsletter.selectors import campaign_totals
 
 Metric = EngagementCount.Metric
 TOP_LINKS = 10

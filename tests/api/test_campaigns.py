@@ -4,7 +4,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from newsletter.models import Campaign, Delivery
-from tests.factories import ArticleFactory, SubscriberFactory
+from tests.support.factories import ArticleFactory, SubscriberFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -3,7 +3,7 @@
 Each cell tries to change one field of Cora's piece in one workflow state, as one
 role, once through the admin's change form and once through ``PATCH /api/v1/articles/ID/``,
 and compares what happened (did the field change, which state is the piece in) with
-each other and with ``articles.services.EDIT_RULES``. ``hero_image`` is left out: the
+each other and with ``articles.permissions.EDIT_RULES``. ``hero_image`` is left out: the
 API takes no uploads (the admin's image upload is covered in tests/articles/test_admin.py).
 """
 
@@ -15,16 +15,15 @@ from django.db import transaction
 from django.test import Client
 from django.utils import timezone
 
-from articles import services
+from articles import permissions, services
 from articles.models import Article, ArticleAuthor, ArticleTopic, Author, Topic
 from articles.roles import AUTHORS
-from tests.api.conftest import client_with_token
-from tests.conftest import member_of
-from tests.factories import AuthorFactory, TopicFactory
+from tests.support.factories import AuthorFactory, TopicFactory
+from tests.support.people import client_with_token, member_of
 
 pytestmark = pytest.mark.django_db
 Status = Article.Status
-FIELDS = [field for field in services.EDIT_RULES if field != "hero_image"]
+FIELDS = [field for field in permissions.EDIT_RULES if field != "hero_image"]
 TEXT_FIELDS = [
     "title", "slug", "standfirst", "body", "hero_image_alt", "hero_image_credit",
     "disclaimer", "meta_title", "meta_description", "canonical_url",
@@ -155,7 +154,7 @@ def attempt(change: Any) -> tuple[bool, str]:
         transaction.savepoint_rollback(savepoint)
 
 
-@pytest.mark.parametrize("state", services.EDIT_STATES)
+@pytest.mark.parametrize("state", permissions.EDIT_STATES)
 @pytest.mark.parametrize("role", ["editor", "owner", "other_author"])
 def test_the_admin_and_the_api_give_the_same_answer_in_every_cell(role, state, cora, otto, eva):
     reviewer = AuthorFactory.create(name="Ilse Moravec", slug="ilse-moravec")
@@ -189,9 +188,9 @@ def test_the_admin_and_the_api_give_the_same_answer_in_every_cell(role, state, c
             api.patch(f"/api/v1/articles/{article.pk}/", {field: sent}, format="json")
             return outcome()
 
-        access = services.field_access(field, state)
-        may = before != held and services.role_may({"editor": "editor", "owner": "author"}.get(role), access)
-        back_to_review = may and role == "owner" and access is services.Access.REVIEW
+        access = permissions.field_access(field, state)
+        may = before != held and permissions.role_may({"editor": "editor", "owner": "author"}.get(role), access)
+        back_to_review = may and role == "owner" and access is permissions.Access.REVIEW
         expected = (may, Status.IN_REVIEW if back_to_review else state)
         answers = {"admin": attempt(through_admin), "api": attempt(through_api), "rule": expected}
         if len(set(answers.values())) != 1:
@@ -200,7 +199,7 @@ def test_the_admin_and_the_api_give_the_same_answer_in_every_cell(role, state, c
 
 
 def test_the_table_gives_authors_these_fields(cora, eva):
-    """The rule as the README states it, spelled out (the table could be wrong in the same way as the code)."""
+    """The rule as docs/editorial.md states it, spelled out (the table could be wrong in the same way as the code)."""
     article = services.create_draft(by=cora, title="Ferries in the Baltic")
     content = [
         "title", "slug", "standfirst", "body", "hero_image", "hero_image_alt", "hero_image_credit",
@@ -216,7 +215,7 @@ def test_the_table_gives_authors_these_fields(cora, eva):
         (Status.UNPUBLISHED, []),
     ]:
         article.status = state
-        assert services.editable_fields(cora, article) == for_authors, state
-        assert services.editable_fields(eva, article) == every, state
-        assert services.editable_fields(None, article) == [], state
-    assert services.editable_fields(cora, None) == content
+        assert permissions.editable_fields(cora, article) == for_authors, state
+        assert permissions.editable_fields(eva, article) == every, state
+        assert permissions.editable_fields(None, article) == [], state
+    assert permissions.editable_fields(cora, None) == content

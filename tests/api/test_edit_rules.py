@@ -1,4 +1,4 @@
-"""Authors write through the API under the same rules as in the admin (articles.services.EDIT_RULES)."""
+"""Authors write through the API under the same rules as in the admin (articles.permissions.EDIT_RULES)."""
 
 from datetime import timedelta
 
@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from articles import services
 from articles.models import Article, ArticleTransition
-from tests.factories import AuthorFactory
+from tests.support.factories import AuthorFactory
 
 pytestmark = pytest.mark.django_db
 Status = Article.Status
@@ -93,7 +93,7 @@ def test_an_authors_change_to_a_scheduled_piece_stops_it_going_live_unreviewed(a
     assert response.status_code == 200
     assert response.json()["status"] == "in_review"
     Article.objects.filter(pk=coras_draft.pk).update(publish_at=timezone.now() - timedelta(minutes=1))
-    assert services.publish_due_articles() == []
+    assert services.publish_scheduled_articles() == []
     assert Article.objects.get(pk=coras_draft.pk).status == Status.IN_REVIEW
 
 

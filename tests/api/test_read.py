@@ -6,7 +6,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from articles.models import Article, SiteSettings
-from tests.factories import ArticleFactory, AuthorFactory, TopicFactory
+from tests.support.factories import ArticleFactory, AuthorFactory, TopicFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -126,10 +126,10 @@ def test_a_scheduled_piece_goes_live_only_at_its_time(as_eva, anonymous, evas_dr
     assert dt.datetime.fromisoformat(response.json()["publish_at"]) == when
     assert anonymous.get(f"/api/v1/articles/{evas_draft.pk}/").status_code == 404
     time_machine.move_to(when - dt.timedelta(minutes=1), tick=False)
-    assert services.publish_due_articles() == []
+    assert services.publish_scheduled_articles() == []
     assert anonymous.get(f"/api/v1/articles/{evas_draft.pk}/").status_code == 404
     time_machine.move_to(when, tick=False)
-    assert services.publish_due_articles() == [evas_draft.pk]
+    assert services.publish_scheduled_articles() == [evas_draft.pk]
     response = anonymous.get(f"/api/v1/articles/{evas_draft.pk}/")
     assert response.status_code == 200
     assert dt.datetime.fromisoformat(response.json()["published_at"]) == when

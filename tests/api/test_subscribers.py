@@ -4,7 +4,7 @@ import pytest
 from django.test import Client
 
 from newsletter.models import Subscriber
-from tests.factories import SubscriberFactory, TopicFactory
+from tests.support.factories import SubscriberFactory, TopicFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -20,7 +20,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
-from tests.test_twofactor import code_for
+from tests.support.people import code_for
 
 TOKENS = "/api/v1/tokens/"
 
@@ -197,7 +197,7 @@ def test_a_token_cannot_make_another_token(eva):
 
 
 def test_a_reader_account_cannot_make_a_token(client, db):
-    from tests.factories import UserFactory
+    from tests.support.factories import UserFactory
 
     client.force_login(UserFactory.create(username="reader", is_staff=False))
     assert client.post(TOKENS).status_code == 403

@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 
 from articles import services
 from articles.models import Article, ArticleTransition
-from tests.factories import ArticleFactory, AuthorFactory, TopicFactory, UserFactory
+from tests.support.factories import ArticleFactory, AuthorFactory, TopicFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -11,8 +11,8 @@ from PIL import Image
 
 from articles import services
 from articles.models import Article
-from tests.articles.conftest import author_of
-from tests.factories import AuthorFactory, TopicFactory
+from tests.support.factories import AuthorFactory, TopicFactory
+from tests.support.people import author_of
 
 Status = Article.Status
 ADD_URL = "/admin/articles/article/add/"

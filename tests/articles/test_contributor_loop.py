@@ -9,12 +9,12 @@ from django.core import signing
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
-from articles import contributors, services
+from articles import contributors, permissions, services
 from articles.models import Article
 from euro_prospects import ratelimit
 from euro_prospects.celery import app as celery_app
-from tests.conftest import WorkerProcess, wait_until
-from tests.factories import TopicFactory
+from tests.support.factories import TopicFactory
+from tests.support.workers import WorkerProcess, wait_until
 
 WRITE_URL = "/write/"
 
@@ -139,16 +139,56 @@ def test_a_declined_piece_tells_the_contributor_why(
     assert "We covered this subject last month." in page
 
 
-def test_staff_authors_are_not_emailed_about_their_own_pieces(
-    coras_draft, eva, smtp_server, django_capture_on_commit_callbacks
-):
+def test_a_staff_author_hears_the_editor_s_note_with_a_link_to_the_admin(coras_draft, eva, smtp_server, settings):
     services.submit_for_review(article=coras_draft, by=eva)
     services.return_to_draft(article=coras_draft, by=eva, note="Shorter, please.")
     from articles.tasks import notify_contributors_of_step
 
     notify_contributors_of_step(coras_draft.transitions.latest("at").pk)  # what the worker runs
-    assert smtp_server.handler.recipients() == []
-    assert contributors.contributors_of(coras_draft) == []
+    [sent_back] = smtp_server.handler.to("cora@example.org")  # her account's address: her author record has none
+    assert smtp_server.handler.recipients() == ["cora@example.org"]
+    assert "asks for changes" in sent_back["Subject"]
+    assert "Shorter, please." in body_of(sent_back)
+    assert f"{settings.SITE_URL}/admin/articles/article/{coras_draft.pk}/change/" in body_of(sent_back)
+    assert "/write/status/" not in body_of(sent_back)  # status links are for contributors without an account
+    assert "reply to this email with your revised piece" not in body_of(sent_back)
+    assert sent_back["Reply-To"] == "eva@example.org"
+
+
+def test_a_staff_author_s_own_address_on_the_byline_wins_over_the_account_s(coras_draft, cora, eva):
+    author = cora.author_profile
+    author.email = "cora.desk@example.org"
+    author.save()
+    services.submit_for_review(article=coras_draft, by=cora)
+    step = services.approve_article(article=coras_draft, by=eva).transitions.latest("at")
+    assert [recipient.email for recipient in contributors.recipients_of(step)] == ["cora.desk@example.org"]
+
+
+def test_whoever_takes_the_step_is_not_emailed_about_it(coras_draft, cora, eva):
+    """Eva edits and co-writes the piece: when she sends it back, Cora and the outside
+    contributor on the byline hear of it, Eva does not; nor does a deactivated account."""
+    from tests.support.factories import AuthorFactory, UserFactory
+
+    evas_profile = AuthorFactory.create(name="Eva Marsh", slug="eva-marsh", user=eva, email="eva.desk@example.org")
+    guest = AuthorFactory.create(name="Petra Novakova", slug="petra-novakova", email="petra@example.org")
+    gone = AuthorFactory.create(name="Former Writer", slug="former", user=UserFactory.create(is_active=False))
+    services.set_authors(article=coras_draft, authors=[cora.author_profile, evas_profile, guest, gone])
+    services.submit_for_review(article=coras_draft, by=cora)
+    step = services.return_to_draft(article=coras_draft, by=eva, note="Shorter.").transitions.latest("at")
+    recipients = contributors.recipients_of(step)
+    assert [(r.email, r.has_account) for r in recipients] == [("cora@example.org", True), ("petra@example.org", False)]
+    assert "/admin/articles/article/" in recipients[0].link
+    assert "/write/status/" in recipients[1].link
+
+    # A piece going live is nobody's step: everyone on the byline hears of it.
+    services.submit_for_review(article=coras_draft, by=cora)
+    services.approve_article(article=coras_draft, by=eva)
+    published = services.publish_article(article=coras_draft, by=None).transitions.latest("at")
+    assert [r.email for r in contributors.recipients_of(published)] == [
+        "cora@example.org",
+        "eva.desk@example.org",
+        "petra@example.org",
+    ]
 
 
 def test_the_editor_writes_the_note_in_the_admin(client, topic, eva, django_capture_on_commit_callbacks):
@@ -239,4 +279,4 @@ def test_only_editors_decline(coras_draft, cora, otto):
             services.decline_article(article=coras_draft, by=author, note="No.")
     coras_draft.refresh_from_db()
     assert coras_draft.status == Article.Status.IN_REVIEW
-    assert "decline" not in services.allowed_actions(cora, coras_draft)
+    assert "decline" not in permissions.allowed_actions(cora, coras_draft)

@@ -9,8 +9,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from articles.models import Correction, SiteSettings
-from tests.articles.helpers import full_article, hero_image_file
-from tests.factories import ArticleFactory
+from tests.support.factories import ArticleFactory
+from tests.support.newsroom import full_article, hero_image_file
 
 
 def json_ld(html: str) -> dict:
@@ -95,7 +95,7 @@ def test_an_editor_adds_a_correction_in_the_article_admin(client, eva, db):
 
 
 def test_an_author_cannot_add_corrections(client, cora, db):
-    from tests.articles.conftest import author_of
+    from tests.support.people import author_of
 
     article = full_article()
     article.article_authors.create(author=author_of(cora), position=1)

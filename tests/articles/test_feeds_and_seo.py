@@ -8,8 +8,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from articles.models import Article
-from tests.articles.helpers import full_article
-from tests.factories import ArticleFactory, AuthorFactory, TopicFactory
+from tests.support.factories import ArticleFactory, AuthorFactory, TopicFactory
+from tests.support.newsroom import full_article
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from articles import services
 from articles.models import Article, ArticleTransition
-from tests.factories import AuthorFactory
+from tests.support.factories import AuthorFactory
 
 Status = Article.Status
 

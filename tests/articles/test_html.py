@@ -1,7 +1,7 @@
 import pytest
 
 from articles.html import paragraphs_from_text, reading_minutes, sanitise_html
-from tests.factories import ArticleFactory
+from tests.support.factories import ArticleFactory
 
 XSS_PAYLOADS = [
     '<script>alert("x")</script>',

@@ -6,8 +6,8 @@ import pytest
 from django.utils import timezone
 
 from articles import cache
-from tests.conftest import wait_until
-from tests.factories import ArticleFactory, AuthorFactory, TopicFactory
+from tests.support.factories import ArticleFactory, AuthorFactory, TopicFactory
+from tests.support.workers import wait_until
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from django.utils import timezone, translation
 
 from articles import listings
 from euro_prospects.jinja2 import date, html_datetime
-from tests.factories import ArticleFactory, AuthorFactory, TopicFactory
+from tests.support.factories import ArticleFactory, AuthorFactory, TopicFactory
 
 MOMENTS = [
     datetime(2026, 1, 7, 10, 0, tzinfo=UTC),

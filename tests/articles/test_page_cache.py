@@ -1,7 +1,7 @@
 from html import unescape
 
 from articles.models import Article, SiteSettings
-from tests.factories import ArticleFactory, AuthorFactory, TopicFactory
+from tests.support.factories import ArticleFactory, AuthorFactory, TopicFactory
 
 
 def test_second_anonymous_visit_is_served_from_the_cache_without_queries(client, db, django_assert_num_queries):
@@ -107,7 +107,7 @@ def test_cache_can_be_switched_off(client, db, settings):
 
 def test_a_change_announced_by_another_process_reaches_this_one(client, db):
     from articles import cache
-    from tests.conftest import wait_until
+    from tests.support.workers import wait_until
 
     article = ArticleFactory.create(title="Old title")
     cache.watcher.known()
@@ -140,7 +140,8 @@ def test_pages_are_still_served_when_redis_is_unreachable(client, db, monkeypatc
 
     article = ArticleFactory.create(title="Still readable")
     monkeypatch.setattr(cache.watcher, "listening", False)
-    monkeypatch.setattr(cache, "_client", redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2))
+    unreachable = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    monkeypatch.setattr(cache, "redis_client", lambda: unreachable)
     monkeypatch.setattr(cache, "_lookup_script", None)
     response = client.get(article.get_absolute_url())
     assert response.status_code == 200
@@ -151,7 +152,7 @@ def test_without_the_page_cache_site_settings_and_menu_are_read_once_until_they_
     client, db, settings, django_assert_num_queries, django_capture_on_commit_callbacks
 ):
     from articles import cache
-    from tests.conftest import wait_until
+    from tests.support.workers import wait_until
 
     settings.PAGE_CACHE_ENABLED = False
     cache.watcher.known()

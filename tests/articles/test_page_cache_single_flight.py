@@ -9,7 +9,7 @@ from django.http import Http404, HttpResponse
 from django.test import RequestFactory
 
 from articles import cache
-from tests.conftest import wait_until
+from tests.support.workers import wait_until
 
 
 class SlowPage:

@@ -6,9 +6,9 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
-from articles import services
+from articles import permissions, services
 from articles.models import Article
-from tests.factories import UserFactory
+from tests.support.factories import UserFactory
 
 Status = Article.Status
 ROLES = ["editor", "owner", "other_author", "staff_without_role"]
@@ -100,8 +100,8 @@ def test_permission_matrix(action, role, coras_draft, cora, otto, eva):
 
 
 def test_allowed_actions_offer_authors_only_submit(coras_draft, cora, eva):
-    assert services.allowed_actions(cora, coras_draft) == ["submit"]
-    assert services.allowed_actions(eva, coras_draft) == ["submit", "schedule", "publish"]
+    assert permissions.allowed_actions(cora, coras_draft) == ["submit"]
+    assert permissions.allowed_actions(eva, coras_draft) == ["submit", "schedule", "publish"]
 
 
 def test_an_inactive_editor_can_do_nothing(coras_draft, eva):

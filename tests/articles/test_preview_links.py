@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from articles import previews
 from articles.models import PreviewLink, PreviewLinkOpen
-from tests.articles.conftest import author_of
+from tests.support.people import author_of
 
 FIREFOX = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0"
 

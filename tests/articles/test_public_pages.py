@@ -7,8 +7,8 @@ from django.utils import timezone
 
 from articles.cache import bump_generation
 from articles.models import Article, SiteSettings, Topic
-from tests.articles.helpers import busy_newsroom, full_article
-from tests.factories import ArticleFactory, AuthorFactory, TopicFactory, UserFactory
+from tests.support.factories import ArticleFactory, AuthorFactory, TopicFactory, UserFactory
+from tests.support.newsroom import busy_newsroom, full_article
 
 ANATOMY_IN_ORDER = [
     "topics",

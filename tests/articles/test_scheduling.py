@@ -11,8 +11,8 @@ from articles import services
 from articles.models import Article, ArticleTransition
 from articles.signals import article_published
 from articles.tasks import publish_due_articles
-from tests.conftest import WorkerProcess, wait_until
-from tests.factories import ArticleFactory
+from tests.support.factories import ArticleFactory
+from tests.support.workers import WorkerProcess, wait_until
 
 Status = Article.Status
 
@@ -34,7 +34,7 @@ def test_it_publishes_due_articles_and_leaves_future_ones(db):
     now = timezone.now()
     due = scheduled(2, now - timedelta(seconds=5))
     later = scheduled(1, now + timedelta(hours=1))
-    assert sorted(services.publish_due_articles()) == sorted(a.pk for a in due)
+    assert sorted(services.publish_scheduled_articles()) == sorted(a.pk for a in due)
     assert set(Article.objects.published().values_list("pk", flat=True)) == {a.pk for a in due}
     later[0].refresh_from_db()
     assert later[0].status == Status.SCHEDULED
@@ -44,9 +44,9 @@ def test_it_publishes_due_articles_and_leaves_future_ones(db):
 def test_a_scheduled_article_goes_live_when_its_time_comes(coras_draft, eva):
     when = timezone.now() + timedelta(minutes=30)
     services.schedule_article(article=coras_draft, by=eva, publish_at=when)
-    assert services.publish_due_articles() == []
+    assert services.publish_scheduled_articles() == []
     with time_machine.travel(when + timedelta(seconds=20)):
-        assert services.publish_due_articles() == [coras_draft.pk]
+        assert services.publish_scheduled_articles() == [coras_draft.pk]
         assert Article.objects.published().filter(pk=coras_draft.pk).exists()
 
 
@@ -68,7 +68,7 @@ def test_two_publishers_racing_publish_each_article_exactly_once(transactional_d
     def run(name):
         try:
             start.wait()
-            results[name] = services.publish_due_articles()
+            results[name] = services.publish_scheduled_articles()
         finally:
             close_old_connections()
             connection.close()

@@ -5,7 +5,7 @@ from django.db import connection
 from django.utils import timezone
 
 from articles.models import Article
-from tests.factories import ArticleFactory, AuthorFactory
+from tests.support.factories import ArticleFactory, AuthorFactory
 
 
 def test_search_finds_published_articles_and_highlights_the_match(client, db):

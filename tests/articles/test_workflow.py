@@ -7,7 +7,7 @@ from django.utils import timezone
 from articles import services
 from articles.models import Article, ArticleTransition
 from articles.signals import article_published
-from tests.articles.conftest import author_of
+from tests.support.people import author_of
 
 Status = Article.Status
 

@@ -5,8 +5,9 @@ import pytest
 from articles.models import Article, ArticleTransition, Author
 from articles.tasks import notify_editors_of_submission, send_submission_acknowledgement
 from euro_prospects import ratelimit
-from tests.conftest import WorkerProcess, member_of, wait_until
-from tests.factories import AuthorFactory, TopicFactory
+from tests.support.factories import AuthorFactory, TopicFactory
+from tests.support.people import member_of
+from tests.support.workers import WorkerProcess, wait_until
 
 WRITE_URL = "/write/"
 
@@ -50,7 +51,8 @@ def test_the_form_shows_every_field(client, topics):
 
 def task_name(callback) -> str:
     """The Celery task an on-commit callback enqueues, or "" for other callbacks."""
-    task = getattr(getattr(callback, "func", None), "__self__", None)
+    # task.delay (enqueue_on_commit) or a notice's sender with the task first (notify_on_commit)
+    task = getattr(getattr(callback, "func", None), "__self__", None) or next(iter(getattr(callback, "args", ())), None)
     return getattr(task, "name", "")
 
 

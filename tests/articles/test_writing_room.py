@@ -7,7 +7,7 @@ import pytest
 from articles import services, writing
 from articles.models import Article
 from tests.articles.test_admin import change_url, form_data
-from tests.factories import ArticleFactory
+from tests.support.factories import ArticleFactory
 
 Status = Article.Status
 
@@ -146,9 +146,12 @@ def test_what_only_the_other_person_changed_is_merged_into_the_form(client, cora
         opened_version=version,
         _overwrite=merge.version,
     )
-    assert client.post(change_url(coras_draft), data).status_code == 302
+    response = client.post(change_url(coras_draft), data)
+    assert response.status_code == 302
+    assert response["Location"] == change_url(coras_draft)  # back to the piece, not the list
     coras_draft.refresh_from_db()
     assert (coras_draft.title, coras_draft.standfirst) == ("Grid talks stall once more", "An editor's sharper summary.")
+    assert "saved with the changes you merged" in client.get(change_url(coras_draft)).content.decode()
 
 
 def test_overwriting_needs_the_version_shown_in_the_conflict(client, cora, eva, coras_draft):

@@ -10,7 +10,7 @@ from django.utils import timezone
 from PIL import Image, ImageDraw
 
 from articles.models import Article, SiteSettings
-from tests.factories import ArticleFactory, AuthorFactory, TopicFactory
+from tests.support.factories import ArticleFactory, AuthorFactory, TopicFactory
 
 BODY = (
     "<h2>Where things stand</h2>"

@@ -6,7 +6,7 @@ import pytest
 from newsletter.tokens import make_token
 from tests.e2e.axe import assert_accessible, axe_violations
 from tests.e2e.newsroom import build_newsroom
-from tests.factories import SubscriberFactory
+from tests.support.factories import SubscriberFactory
 
 pytestmark = pytest.mark.integration
 

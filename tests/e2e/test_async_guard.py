@@ -2,7 +2,7 @@
 
 import os
 
-from tests.conftest import WorkerProcess
+from tests.support.workers import WorkerProcess
 
 
 def test_the_async_guard_is_lifted_while_a_browser_test_runs():

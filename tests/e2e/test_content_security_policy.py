@@ -14,7 +14,7 @@ import pytest
 from django.conf import settings
 
 from tests.e2e.newsroom import build_newsroom
-from tests.factories import CampaignFactory, DeliveryFactory, SubscriberFactory, UserFactory
+from tests.support.factories import CampaignFactory, DeliveryFactory, SubscriberFactory, UserFactory
 
 pytestmark = pytest.mark.integration
 

@@ -17,9 +17,10 @@ from articles import services
 from articles.models import Article
 from articles.roles import AUTHORS, EDITORS
 from newsletter.models import Delivery
-from tests.conftest import member_of, wait_until
 from tests.e2e.newsroom import BODY, build_newsroom
-from tests.factories import AuthorFactory, CampaignFactory, DeliveryFactory, SubscriberFactory, TopicFactory
+from tests.support.factories import AuthorFactory, CampaignFactory, DeliveryFactory, SubscriberFactory, TopicFactory
+from tests.support.people import member_of
+from tests.support.workers import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -173,7 +174,8 @@ def test_an_editor_s_morning_dashboard_writing_room_and_previews(site, browser, 
             return Article.objects.get(pk=piece.pk).body.count("ferries twice a day in winter.</p>")
 
         wait_until(lambda: typed_paragraphs() == 25, timeout=15)
-        assert "Draft saved at" in page.locator("[data-autosave-status]").inner_text()
+        # The row is committed a moment before the browser reads the answer.
+        page.locator("[data-autosave-status]", has_text="Draft saved at").wait_for()
         stored = Article.objects.get(pk=piece.pk)
         assert stored.history.filter(history_change_reason="Autosaved").count() == 1
         assert stored.status == Article.Status.IN_REVIEW

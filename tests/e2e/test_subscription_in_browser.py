@@ -5,9 +5,9 @@ import pytest
 from django.db import connections
 
 from newsletter.models import Subscriber
-from tests.conftest import WorkerProcess, wait_until
-from tests.factories import TopicFactory
-from tests.newsletter.conftest import links_in
+from tests.support.factories import TopicFactory
+from tests.support.mail import links_in
+from tests.support.workers import WorkerProcess, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -3,16 +3,13 @@ this process (after commit) when a test asks for it, and helpers to read mail.""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
-from email.message import EmailMessage
 
 import pytest
-from django.conf import settings
 
 from euro_prospects.celery import app as celery_app
-from tests.conftest import WorkerProcess
-from tests.smtp import SMTPServer
+from tests.support.smtp import SMTPServer
+from tests.support.workers import WorkerProcess
 
 
 @pytest.fixture
@@ -37,17 +34,3 @@ def mail_worker(smtp_server: SMTPServer, transactional_db: None) -> Iterator[Wor
         yield worker
     finally:
         worker.stop()
-
-
-def links_in(message: EmailMessage) -> list[str]:
-    body = message.get_body(preferencelist=("plain",))
-    assert body is not None
-    return re.findall(r"https?://\S+", body.get_content())
-
-
-def link_to(message: EmailMessage, fragment: str) -> str:
-    """The path of the first link in ``message`` containing ``fragment`` (e.g. "/confirm/")."""
-    for link in links_in(message):
-        if fragment in link:
-            return link.removeprefix(settings.SITE_URL)
-    raise AssertionError(f"no link with {fragment!r} in the message")

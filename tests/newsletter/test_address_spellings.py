@@ -11,7 +11,7 @@ from django.apps import apps
 from newsletter import services
 from newsletter.imports import import_subscribers
 from newsletter.models import Subscriber, Suppression, canonical_email, email_hash
-from tests.factories import ArticleFactory, CampaignFactory, DeliveryFactory, SubscriberFactory
+from tests.support.factories import ArticleFactory, CampaignFactory, DeliveryFactory, SubscriberFactory
 
 pytestmark = pytest.mark.django_db
 

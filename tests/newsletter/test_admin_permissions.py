@@ -10,10 +10,10 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.urls import reverse
 
-from newsletter import sending
 from newsletter.models import Campaign, Delivery, Subscriber
 from newsletter.roles import EDITOR_PERMISSIONS, grant_editor_permissions
-from tests.factories import CampaignFactory, DeliveryFactory, SubscriberFactory, UserFactory
+from newsletter.sending import campaigns
+from tests.support.factories import CampaignFactory, DeliveryFactory, SubscriberFactory, UserFactory
 
 ROLES = ["editor", "author", "staff_without_role"]
 
@@ -61,7 +61,7 @@ EDITOR_GETS = {
 
 @pytest.fixture
 def campaign(db, monkeypatch):
-    monkeypatch.setattr(sending, "launch_batches", lambda *, campaign_id: None)
+    monkeypatch.setattr(campaigns, "launch_batches", lambda *, campaign_id: None)
     campaign = CampaignFactory.create(article__title="Grid money, explained", recipients=2)
     DeliveryFactory.create(campaign=campaign, status=Delivery.Status.PENDING)
     DeliveryFactory.create(campaign=campaign, status=Delivery.Status.FAILED, attempts=6, last_error="451 later")

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from articles.models import Article
 from newsletter.models import Delivery
-from tests.factories import ArticleFactory, CampaignFactory, DeliveryFactory
+from tests.support.factories import ArticleFactory, CampaignFactory, DeliveryFactory
 
 Status = Delivery.Status
 

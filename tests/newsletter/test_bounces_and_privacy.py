@@ -10,8 +10,8 @@ from django.urls import reverse
 from newsletter import services
 from newsletter.models import Subscriber, Suppression, email_hash
 from newsletter.tokens import make_token
-from tests.factories import SubscriberFactory, TopicFactory
-from tests.newsletter.conftest import link_to
+from tests.support.factories import SubscriberFactory, TopicFactory
+from tests.support.mail import link_to
 
 WEBHOOK = "/newsletter/webhooks/postmark/tracking/"
 SECRET = "hooks:s3cret-for-tests"

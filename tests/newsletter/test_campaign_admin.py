@@ -5,7 +5,8 @@ from django.urls import reverse
 
 from newsletter import sending
 from newsletter.models import Campaign, Delivery
-from tests.factories import ArticleFactory, SubscriberFactory
+from newsletter.sending import campaigns
+from tests.support.factories import ArticleFactory, SubscriberFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -20,8 +21,7 @@ def editor(client, eva):
 
 @pytest.fixture
 def campaign(monkeypatch):
-    monkeypatch.setattr(sending, "launch_batches", lambda *, campaign_id: None)
-    sending._rendered.clear()
+    monkeypatch.setattr(campaigns, "launch_batches", lambda *, campaign_id: None)
     article = ArticleFactory.create(title="Grid money, explained")
     for _ in range(4):
         SubscriberFactory.create()

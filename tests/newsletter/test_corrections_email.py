@@ -7,8 +7,8 @@ from django.utils import timezone
 from articles.models import Correction
 from newsletter import corrections
 from newsletter.models import Campaign, Delivery, DigestContent, DigestPiece, Subscriber
-from tests.conftest import wait_until
-from tests.factories import ArticleFactory, CampaignFactory, DeliveryFactory, SubscriberFactory
+from tests.support.factories import ArticleFactory, CampaignFactory, DeliveryFactory, SubscriberFactory
+from tests.support.workers import wait_until
 
 SENT, FAILED = Delivery.Status.SENT, Delivery.Status.FAILED
 

@@ -17,10 +17,10 @@ from euro_prospects.celery import app as celery_app
 from newsletter import digests
 from newsletter.models import Campaign, Delivery, Subscriber
 from newsletter.tasks import send_due_digests
-from tests.conftest import wait_until
-from tests.factories import ArticleFactory, SubscriberFactory, TopicFactory
-from tests.newsletter.conftest import link_to
 from tests.newsletter.test_sending_guarantees import copies, slow_smtp, worker
+from tests.support.factories import ArticleFactory, SubscriberFactory, TopicFactory
+from tests.support.mail import link_to
+from tests.support.workers import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -15,8 +15,9 @@ from django.utils import timezone
 from articles.models import SiteSettings
 from newsletter import digests, sending, services
 from newsletter.models import Campaign, CampaignLink, Delivery, DigestContent, Subscriber
-from tests.factories import ArticleFactory, AuthorFactory, SubscriberFactory, TopicFactory
-from tests.smtp import SMTPServer
+from newsletter.sending import campaigns
+from tests.support.factories import ArticleFactory, AuthorFactory, SubscriberFactory, TopicFactory
+from tests.support.smtp import SMTPServer
 
 pytestmark = pytest.mark.django_db
 
@@ -27,14 +28,13 @@ IMMEDIATE = Subscriber.Cadence.IMMEDIATE
 @pytest.fixture(autouse=True)
 def _no_broker(monkeypatch):
     """Batches are run by hand here; real workers send digests in test_digest_guarantees.py."""
-    monkeypatch.setattr(sending, "launch_batches", lambda *, campaign_id: None)
-    sending._rendered.clear()
+    monkeypatch.setattr(campaigns, "launch_batches", lambda *, campaign_id: None)
     digests._rendered.clear()
 
 
 def send_all() -> None:
     for campaign in Campaign.objects.filter(status=Campaign.Status.SENDING):
-        while sending.send_campaign_batch(campaign_id=campaign.pk).claimed:
+        while sending.send_batch(campaign_id=campaign.pk).claimed:
             pass
 
 
@@ -449,7 +449,7 @@ def test_a_cancelled_digest_sends_nothing_more(smtp_server, settings):
     readers = [weekly_reader() for _ in range(5)]
     publish("Water rights in the south")
     [campaign] = digests.start_due_digests(digest="weekly", at_once=True)
-    sending.send_campaign_batch(campaign_id=campaign.pk)
+    sending.send_batch(campaign_id=campaign.pk)
 
     sending.cancel_campaign(campaign=campaign)
     send_all()

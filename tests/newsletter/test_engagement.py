@@ -22,10 +22,11 @@ from newsletter.engagement import events, rollup
 from newsletter.engagement.figures import campaign_figures
 from newsletter.engagement.tokens import link_part, reader_part
 from newsletter.models import Campaign, CampaignLink, ClickEvent, Delivery, ReaderClick, Subscriber
-from tests.api.conftest import client_with_token
-from tests.conftest import wait_until
-from tests.factories import ArticleFactory, CampaignFactory, SubscriberFactory, TopicFactory
-from tests.newsletter.conftest import links_in
+from newsletter.sending import campaigns
+from tests.support.factories import ArticleFactory, CampaignFactory, SubscriberFactory, TopicFactory
+from tests.support.mail import links_in
+from tests.support.people import client_with_token
+from tests.support.workers import wait_until
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
 SCANNER = "Mozilla/5.0 (compatible; SafeLinks link checker)"
@@ -47,8 +48,7 @@ def windows(settings: Any) -> Any:
 
 def sent_campaign(monkeypatch: Any, readers: int = 2) -> tuple[Campaign, list[Subscriber]]:
     """A campaign of an article with a link in its body, sent in this process to ``smtp_server``."""
-    monkeypatch.setattr(sending, "launch_batches", lambda *, campaign_id: None)
-    sending._rendered.clear()
+    monkeypatch.setattr(campaigns, "launch_batches", lambda *, campaign_id: None)
     article = ArticleFactory.create(
         title="Ports and the price of patience",
         body=f'<p>The harbour board published <a href="{REPORT}">its invented report</a> today.</p>',
@@ -57,7 +57,7 @@ def sent_campaign(monkeypatch: Any, readers: int = 2) -> tuple[Campaign, list[Su
     subscribers = [SubscriberFactory.create() for _ in range(readers)]
     campaign = sending.start_campaign_for_article(article_id=article.pk)
     assert campaign is not None
-    while sending.send_campaign_batch(campaign_id=campaign.pk).claimed:
+    while sending.send_batch(campaign_id=campaign.pk).claimed:
         pass
     return campaign, subscribers
 

@@ -1,5 +1,5 @@
 """Sending through an ESP's batch API: anymail's Mailgun backend talks to a Mailgun API
-on loopback (tests/esp.py), which makes one email per reader as Mailgun does."""
+on loopback (tests/support/esp.py), which makes one email per reader as Mailgun does."""
 
 import re
 from email.utils import parseaddr
@@ -10,8 +10,10 @@ from django.utils import timezone
 
 from newsletter import sending
 from newsletter.models import Campaign, Delivery, Subscriber
+from newsletter.sending import campaigns
+from newsletter.sending.transports import esp
 from newsletter.tokens import read_token
-from tests.factories import ArticleFactory, SubscriberFactory
+from tests.support.factories import ArticleFactory, SubscriberFactory
 
 # The engine records outside transactions, as in production.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -20,8 +22,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(autouse=True)
 def _no_broker(monkeypatch):
     """Batches are run by hand here; the chain's enqueueing is tested with real workers."""
-    monkeypatch.setattr(sending, "launch_batches", lambda *, campaign_id: None)
-    sending._rendered.clear()
+    monkeypatch.setattr(campaigns, "launch_batches", lambda *, campaign_id: None)
 
 
 def start_campaign(readers: int) -> tuple[Campaign, list[Subscriber]]:
@@ -32,7 +33,7 @@ def start_campaign(readers: int) -> tuple[Campaign, list[Subscriber]]:
 
 
 def send_everything(campaign: Campaign) -> None:
-    while sending.send_campaign_batch(campaign_id=campaign.pk).claimed:
+    while sending.send_batch(campaign_id=campaign.pk).claimed:
         pass
 
 
@@ -78,7 +79,7 @@ def test_a_whole_call_refused_for_one_bad_address_sends_the_others_one_by_one(ma
     bad = readers[2]
     mailgun_server.state.invalid_addresses.add(bad.email)
 
-    result = sending.send_campaign_batch(campaign_id=campaign.pk)
+    result = sending.send_batch(campaign_id=campaign.pk)
 
     assert (result.sent, result.failed, result.retrying) == (7, 1, 0)
     # The first call (5 readers) is refused whole, then its readers go one per call.
@@ -100,7 +101,7 @@ def test_readers_the_esp_refuses_are_failed_and_suppressed_while_the_others_are_
         full.email: "temporary_unavailable",  # anymail: failed
     }
 
-    result = sending.send_campaign_batch(campaign_id=campaign.pk)
+    result = sending.send_batch(campaign_id=campaign.pk)
 
     assert (result.sent, result.failed, result.retrying) == (4, 2, 1)
     assert len(unisender_go_server.state.calls) == 1
@@ -131,7 +132,7 @@ def test_a_throttled_or_failed_call_puts_its_readers_on_retry_and_a_later_batch_
     campaign, readers = start_campaign(25)
     mailgun_server.state.call_faults[2] = (status, "Too many requests" if status == 429 else "Internal error")
 
-    first = sending.send_campaign_batch(campaign_id=campaign.pk)
+    first = sending.send_batch(campaign_id=campaign.pk)
 
     # Call 1 sent 10, call 2 failed for its 10 readers; the last 5 go back to pending.
     assert (first.sent, first.retrying, first.released) == (10, 10, 5)
@@ -155,13 +156,13 @@ def test_readers_over_the_rate_limit_wait_for_the_next_window(mailgun_server, se
     # Half past the hour: the batch cannot straddle two hourly windows.
     time_machine.move_to("2026-11-30 10:30Z", tick=True)
     client = redis.Redis.from_url(settings.REDIS_URL)
-    for key in client.scan_iter("newsletter:rate:*"):  # counters of earlier runs in this hour
+    for key in client.scan_iter("*ratelimit:newsletter:rate:*"):  # counters of earlier runs in this hour
         client.delete(key)
     settings.NEWSLETTER_ESP_BATCH_SIZE = 10
     settings.NEWSLETTER_RATE_PER_HOUR = 7
     campaign, _ = start_campaign(12)
 
-    result = sending.send_campaign_batch(campaign_id=campaign.pk)
+    result = sending.send_batch(campaign_id=campaign.pk)
 
     # Each reader in a call counts against the limit, not the call.
     assert [len(call.to) for call in mailgun_server.state.calls] == [7]
@@ -205,9 +206,9 @@ def test_the_merge_syntax_follows_the_esp(settings):
 
     settings.ANYMAIL = {"MAILGUN_API_KEY": "k", "POSTMARK_SERVER_TOKEN": "t"}
     settings.NEWSLETTER_ESP_MERGE_FIELD = None
-    assert sending.esp_merge_field(Mailgun()) == "%recipient.{}%"
-    assert sending.esp_merge_field(Postmark()) == ""  # merges only into stored templates
+    assert esp.esp_merge_field(Mailgun()) == "%recipient.{}%"
+    assert esp.esp_merge_field(Postmark()) == ""  # merges only into stored templates
     settings.NEWSLETTER_ESP_MERGE_FIELD = "-{}-"
-    assert sending.esp_merge_field(Mailgun()) == "-{}-"
+    assert esp.esp_merge_field(Mailgun()) == "-{}-"
     settings.NEWSLETTER_ESP_MERGE_FIELD = "off"
-    assert sending.esp_merge_field(Mailgun()) == ""
+    assert esp.esp_merge_field(Mailgun()) == ""

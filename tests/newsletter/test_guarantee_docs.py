@@ -1,13 +1,13 @@
-"""The README's sending guarantees each name the test that proves them: the names must exist."""
+"""The sending guarantees in docs/newsletter.md each name the test that proves them: the names must exist."""
 
 import re
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.support.workers import ROOT
 
 
-def test_every_test_the_readme_names_for_a_sending_guarantee_exists():
-    readme = (ROOT / "README.md").read_text()
+def test_every_test_the_docs_name_for_a_sending_guarantee_exists():
+    readme = (ROOT / "docs" / "newsletter.md").read_text()
     section = readme[readme.index("Guarantees, each shown by the named test") :]
     section = section[: section.index("\n\n", section.index("\n- "))]
     named = set(re.findall(r"`([a-z0-9_]{20,})`", section))

@@ -16,8 +16,9 @@ from django.core import mail
 from articles.models import Article, SiteSettings
 from newsletter import sending
 from newsletter.models import Campaign, Delivery, Subscriber
-from tests.factories import ArticleFactory, SubscriberFactory
-from tests.smtp import SMTPServer
+from newsletter.sending import campaigns
+from tests.support.factories import ArticleFactory, SubscriberFactory
+from tests.support.smtp import SMTPServer
 
 # The engine records outside transactions, as in production.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -47,8 +48,7 @@ TWIN_SPELLING = "LESER@xn--BCHER-KVA.de"  # the IDN reader again, as another row
 
 @pytest.fixture(autouse=True)
 def _no_broker(monkeypatch):
-    monkeypatch.setattr(sending, "launch_batches", lambda *, campaign_id: None)
-    sending._rendered.clear()
+    monkeypatch.setattr(campaigns, "launch_batches", lambda *, campaign_id: None)
 
 
 def hostile_sender_and_title() -> Article:
@@ -63,7 +63,7 @@ def hostile_sender_and_title() -> Article:
 
 
 def send_everything(campaign: Campaign) -> None:
-    while sending.send_campaign_batch(campaign_id=campaign.pk).claimed:
+    while sending.send_batch(campaign_id=campaign.pk).claimed:
         pass
 
 

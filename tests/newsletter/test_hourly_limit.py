@@ -23,7 +23,8 @@ from django.utils import timezone
 from euro_prospects.celery import app as celery_app
 from newsletter import sending, tasks
 from newsletter.models import Campaign
-from tests.factories import ArticleFactory, SubscriberFactory
+from newsletter.sending import campaigns
+from tests.support.factories import ArticleFactory, SubscriberFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -73,7 +74,7 @@ def run_due_tasks() -> None:
 def empty_broker() -> None:
     celery_app.control.purge()
     client = broker()
-    for key in client.scan_iter("newsletter:rate:*"):
+    for key in client.scan_iter("*ratelimit:newsletter:rate:*"):
         client.delete(key)
 
 
@@ -84,14 +85,13 @@ def test_waiting_for_the_next_hour_parks_one_task_per_chain_each_shorter_than_th
     settings.NEWSLETTER_SEND_CONCURRENCY = 2
     settings.NEWSLETTER_LEASE_SECONDS = 90
     visibility_timeout = settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
-    sending._rendered.clear()
     readers = [SubscriberFactory.create() for _ in range(5)]
     article = ArticleFactory.create()
 
     with time_machine.travel(datetime(2031, 3, 4, 9, 0, 30, tzinfo=UTC)) as traveller:
         campaign = sending.start_campaign_for_article(article_id=article.pk)
         assert campaign is not None
-        sending.launch_batches(campaign_id=campaign.pk)  # on commit in production
+        campaigns.launch_batches(campaign_id=campaign.pk)  # on commit in production
         run_due_tasks()
         assert len(smtp_server.handler.recipients()) == 3  # this hour's allowance
 

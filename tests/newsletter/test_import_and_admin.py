@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from newsletter import services
 from newsletter.models import Subscriber, Suppression
-from tests.factories import SubscriberFactory, TopicFactory
+from tests.support.factories import SubscriberFactory, TopicFactory
 
 
 def write_csv(tmp_path, text, name="list.csv"):

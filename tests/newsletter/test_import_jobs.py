@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from newsletter.imports import ImportFileError, import_subscribers, run_import_job
 from newsletter.models import ImportFileChunk, ImportJob, Subscriber
-from tests.conftest import wait_until
-from tests.factories import TopicFactory
+from tests.support.factories import TopicFactory
+from tests.support.workers import wait_until
 
 IMPORT_URL = "/admin/newsletter/subscriber/import/"
 
@@ -228,7 +228,7 @@ def test_a_200000_row_file_is_imported_by_a_worker_while_the_admin_shows_progres
 @pytest.mark.integration
 def test_an_import_whose_worker_dies_goes_on_from_its_last_chunk_on_another_worker(transactional_db, eva):
     from euro_prospects.celery import app as celery_app
-    from tests.conftest import WorkerProcess
+    from tests.support.workers import WorkerProcess
 
     rows = 60_000
     client = Client()

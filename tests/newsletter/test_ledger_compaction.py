@@ -11,11 +11,11 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from newsletter import compaction, sending, services, tasks
+from newsletter import compaction, selectors, sending, services, tasks
 from newsletter.models import Campaign, Delivery, Subscriber
-from tests.factories import CampaignFactory, DeliveryFactory, SubscriberFactory
 from tests.newsletter.test_article_admin import figures, newsletter_box
-from tests.test_settings import run_django_setup
+from tests.support.factories import CampaignFactory, DeliveryFactory, SubscriberFactory
+from tests.support.workers import run_django_setup
 
 pytestmark = pytest.mark.django_db
 
@@ -76,7 +76,7 @@ def test_recent_and_unfinished_campaigns_keep_their_rows():
     still_sending = ended_campaign(200, status=Campaign.Status.SENDING, sent=2, pending=1)
     finished_with_a_retry_left = ended_campaign(200, sent=2, retrying=1)
 
-    assert compaction.compact_ledger() == 1  # only the last one is past retention and ended
+    assert compaction.compact_finished_campaigns() == 1  # only the last one is past retention and ended
 
     assert (rows(recent), rows(still_sending), rows(finished_with_a_retry_left)) == (3, 3, 3)
     finished_with_a_retry_left.refresh_from_db()
@@ -85,10 +85,10 @@ def test_recent_and_unfinished_campaigns_keep_their_rows():
 
 def test_a_cancelled_campaign_is_compacted_from_when_it_was_cancelled():
     cancelled = ended_campaign(120, status=Campaign.Status.CANCELLED, sent=1, skipped=4)
-    compaction.compact_ledger()
+    compaction.compact_finished_campaigns()
     cancelled.refresh_from_db()
     assert rows(cancelled) == 0
-    assert compaction.campaign_totals(cancelled) == {
+    assert selectors.campaign_totals(cancelled) == {
         "total": 5, "sent": 1, "pending": 0, "retrying": 0, "failed": 0, "skipped": 4
     }  # fmt: skip
 
@@ -98,7 +98,7 @@ def test_it_deletes_in_batches_and_an_interrupted_run_resumes_with_the_counts_it
     campaign = ended_campaign(100, sent=5, failed=2)
     assert compaction.store_counts(campaign_id=campaign.pk)  # a run that stopped right after counting
     campaign.refresh_from_db()
-    frozen = compaction.campaign_totals(campaign)
+    frozen = selectors.campaign_totals(campaign)
 
     statements: list[str] = []
 
@@ -107,15 +107,15 @@ def test_it_deletes_in_batches_and_an_interrupted_run_resumes_with_the_counts_it
         return execute(sql, *args)
 
     with connection.execute_wrapper(record):
-        compaction.compact_ledger()
+        compaction.compact_finished_campaigns()
 
     assert rows(campaign) == 0
     assert sum(sql.lstrip().upper().startswith("DELETE") for sql in statements) == 4  # 2 + 2 + 2 + 1 rows
     campaign.refresh_from_db()
-    assert compaction.campaign_totals(campaign) == frozen == {
+    assert selectors.campaign_totals(campaign) == frozen == {
         "total": 7, "sent": 5, "pending": 0, "retrying": 0, "failed": 2, "skipped": 0
     }  # fmt: skip
-    assert compaction.compact_ledger() == 0  # nothing left to do
+    assert compaction.compact_finished_campaigns() == 0  # nothing left to do
 
 
 def test_retrying_failed_deliveries_leaves_a_compacted_campaign_alone():
@@ -130,7 +130,7 @@ def test_retrying_failed_deliveries_leaves_a_compacted_campaign_alone():
 def test_retention_zero_keeps_every_row(settings):
     settings.NEWSLETTER_LEDGER_RETENTION_DAYS = 0
     old = ended_campaign(1000, sent=2)
-    assert compaction.compact_ledger() == 0
+    assert compaction.compact_finished_campaigns() == 0
     assert rows(old) == 2
 
 
@@ -142,7 +142,7 @@ def test_a_readers_export_and_erasure_stay_correct_after_compaction(editor_clien
     Delivery.objects.create(campaign=old, subscriber=reader, email=reader.email, status=Status.SENT)
     Delivery.objects.create(campaign=recent, subscriber=reader, email=reader.email, status=Status.SENT)
     before = everything_editors_see(client, api, old)
-    compaction.compact_ledger()
+    compaction.compact_finished_campaigns()
 
     exported = services.export_subscriber_data(subscriber=reader)
     assert (exported["email"], exported["name"], exported["status"]) == (

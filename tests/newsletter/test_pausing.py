@@ -3,8 +3,8 @@
 Only a refusal of the reader's own mailbox fails a delivery and suppresses the reader.
 A relay that refuses us, a rejected sender, a refused message or login, an ESP that
 refuses our key: every reader would fail alike, so the campaign pauses and nobody is
-touched. Sent in this process to the recording SMTP server (tests/smtp.py) or the ESP
-server (tests/esp.py).
+touched. Sent in this process to the recording SMTP server (tests/support/smtp.py) or the ESP
+server (tests/support/esp.py).
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from django.urls import reverse
 
 from newsletter import sending
 from newsletter.models import Campaign, Delivery, Subscriber
-from tests.factories import ArticleFactory, SubscriberFactory
-from tests.smtp import SMTPServer
+from newsletter.sending import campaigns
+from tests.support.factories import ArticleFactory, SubscriberFactory
+from tests.support.smtp import SMTPServer
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the engine runs outside transactions, as in production
 
@@ -26,8 +27,7 @@ pytestmark = pytest.mark.django_db(transaction=True)  # the engine runs outside 
 @pytest.fixture(autouse=True)
 def _no_broker(monkeypatch):
     """Batches are run by hand here."""
-    monkeypatch.setattr(sending, "launch_batches", lambda *, campaign_id: None)
-    sending._rendered.clear()
+    monkeypatch.setattr(campaigns, "launch_batches", lambda *, campaign_id: None)
 
 
 def start(readers: int) -> tuple[Campaign, list[Subscriber]]:
@@ -39,7 +39,7 @@ def start(readers: int) -> tuple[Campaign, list[Subscriber]]:
 
 
 def send_everything(campaign: Campaign) -> None:
-    while sending.send_campaign_batch(campaign_id=campaign.pk).claimed:
+    while sending.send_batch(campaign_id=campaign.pk).claimed:
         pass
 
 
@@ -63,8 +63,8 @@ def test_a_relay_refusing_everyone_pauses_the_campaign_and_bounces_nobody(smtp_s
 
     assert smtp_server.handler.recipients() == []
     assert_paused_and_untouched(campaign, readers, "554 5.7.1")
-    assert sending.send_campaign_batch(campaign_id=campaign.pk).claimed == 0  # a paused campaign sends nothing
-    assert sending.finish_if_done(campaign_id=campaign.pk) is False
+    assert sending.send_batch(campaign_id=campaign.pk).claimed == 0  # a paused campaign sends nothing
+    assert campaigns.finish_if_done(campaign_id=campaign.pk) is False
 
     smtp_server.handler.rcpt_fault_for_all = None
     sending.resume_campaign(campaign=campaign)

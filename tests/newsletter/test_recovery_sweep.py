@@ -13,14 +13,15 @@ from articles.models import Article
 from articles.services import publish_article
 from newsletter import sending
 from newsletter.models import Campaign, Delivery
-from tests.factories import ArticleFactory, SubscriberFactory
+from newsletter.sending import campaigns
+from tests.support.factories import ArticleFactory, SubscriberFactory
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
 def _no_broker(monkeypatch):
-    monkeypatch.setattr(sending, "launch_batches", lambda *, campaign_id: None)
+    monkeypatch.setattr(campaigns, "launch_batches", lambda *, campaign_id: None)
 
 
 def test_recovery_starts_the_campaign_of_a_piece_whose_publisher_died_before_recording_it(settings):
@@ -46,7 +47,7 @@ def test_recovery_leaves_alone_a_piece_published_long_ago_without_a_campaign():
     article = ArticleFactory.create(status=Article.Status.APPROVED, published_at=None)
     publish_article(article=article, by=None)
 
-    with time_machine.travel(timezone.now() + sending.UNANNOUNCED_WITHIN + timedelta(minutes=1)):
+    with time_machine.travel(timezone.now() + campaigns.UNANNOUNCED_WITHIN + timedelta(minutes=1)):
         sending.recover_stalled_campaigns()
 
     assert not Campaign.objects.exists()
@@ -64,5 +65,5 @@ def test_recovery_cancels_the_campaign_of_an_unpublished_piece():
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.CANCELLED
     assert set(campaign.deliveries.values_list("status", "last_error")) == {
-        (Delivery.Status.SKIPPED, sending.UNPUBLISHED)
+        (Delivery.Status.SKIPPED, campaigns.UNPUBLISHED)
     }

@@ -12,19 +12,19 @@ from articles.models import Article
 from euro_prospects.celery import app as celery_app
 from newsletter import sending
 from newsletter.models import Campaign, Delivery, Subscriber
-from tests.factories import ArticleFactory, AuthorFactory, SubscriberFactory, TopicFactory
+from newsletter.sending import campaigns
+from tests.support.factories import ArticleFactory, AuthorFactory, SubscriberFactory, TopicFactory
 
 # The engine runs outside transactions, as in production (a batch commits each record).
 pytestmark = pytest.mark.django_db(transaction=True)
 
-launch_batches = sending.launch_batches  # the real one, before _no_broker replaces it
+launch_batches = campaigns.launch_batches  # the real one, before _no_broker replaces it
 
 
 @pytest.fixture(autouse=True)
 def _no_broker(monkeypatch):
     """Batches are run by hand here; the chain's enqueueing is tested with real workers."""
-    monkeypatch.setattr(sending, "launch_batches", lambda *, campaign_id: None)
-    sending._rendered.clear()  # settings change between tests; production renders once per campaign
+    monkeypatch.setattr(campaigns, "launch_batches", lambda *, campaign_id: None)
 
 
 def seconds_until(moment):
@@ -33,7 +33,7 @@ def seconds_until(moment):
 
 
 def send_everything(campaign: Campaign) -> None:
-    while sending.send_campaign_batch(campaign_id=campaign.pk).claimed:
+    while sending.send_batch(campaign_id=campaign.pk).claimed:
         pass
 
 
@@ -229,7 +229,7 @@ def test_a_temporary_refusal_retries_with_backoff_then_gives_up(smtp_server, set
     first_wait = seconds_until(delivery.next_attempt_at)
     assert 40 < first_wait < 80
     # Not due yet: nothing is sent.
-    assert sending.send_campaign_batch(campaign_id=campaign.pk).claimed == 0
+    assert sending.send_batch(campaign_id=campaign.pk).claimed == 0
 
     Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
     send_everything(campaign)
@@ -246,7 +246,7 @@ def test_a_temporary_refusal_retries_with_backoff_then_gives_up(smtp_server, set
     busy.refresh_from_db()
     assert busy.status == Subscriber.Status.CONFIRMED  # a busy mailbox is not a bad address
     campaign.refresh_from_db()
-    sending.finish_if_done(campaign_id=campaign.pk)
+    campaigns.finish_if_done(campaign_id=campaign.pk)
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.FINISHED
 
@@ -293,14 +293,14 @@ def test_recovery_restarts_a_campaign_nobody_works_on(settings, monkeypatch, smt
     settings.NEWSLETTER_LEASE_SECONDS = 60
     article = ArticleFactory.create()
     readers = SubscriberFactory.create_batch(3)
-    monkeypatch.setattr(sending, "launch_batches", lambda *, campaign_id: None)  # a broker that lost them
+    monkeypatch.setattr(campaigns, "launch_batches", lambda *, campaign_id: None)  # a broker that lost them
     campaign = sending.start_campaign_for_article(article_id=article.pk)  # its batches never ran
     assert campaign is not None
     assert sending.recover_stalled_campaigns() == []  # it was just planned: someone is on it
     assert smtp_server.handler.recipients() == []
 
     # Recovery enqueues the real batch tasks; they run here, as a worker would run them.
-    monkeypatch.setattr(sending, "launch_batches", launch_batches)
+    monkeypatch.setattr(campaigns, "launch_batches", launch_batches)
     Campaign.objects.filter(pk=campaign.pk).update(last_activity_at=timezone.now() - timedelta(seconds=61))
     celery_app.conf.task_always_eager = True
     try:
@@ -318,7 +318,7 @@ def test_cancelling_skips_what_is_not_yet_sent(smtp_server):
     campaign = sending.start_campaign_for_article(article_id=article.pk)
     assert campaign is not None
     sending.cancel_campaign(campaign=campaign)
-    assert sending.send_campaign_batch(campaign_id=campaign.pk).claimed == 0
+    assert sending.send_batch(campaign_id=campaign.pk).claimed == 0
     assert smtp_server.handler.recipients() == []
     assert set(campaign.deliveries.values_list("status", flat=True)) == {Delivery.Status.SKIPPED}
 
@@ -331,7 +331,7 @@ def test_retrying_failed_deliveries_sends_them_again(smtp_server, settings):
     campaign = sending.start_campaign_for_article(article_id=article.pk)
     assert campaign is not None
     send_everything(campaign)
-    sending.finish_if_done(campaign_id=campaign.pk)
+    campaigns.finish_if_done(campaign_id=campaign.pk)
     assert Delivery.objects.get(subscriber=reader).status == Delivery.Status.FAILED
 
     del smtp_server.handler.rcpt_faults[reader.email]
@@ -394,7 +394,7 @@ def test_sent_and_failed_emails_and_the_campaign_duration_reach_the_metrics(smtp
 
     assert sample(metrics.EMAILS_SENT, campaign=str(campaign.pk)) == sent_before + 1
     assert sample(metrics.EMAILS_FAILED, campaign=str(campaign.pk)) == failed_before + 1
-    assert sending.finish_if_done(campaign_id=campaign.pk)
+    assert campaigns.finish_if_done(campaign_id=campaign.pk)
     assert finished_campaigns(metrics) == durations + 1
 
 
@@ -403,7 +403,7 @@ def test_sent_and_failed_emails_and_the_campaign_duration_reach_the_metrics(smtp
 def test_each_readers_bytes_decode_to_exactly_their_own_email():
     from email import message_from_bytes, policy
 
-    from newsletter.emails import Recipient, render_campaign_email
+    from newsletter.sending.message import Recipient, render_campaign_email
 
     body = (
         "<p>Prices rose 3% = a record; the commissioner said “no comment”.</p>\n"
@@ -442,7 +442,7 @@ def test_one_connection_records_each_result_once_whatever_the_server_answers(smt
     campaign = sending.start_campaign_for_article(article_id=article.pk)
     assert campaign is not None
 
-    first = sending.send_campaign_batch(campaign_id=campaign.pk)
+    first = sending.send_batch(campaign_id=campaign.pk)
     # Readers 0-2 and 4-6 accepted, 3 refused, 7 deferred, the connection dropped at 8.
     assert (first.sent, first.failed, first.retrying, first.released) == (6, 1, 2, 3)
     send_everything(campaign)
@@ -490,7 +490,7 @@ def test_several_connections_never_let_two_accepted_messages_go_unrecorded(smtp_
 
     smtp_server.handler.before_accept = count_unrecorded
 
-    first = sending.send_campaign_batch(campaign_id=campaign.pk)
+    first = sending.send_batch(campaign_id=campaign.pk)
     assert first.sent >= 20
     assert first.sent + first.failed + first.retrying + first.released == first.claimed == 40
     del smtp_server.handler.rcpt_faults[busy.email]
@@ -522,7 +522,7 @@ def test_a_message_refused_at_its_end_does_not_disturb_the_next_readers_envelope
     campaign = sending.start_campaign_for_article(article_id=article.pk)
     assert campaign is not None
 
-    result = sending.send_campaign_batch(campaign_id=campaign.pk)
+    result = sending.send_batch(campaign_id=campaign.pk)
 
     assert (result.sent, result.failed, result.retrying, result.released) == (4, 1, 1, 0)
     statuses = dict(campaign.deliveries.values_list("email", "status"))

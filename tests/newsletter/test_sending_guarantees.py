@@ -27,12 +27,12 @@ from articles.signals import article_published
 from euro_prospects.celery import app as celery_app
 from newsletter import sending
 from newsletter.models import Campaign, Delivery, Subscriber
+from newsletter.sending import campaigns
 from newsletter.services import erase_subscriber
 from newsletter.tasks import start_campaign
-from tests.conftest import ROOT, WorkerProcess, wait_until
-from tests.esp import ESPServer
-from tests.factories import ArticleFactory, SubscriberFactory
-from tests.smtp import (
+from tests.support.esp import ESPServer
+from tests.support.factories import ArticleFactory, SubscriberFactory
+from tests.support.smtp import (
     Login,
     ReceivedMessage,
     RecordingHandler,
@@ -41,6 +41,7 @@ from tests.smtp import (
     throwaway_certificate,
     tls_context,
 )
+from tests.support.workers import ROOT, WorkerProcess, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -356,7 +357,7 @@ def test_through_an_esp_batch_api_a_worker_killed_as_the_esp_takes_a_call_re_sen
     mailgun.state.before_answer, killed = killer(second_call)
     esp = {
         "EMAIL_URL": "anymail://mailgun",
-        "DJANGO_SETTINGS_MODULE": "tests.esp_worker_settings",
+        "DJANGO_SETTINGS_MODULE": "tests.support.esp_worker_settings",
         "TEST_MAILGUN_API_URL": f"{mailgun.url}/v3",
         "NEWSLETTER_ESP_BATCH_SIZE": "10",
     }
@@ -403,7 +404,7 @@ def test_over_starttls_a_relay_whose_certificate_nobody_vouches_for_gets_nothing
     settings.EMAIL_USE_TLS, settings.EMAIL_USE_SSL = True, False
     campaign, _ = plan(3)
 
-    result = sending.send_campaign_batch(campaign_id=campaign.pk)
+    result = sending.send_batch(campaign_id=campaign.pk)
 
     assert (result.sent, result.retrying) == (0, 3)
     assert "CERTIFICATE_VERIFY_FAILED" in campaign.deliveries.first().last_error  # type: ignore[union-attr]
@@ -563,8 +564,7 @@ def test_a_database_outage_longer_than_the_wait_gives_up_the_claim_and_re_sends_
 @pytest.fixture
 def by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
     """Batches run in this process, on the path production runs (no transaction around them)."""
-    monkeypatch.setattr(sending, "launch_batches", lambda *, campaign_id: None)
-    sending._rendered.clear()
+    monkeypatch.setattr(campaigns, "launch_batches", lambda *, campaign_id: None)
 
 
 def in_a_thread(operation: Callable[[], Any]) -> Any:
@@ -615,7 +615,7 @@ def test_a_live_batch_whose_rows_another_batch_took_stops_without_sending_them(
 
     smtp_server.handler.before_accept = take_the_rows_back
 
-    sending.send_campaign_batch(campaign_id=campaign.pk)
+    sending.send_batch(campaign_id=campaign.pk)
 
     assert taken == [30]  # readers 11 to 40, the one being accepted among them
     assert len(smtp_server.handler.recipients()) == 11  # nothing after the 11th, whose record found the row taken
@@ -634,7 +634,7 @@ def test_two_batches_claiming_at_the_same_moment_split_the_readers_and_send_each
     def chain() -> None:
         try:
             start.wait()
-            while result := sending.send_campaign_batch(campaign_id=campaign.pk).claimed:
+            while result := sending.send_batch(campaign_id=campaign.pk).claimed:
                 claimed.append(result)
         finally:
             connection.close()
@@ -663,14 +663,14 @@ def test_a_reader_erased_while_their_delivery_is_claimed_does_not_stop_the_batch
 
     smtp_server.handler.before_accept = erase_as_accepted
 
-    result = sending.send_campaign_batch(campaign_id=campaign.pk)
+    result = sending.send_batch(campaign_id=campaign.pk)
 
     assert (result.sent, result.released) == (40, 0)
     others = [reader for reader in readers if reader is not leaving]
     assert_each_reader_got(copies(smtp_server), others)
     assert not Subscriber.objects.filter(pk=leaving.pk).exists()
     assert not Delivery.objects.filter(email=leaving.email).exists()
-    assert sending.send_campaign_batch(campaign_id=campaign.pk).claimed == 0  # the chain's next link
+    assert sending.send_batch(campaign_id=campaign.pk).claimed == 0  # the chain's next link
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.FINISHED
 
@@ -685,7 +685,7 @@ def test_a_campaign_cancelled_while_a_batch_is_sending_stops_within_that_batch(b
 
     smtp_server.handler.before_accept = cancel_at_the_tenth
 
-    while sending.send_campaign_batch(campaign_id=campaign.pk).claimed:
+    while sending.send_batch(campaign_id=campaign.pk).claimed:
         pass
 
     received = copies(smtp_server)

@@ -21,15 +21,15 @@ from articles.signals import article_published
 from euro_prospects.celery import app as celery_app
 from newsletter import sending
 from newsletter.models import Campaign, Delivery
-from tests.conftest import ROOT, database_url, wait_until
-from tests.factories import ArticleFactory, SubscriberFactory
 from tests.newsletter.test_sending_guarantees import (  # noqa: F401 (fixtures)
     SlowHandler,
     private_redis,
     slow_smtp,
     worker,
 )
-from tests.smtp import SMTPServer
+from tests.support.factories import ArticleFactory, SubscriberFactory
+from tests.support.smtp import SMTPServer
+from tests.support.workers import ROOT, database_url, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -85,10 +85,10 @@ import time
 import django
 django.setup()
 from articles.models import Article
-from articles.services import publish_article, publish_due_articles
+from articles.services import publish_article, publish_scheduled_articles
 started = time.monotonic()
 publish_article(article=Article.objects.get(pk={now}), by=None)
-assert publish_due_articles() == [{scheduled}]
+assert publish_scheduled_articles() == [{scheduled}]
 print(f"published in {{time.monotonic() - started:.1f}} s")
 """
 

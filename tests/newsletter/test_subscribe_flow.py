@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from newsletter.models import Subscriber
 from newsletter.tokens import make_token
-from tests.factories import SubscriberFactory, TopicFactory
-from tests.newsletter.conftest import link_to
+from tests.support.factories import SubscriberFactory, TopicFactory
+from tests.support.mail import link_to
 
 SUBSCRIBE = "/newsletter/subscribe/"
 

@@ -14,10 +14,11 @@ from django.test import Client
 from euro_prospects.observability import JsonFormatter, PlainFormatter, RequestIdFilter
 from newsletter import sending
 from newsletter.models import Subscriber
+from newsletter.sending import campaigns
 from newsletter.tokens import make_token
-from tests.conftest import ROOT, database_url, wait_until
-from tests.factories import ArticleFactory, SubscriberFactory
-from tests.smtp import free_port
+from tests.support.factories import ArticleFactory, SubscriberFactory
+from tests.support.smtp import free_port
+from tests.support.workers import ROOT, database_url, wait_until
 
 
 def every_line(caplog: pytest.LogCaptureFixture, logger: str = "") -> str:
@@ -116,14 +117,14 @@ def test_gunicorns_access_log_shows_no_reader_token(transactional_db, tmp_path: 
 
 @pytest.mark.django_db
 def test_a_refused_address_is_logged_as_the_subscribers_id(smtp_server, caplog, monkeypatch):
-    monkeypatch.setattr(sending, "launch_batches", lambda *, campaign_id: None)
+    monkeypatch.setattr(campaigns, "launch_batches", lambda *, campaign_id: None)
     article = ArticleFactory.create()
     gone = SubscriberFactory.create(email="gone.reader@example.org")
     smtp_server.handler.rcpt_faults[gone.email] = "550 5.1.1 <gone.reader@example.org>: No such user"
     campaign = sending.start_campaign_for_article(article_id=article.pk)
     assert campaign is not None
     with caplog.at_level(logging.INFO, logger="newsletter"):
-        while sending.send_campaign_batch(campaign_id=campaign.pk).claimed:
+        while sending.send_batch(campaign_id=campaign.pk).claimed:
             pass
     gone.refresh_from_db()
     assert gone.status == Subscriber.Status.BOUNCED

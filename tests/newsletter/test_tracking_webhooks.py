@@ -16,9 +16,9 @@ from django.test import Client, RequestFactory
 
 from newsletter.models import ProcessedTrackingEvent, Subscriber
 from newsletter.webhooks import classify, handle_tracking_event
-from tests.factories import SubscriberFactory
-from tests.newsletter import tracking_payloads as payloads
-from tests.newsletter.tracking_payloads import PROVIDERS, Request
+from tests.support import tracking_payloads as payloads
+from tests.support.factories import SubscriberFactory
+from tests.support.tracking_payloads import PROVIDERS, Request
 
 pytestmark = pytest.mark.django_db
 

@@ -1,0 +1,43 @@
+"""URLs of the public pages, remembered: a listing links to dozens of topics, authors and
+articles, and each ``reverse()`` costs about as much as rendering the link."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+from django.conf import settings
+from django.urls import get_script_prefix, get_urlconf, reverse
+
+
+def slug_url(view_name: str, slug: str) -> str:
+    """``reverse(view_name, kwargs={"slug": slug})``, remembered.
+
+    A page links to a dozen topics, authors and articles, and each reverse()
+    costs about as much as rendering the link; the answer only changes with
+    the URLconf and the script prefix, which are part of the key.
+    """
+    return _slug_url(view_name, slug, get_urlconf() or settings.ROOT_URLCONF, get_script_prefix())
+
+
+def slug_urls() -> Callable[[str, str], str]:
+    """``slug_url`` for many links at once: the URLconf and script prefix are looked up
+    once (each lookup reads Django's per-request state, and a listing makes 60 links)."""
+    urlconf, script_prefix = get_urlconf() or settings.ROOT_URLCONF, get_script_prefix()
+    return lambda view_name, slug: _slug_url(view_name, slug, urlconf, script_prefix)
+
+
+@lru_cache(maxsize=8192)
+def _slug_url(view_name: str, slug: str, urlconf: Any, script_prefix: str) -> str:
+    return reverse(view_name, urlconf=urlconf, kwargs={"slug": slug})
+
+
+def cached_reverse(view_name: str) -> str:
+    """``reverse(view_name)`` for a URL without arguments, remembered as ``slug_url`` is."""
+    return _plain_url(view_name, get_urlconf() or settings.ROOT_URLCONF, get_script_prefix())
+
+
+@lru_cache(maxsize=256)
+def _plain_url(view_name: str, urlconf: Any, script_prefix: str) -> str:
+    return reverse(view_name, urlconf=urlconf)
