@@ -3,6 +3,7 @@ articles, and each ``reverse()`` costs about as much as rendering the link."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -18,6 +19,13 @@ def slug_url(view_name: str, slug: str) -> str:
     the URLconf and the script prefix, which are part of the key.
     """
     return _slug_url(view_name, slug, get_urlconf() or settings.ROOT_URLCONF, get_script_prefix())
+
+
+def slug_urls() -> Callable[[str, str], str]:
+    """``slug_url`` for many links at once: the URLconf and script prefix are looked up
+    once (each lookup reads Django's per-request state, and a listing makes 60 links)."""
+    urlconf, script_prefix = get_urlconf() or settings.ROOT_URLCONF, get_script_prefix()
+    return lambda view_name, slug: _slug_url(view_name, slug, urlconf, script_prefix)
 
 
 @lru_cache(maxsize=8192)

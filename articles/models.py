@@ -295,7 +295,20 @@ class Article(models.Model):
 
     class Meta:
         ordering = ["-published_at", "-created_at"]
-        indexes = [models.Index(fields=["status", "-published_at"], name="article_status_published")]
+        indexes = [
+            models.Index(fields=["status", "-published_at"], name="article_status_published"),
+            # The public listings (articles/listings.py): their count reads this index alone,
+            # their page reads it newest first and stops after the page.
+            models.Index(
+                fields=["-published_at", "-id"], condition=models.Q(status="published"), name="article_listed"
+            ),
+            # The home page's featured piece: the latest of a few, found without reading the others.
+            models.Index(
+                fields=["-published_at", "-id"],
+                condition=models.Q(status="published", is_featured=True),
+                name="article_featured",
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(hero_image="") | ~models.Q(hero_image_alt=""),

@@ -1,39 +1,26 @@
-"""Reads for the public site: each page runs a fixed, small number of queries.
+"""Reads for the public site: the article page's one statement, feeds and sitemaps.
 
-Listings prefetch authors and topics in byline/position order (two queries for a
-whole page of articles, however many authors and topics they have).
+The home, topic, author and search pages read theirs in articles/listings.py and
+articles/search.py.
 """
 
 from __future__ import annotations
 
-import html
 import json
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
 from django.db import connection
-from django.db.models import Max, Prefetch, Q, QuerySet
+from django.db.models import Max, Prefetch, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from django.utils.html import escape, strip_tags
-from django.utils.safestring import SafeString, mark_safe
 
 from articles.links import slug_url
 from articles.models import Article, ArticleAuthor, ArticleTopic, Author, Topic
 from euro_prospects.db import prepared_cursor
-
-PAGE_SIZE = 12
-SEARCH_PAGE_SIZE = 20
-
-# Snippets come back from PostgreSQL with these around each match; we escape the
-# text, then turn them into <mark>, so nothing from the body reaches the page raw.
-_MATCH_START = "\x02"
-_MATCH_STOP = "\x03"
-_TAG = re.compile(r"<")
 
 
 def credits_prefetches() -> list[Any]:
@@ -239,26 +226,6 @@ def article_links(article: Article) -> ArticleLinks:
     return found[1]
 
 
-def featured_article() -> Article | None:
-    return published_articles().filter(is_featured=True).first()
-
-
-def with_credits(articles: Sequence[Article]) -> Sequence[Article]:
-    """Attach authors and topics to an already fetched list of articles."""
-    from django.db.models import prefetch_related_objects
-
-    prefetch_related_objects(list(articles), *credits_prefetches())
-    return articles
-
-
-def articles_on_topic(topic: Topic) -> QuerySet[Article]:
-    return published_articles().filter(article_topics__topic=topic)
-
-
-def articles_by_author(author: Author) -> QuerySet[Article]:
-    return published_articles().filter(article_authors__author=author)
-
-
 def topics_with_activity() -> QuerySet[Topic]:
     """Topics that have published articles, with the date of the latest (for the sitemap)."""
     return (
@@ -276,205 +243,6 @@ def authors_with_activity() -> QuerySet[Author]:
     )
 
 
-@dataclass
-class SearchResult:
-    article: Article
-    snippet: SafeString
-
-
-def _highlight(fragment: str) -> SafeString:
-    text = escape(html.unescape(fragment))
-    return mark_safe(text.replace(_MATCH_START, "<mark>").replace(_MATCH_STOP, "</mark>"))  # noqa: S308
-
-
-def search_articles(query: str) -> QuerySet[Article]:
-    """Published articles matching ``query``, best first.
-
-    On PostgreSQL: full-text search (title weighs most, then standfirst, then
-    body) ranked by relevance, with a highlighted snippet in ``headline``. On
-    SQLite: a plain substring match, newest first.
-    """
-    if connection.vendor == "postgresql":
-        from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank, SearchVectorField
-        from django.db.models import F, Func, TextField, Value
-        from django.db.models.expressions import RawSQL
-        from django.db.models.functions import Concat
-
-        plain_body = Func(
-            F("body"), Value("<[^>]+>"), Value(" "), Value("g"), function="regexp_replace", output_field=TextField()
-        )
-        # Title (A), standfirst (B) and body (C), stored and GIN-indexed (migration 0009).
-        vector = RawSQL('"articles_article"."search_vector"', [], output_field=SearchVectorField())
-        search_query = SearchQuery(query, search_type="websearch", config="english")
-        return (
-            published_articles()
-            .alias(search=vector)
-            .filter(search=search_query)
-            .annotate(rank=SearchRank(vector, search_query))
-            .annotate(
-                headline=SearchHeadline(
-                    Concat(F("standfirst"), Value(" "), plain_body, output_field=TextField()),
-                    search_query,
-                    config="english",
-                    start_sel=_MATCH_START,
-                    stop_sel=_MATCH_STOP,
-                    max_words=35,
-                    min_words=15,
-                    max_fragments=2,
-                    fragment_delimiter=" … ",
-                )
-            )
-            .order_by("-rank", "-published_at")
-        )
-    words = query.split()
-    condition = Q()
-    for word in words:
-        condition &= Q(title__icontains=word) | Q(standfirst__icontains=word) | Q(body__icontains=word)
-    return published_articles().filter(condition)
-
-
-def search_results(articles: Iterable[Article], query: str) -> list[SearchResult]:
-    results = []
-    words = [word.lower() for word in query.split() if len(word) > 1]
-    for article in articles:
-        headline = getattr(article, "headline", None)
-        if headline is not None:
-            snippet = _highlight(headline)
-        else:
-            snippet = _highlight(_mark_words(_fallback_excerpt(article, words), words))
-        results.append(SearchResult(article=article, snippet=snippet))
-    return results
-
-
-def _fallback_excerpt(article: Article, words: list[str], before: int = 100, after: int = 200) -> str:
-    """About thirty words of standfirst and body around the first match."""
-    body = html.unescape(strip_tags(_TAG.sub(" <", article.body)))
-    text = " ".join(f"{article.standfirst} {body}".split())
-    lowered = text.lower()
-    hits = [position for position in (lowered.find(word) for word in words) if position != -1]
-    start = max(min(hits, default=0) - before, 0)
-    stop = start + before + after
-    if start > 0:
-        start = text.find(" ", start) + 1
-    excerpt = text[start:stop].rsplit(" ", 1)[0] if stop < len(text) else text[start:]
-    return ("… " if start > 0 else "") + excerpt + (" …" if stop < len(text) else "")
-
-
-def _mark_words(text: str, words: list[str]) -> str:
-    """The SQLite fallback's highlighting: mark each query word in the standfirst."""
-    lowered = text.lower()
-    spans: list[tuple[int, int]] = []
-    for word in words:
-        start = lowered.find(word)
-        while start != -1:
-            spans.append((start, start + len(word)))
-            start = lowered.find(word, start + len(word))
-    out, position = [], 0
-    for start, stop in sorted(spans):
-        if start < position:
-            continue
-        out += [text[position:start], _MATCH_START, text[start:stop], _MATCH_STOP]
-        position = stop
-    out.append(text[position:])
-    return "".join(out)
-
-
-# --- listings (home, topic and author pages): one statement per page ---------------------------
-# As for the article page (above), and for the same reasons: the profile of an uncached
-# listing showed most of its time in building and compiling five ORM queries (a count, the
-# page, authors and topics prefetched, the featured piece) and in making model instances,
-# not in PostgreSQL. One statement returns the page's cards in page order, each with its
-# byline and topics as JSON arrays, and how many articles the listing has in all.
-_LISTING_SQL = """
-        WITH listed AS (
-            SELECT a.id, a.published_at, count(*) OVER () AS total
-            FROM articles_article a
-            WHERE a.status = %(published)s AND a.published_at <= %(now)s {where}
-            ORDER BY a.published_at DESC, a.id DESC
-            LIMIT %(limit)s OFFSET %(offset)s)
-        SELECT a.id, a.title, a.slug, a.standfirst, a.hero_image, a.published_at, a.reading_minutes, listed.total,
-               {credits}
-        FROM listed JOIN articles_article a ON a.id = listed.id
-        ORDER BY listed.published_at DESC, listed.id DESC
-"""
-# Each card's byline and topics as JSON arrays, in each database's dialect.
-_LISTING_CREDITS = {
-    "postgresql": """
-               (SELECT json_agg(json_build_array(author.name, author.slug) ORDER BY link.position)
-                    FROM articles_articleauthor link JOIN articles_author author ON author.id = link.author_id
-                    WHERE link.article_id = a.id) AS authors_json,
-               (SELECT json_agg(json_build_array(topic.name, topic.slug) ORDER BY link.position)
-                    FROM articles_articletopic link JOIN articles_topic topic ON topic.id = link.topic_id
-                    WHERE link.article_id = a.id) AS topics_json""",
-    "sqlite": """
-               (SELECT json_group_array(json(item)) FROM (
-                    SELECT json_array(author.name, author.slug) AS item
-                    FROM articles_articleauthor link JOIN articles_author author ON author.id = link.author_id
-                    WHERE link.article_id = a.id ORDER BY link.position)) AS authors_json,
-               (SELECT json_group_array(json(item)) FROM (
-                    SELECT json_array(topic.name, topic.slug) AS item
-                    FROM articles_articletopic link JOIN articles_topic topic ON topic.id = link.topic_id
-                    WHERE link.article_id = a.id ORDER BY link.position)) AS topics_json""",
-}
-LISTING_FILTERS = {
-    "all": "",
-    "all-but": "AND a.id <> %(other)s",
-    "featured": "AND a.is_featured",
-    "topic": "AND EXISTS (SELECT 1 FROM articles_articletopic t WHERE t.article_id = a.id AND t.topic_id = %(other)s)",
-    "author": "AND EXISTS (SELECT 1 FROM articles_articleauthor w WHERE w.article_id = a.id "
-    "AND w.author_id = %(other)s)",
-}
-
-
-@dataclass(frozen=True)
-class Card:
-    """An article as a listing shows it: what card.html reads, nothing more."""
-
-    id: int
-    title: str
-    url: str
-    standfirst: str
-    image_url: str
-    published_at: Any
-    reading_minutes: int
-    authors: list[Person]
-    topics: list[TopicLink]
-
-
-@cache
-def _listing_sql(vendor: str, kind: str) -> str:
-    return _LISTING_SQL.format(where=LISTING_FILTERS[kind], credits=_LISTING_CREDITS[vendor].strip())
-
-
 def _aware(value: Any) -> Any:
     value = parse_datetime(value) if isinstance(value, str) else value
     return value.replace(tzinfo=UTC) if value is not None and timezone.is_naive(value) else value
-
-
-def listing(kind: str, *, other: int | None = None, limit: int = PAGE_SIZE, offset: int = 0) -> tuple[list[Card], int]:
-    """One page of published articles, newest first, as cards; and how many the listing has.
-
-    ``kind``: ``all``, ``all-but`` (every article but ``other``), ``featured``, ``topic`` or
-    ``author`` (those of topic or author ``other``). The total is 0 when the page is past the end.
-    """
-    storage = Article._meta.get_field("hero_image").storage
-    params = {"published": Article.Status.PUBLISHED.value, "now": _now(), "limit": limit, "offset": offset}
-    params["other"] = other
-    with prepared_cursor() as cursor:
-        cursor.execute(_listing_sql(connection.vendor, kind), params)
-        rows = cursor.fetchall()
-    cards = [
-        Card(
-            id=pk,
-            title=title,
-            url=slug_url("articles:detail", slug),
-            standfirst=standfirst,
-            image_url=storage.url(image) if image else "",
-            published_at=_aware(published_at),
-            reading_minutes=minutes,
-            authors=[Person(name=name, url=slug_url("articles:author", s), role="") for name, s in _json(a) or []],
-            topics=[TopicLink(name=name, url=slug_url("articles:topic", s)) for name, s in _json(t) or []],
-        )
-        for pk, title, slug, standfirst, image, published_at, minutes, _total, a, t in rows
-    ]
-    return cards, (rows[0][7] if rows else 0)

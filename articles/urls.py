@@ -16,7 +16,7 @@ urlpatterns = [
     path("write/thanks/", views.write_thanks, name="write_thanks"),
     path("write/status/<str:token>/", private_views.contributor_status, name="contributor_status"),
     path("preview/<str:token>/", private_views.shared_preview, name="shared_preview"),
-    path("search/", views.search, name="search"),
+    path("search/", views.search_results, name="search"),
     path("feed/", cache_public_page(LatestArticlesFeed(), query_params=()), name="feed"),
     path("feed/atom/", cache_public_page(LatestArticlesAtomFeed(), query_params=()), name="feed-atom"),
 ]

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import InvalidPage, Page, Paginator
-from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.templatetags.static import static
@@ -17,7 +16,7 @@ from django.utils import timezone
 from django.utils.dateformat import format as date_format
 from django.views.decorators.http import require_http_methods, require_safe
 
-from articles import contributors, permissions, selectors, services
+from articles import contributors, listings, permissions, search, selectors, services
 from articles.cache import cache_public_page, per_generation
 from articles.forms import WriteForm
 from articles.html import paragraphs_from_text
@@ -28,44 +27,38 @@ from euro_prospects import ratelimit
 from euro_prospects.jinja2 import html_datetime
 from euro_prospects.security import client_ip
 
-
-def paginate(
-    request: HttpRequest,
-    articles: QuerySet[Article],
-    per_page: int = selectors.PAGE_SIZE,
-    also_credit: list[Article] | None = None,
-) -> Page[Article]:
-    """The requested page of ``articles``, with authors and topics attached; 404 past the end.
-
-    ``also_credit``: other articles on the page that need authors and topics,
-    fetched in the same two queries.
-    """
-    paginator = Paginator(articles, per_page, allow_empty_first_page=True)
-    try:
-        page = paginator.page(request.GET.get("page") or 1)
-    except InvalidPage:
-        raise Http404("No such page") from None
-    page.object_list = list(page.object_list)
-    selectors.with_credits([*page.object_list, *(also_credit or [])])
-    return page
+T = TypeVar("T")
 
 
-def listing_page(request: HttpRequest, kind: str, other: int | None = None) -> Page[selectors.Card]:
-    """The requested page of a listing (selectors.listing: one query), as cards; 404 past the end."""
+def page_number(request: HttpRequest) -> int:
+    """The page a listing request asks for; 404 if it is not a page number."""
     try:
         number = int(request.GET.get("page") or 1)
     except ValueError:
         raise Http404("No such page") from None
     if not 1 <= number < 10**9:  # past 10**9 the offset would not fit the database's integers
         raise Http404("No such page")
-    per_page = selectors.PAGE_SIZE
-    cards, total = selectors.listing(kind, other=other, limit=per_page, offset=(number - 1) * per_page)
+    return number
+
+
+def listing_page(request: HttpRequest, kind: str, slug: str = "") -> tuple[listings.Listing, Page[listings.Card]]:
+    """The requested page of a listing (listings.listing: one statement); 404 past the end or for no owner."""
+    number = page_number(request)
+    per_page = listings.PAGE_SIZE
+    found = listings.listing(kind, slug=slug, limit=per_page, offset=(number - 1) * per_page)
+    if found is None:
+        raise Http404("No such page")
+    return found, page_of(found.cards, number, per_page, total=found.total)
+
+
+def page_of(items: list[T], number: int, per_page: int, *, total: int) -> Page[T]:
+    """Page ``number`` of a list of ``total`` items, given the page's ``items``; 404 past the end."""
     paginator: Paginator[int] = Paginator(range(total), per_page, allow_empty_first_page=True)
     try:
         paginator.validate_number(number)
     except InvalidPage:
         raise Http404("No such page") from None
-    return Page(cards, number, paginator)  # type: ignore[arg-type]
+    return Page(items, number, paginator)  # type: ignore[arg-type]
 
 
 def absolute(path: str) -> str:
@@ -128,15 +121,12 @@ def _page_dates(article: Article) -> dict[str, str]:
 @require_safe
 @cache_public_page
 def home(request: HttpRequest) -> HttpResponse:
-    featured = None
-    if "page" not in request.GET:
-        found, _ = selectors.listing("featured", limit=1)
-        featured = found[0] if found else None
-    page = listing_page(request, "all-but" if featured else "all", featured.id if featured else None)
+    # The first page leads with the latest featured piece and lists the others.
+    found, page = listing_page(request, "all" if "page" in request.GET else "home")
     return render(
         request,
         "articles/home.html",
-        {"featured": featured, "page": page, "canonical_url": absolute(reverse("articles:home"))},
+        {"featured": found.featured, "page": page, "canonical_url": absolute(cached_reverse("articles:home"))},
     )
 
 
@@ -153,31 +143,32 @@ def article_detail(request: HttpRequest, slug: str) -> HttpResponse:
 @require_safe
 @cache_public_page
 def topic_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    return _listing_of(request, "topic", get_object_or_404(Topic, slug=slug))
+    return _listing_of(request, "topic", slug)
 
 
 @require_safe
 @cache_public_page
 def author_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    return _listing_of(request, "author", get_object_or_404(Author, slug=slug))
+    return _listing_of(request, "author", slug)
 
 
-def _listing_of(request: HttpRequest, kind: str, subject: Topic | Author) -> HttpResponse:
-    """A topic's or an author's page: their published pieces, newest first."""
-    page = listing_page(request, kind, subject.pk)
+def _listing_of(request: HttpRequest, kind: str, slug: str) -> HttpResponse:
+    """A topic's or an author's page: their published pieces, newest first (one statement)."""
+    found, page = listing_page(request, kind, slug)
+    subject = cast(Topic | Author, found.owner)
     context = {kind: subject, "page": page, "canonical_url": absolute(subject.get_absolute_url())}
     return render(request, f"articles/{kind}.html", context)
 
 
 @require_safe
-def search(request: HttpRequest) -> HttpResponse:
+def search_results(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:200]
     page = None
-    results: list[selectors.SearchResult] = []
     if query:
-        page = paginate(request, selectors.search_articles(query), per_page=selectors.SEARCH_PAGE_SIZE)
-        results = selectors.search_results(page.object_list, query)
-    return render(request, "articles/search.html", {"query": query, "page": page, "results": results})
+        number, per_page = page_number(request), search.PAGE_SIZE
+        hits, total = search.search(query, limit=per_page, offset=(number - 1) * per_page)
+        page = page_of(hits, number, per_page, total=total)
+    return render(request, "articles/search.html", {"query": query, "page": page})
 
 
 @require_safe

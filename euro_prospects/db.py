@@ -33,6 +33,23 @@ class _PreparingCursor(psycopg.Cursor[Any]):
         super()._send_query_prepared(name, pgq, **kwargs)
 
 
+def _keep_plans() -> None:
+    """Have PostgreSQL plan each prepared statement once, not on every run.
+
+    By default it plans a prepared statement afresh on each of its first five runs, and
+    after them whenever the kept plan looks costlier than the fresh ones: for the listing
+    statements, always (0.4-0.6 ms of planning for 0.6 ms of work). Only statements
+    prepared on the server see this setting, and only ours are (Django binds the ORM's
+    parameters on the client). Set once per connection, outside a transaction, where no
+    rollback can undo it (inside one, it waits for the connection's next use outside).
+    """
+    database: Any = connection.connection
+    if getattr(database, "plans_kept", False) or connection.in_atomic_block:
+        return
+    database.execute("SET plan_cache_mode = force_generic_plan")
+    database.plans_kept = True
+
+
 @contextmanager
 def prepared_cursor() -> Iterator[Any]:
     """A cursor for a hand-written hot statement that PostgreSQL plans once per connection.
@@ -50,6 +67,7 @@ def prepared_cursor() -> Iterator[Any]:
             yield cursor
         return
     connection.ensure_connection()
+    _keep_plans()
     raw: Any = _PreparingCursor(connection.connection)
     wrapped = connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
     with wrapped as cursor:

@@ -83,3 +83,53 @@ def test_search_on_postgresql_reads_the_stored_indexed_vector_kept_up_to_date(cl
     with connection.cursor() as cursor:
         cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'article_search_vector'")
         assert "gin (search_vector)" in cursor.fetchone()[0]
+
+
+def test_search_results_come_in_one_statement_twenty_a_page(client, db, settings, django_assert_num_queries):
+    settings.PAGE_CACHE_ENABLED = False
+    now = timezone.now()
+    author = AuthorFactory.create(name="Ola Berg", slug="ola-berg")
+    for number in range(25):
+        ArticleFactory.create(
+            title=f"Ferry report {number:02d}",
+            body="<p>The ferries run late.</p>",
+            published_at=now - timedelta(hours=number),
+            authors=[author],
+        )
+    ArticleFactory.create(title="Ferry plans", status=Article.Status.DRAFT, published_at=None)
+    client.get("/search/", {"q": "ferries"})
+    with django_assert_num_queries(1):
+        first = client.get("/search/", {"q": "ferries"}).content.decode()
+    assert "25 results for" in first
+    assert first.count('class="result"') == 20
+    assert "Page 1 of 2" in first
+    assert 'By <a href="/authors/ola-berg/">Ola Berg</a>' in first
+    second = client.get("/search/", {"q": "ferries", "page": 2}).content.decode()
+    assert second.count('class="result"') == 5
+    assert client.get("/search/", {"q": "ferries", "page": 3}).status_code == 404
+    assert client.get("/search/", {"q": "ferries", "page": "x"}).status_code == 404
+
+
+def test_a_match_deep_in_the_body_finds_the_article_and_its_snippet_shows_the_opening(client, db):
+    from articles.search import SNIPPET_SOURCE
+
+    filler = "<p>" + "Ministers met and talked about the budget. " * (SNIPPET_SOURCE // 40) + "</p>"
+    ArticleFactory.create(
+        title="Long read", standfirst="An overview.", body=filler + "<p>At the very end: lighthouses.</p>"
+    )
+    ArticleFactory.create(
+        title="Short read", standfirst="A note.", body="<p>Lighthouses <em>guide</em> the ships.</p>" + filler
+    )
+    html = client.get("/search/", {"q": "lighthouses"}).content.decode()
+    assert "2 results for" in html
+    snippets = {
+        title: " ".join(
+            html.split(f">{title}</a></h3>")[1].split('<p class="result__snippet">')[1].split("</p>")[0].split()
+        )
+        for title in ("Long read", "Short read")
+    }
+    assert "<mark>Lighthouses</mark> guide the ships." in snippets["Short read"]
+    if connection.vendor == "postgresql":  # SQLite's substring search cuts its excerpt around the match
+        assert snippets["Long read"].startswith("An overview. Ministers met")
+        assert "<mark>" not in snippets["Long read"]
+    assert "&lt;" not in snippets["Long read"]  # a tag cut short at the edge is not shown

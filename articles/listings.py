@@ -1,0 +1,255 @@
+"""The home, topic, author and search-result pages: one statement per page.
+
+As for the article page (selectors.article_for_page), and for the same reasons: profiles of
+the uncached pages showed most of their time in Django building and compiling ORM queries
+and making model instances, and in round trips, not in PostgreSQL answering. One statement
+returns what the page shows: the topic or author it is about (home: the featured piece),
+the page's cards in page order, each with its byline and topics as JSON arrays, and how
+many articles the listing has in all. On PostgreSQL it is prepared once per connection.
+
+The dates a card shows are formatted here, once per card, exactly as the templates' ``date``
+and ``html_datetime`` filters would: the filters look the time zone and the month's name up
+through Django's per-request state on every call, which cost more than the rest of a card.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from functools import cache
+from typing import Any
+
+from django.db import connection
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.dates import MONTHS
+
+from articles.links import slug_urls
+from articles.models import Article, Author, Topic
+from euro_prospects.db import prepared_cursor
+
+PAGE_SIZE = 12
+
+# An article is listed once it is published and its time has come. The status is written
+# into the statement, not bound: PostgreSQL then knows that the partial indexes of
+# published articles (Article.Meta) answer it, also in the plan it keeps for the statement.
+LISTED = f"a.status = '{Article.Status.PUBLISHED.value}' AND a.published_at <= %(now)s"
+_NEWEST_FIRST = "a.published_at DESC, a.id DESC"
+_OF_TOPIC = "EXISTS (SELECT 1 FROM articles_articletopic t WHERE t.article_id = a.id AND t.topic_id = owner.id)"
+_BY_AUTHOR = "EXISTS (SELECT 1 FROM articles_articleauthor w WHERE w.article_id = a.id AND w.author_id = owner.id)"
+
+# What each kind of page is about (its owner row), which listed articles it shows and how
+# they are counted. The home page's first page leads with the latest featured piece and lists
+# the others; its later pages list every article.
+_COUNT = "(SELECT count(*) FROM articles_article a, owner WHERE {listed} AND {filter})"
+_PAGE = "SELECT 1 AS place, id FROM listed"
+_KINDS: dict[str, dict[str, str]] = {
+    "home": {
+        "owner": "SELECT 1 AS id",
+        "featured": "featured AS (SELECT a.id FROM articles_article a WHERE {listed} AND a.is_featured "
+        "ORDER BY {newest} LIMIT 1),",
+        "filter": "a.id NOT IN (SELECT id FROM featured)",
+        # all but the featured piece: counted without asking each article whether it is
+        "total": "(SELECT count(*) FROM articles_article a WHERE {listed}) - (SELECT count(*) FROM featured)",
+        "shown": "SELECT 0 AS place, id FROM featured UNION ALL SELECT 1 AS place, id FROM listed",
+    },
+    "all": {"owner": "SELECT 1 AS id", "featured": "", "filter": "1 = 1", "total": _COUNT, "shown": _PAGE},
+    "topic": {
+        "owner": "SELECT id, name, slug, description FROM articles_topic WHERE slug = %(slug)s",
+        "featured": "",
+        "filter": _OF_TOPIC,
+        "total": _COUNT,
+        "shown": _PAGE,
+    },
+    "author": {
+        "owner": "SELECT id, name, slug, role, bio, photo FROM articles_author WHERE slug = %(slug)s",
+        "featured": "",
+        "filter": _BY_AUTHOR,
+        "total": _COUNT,
+        "shown": _PAGE,
+    },
+}
+OWNER_FIELDS = {"home": (), "all": (), "topic": ("id", "name", "slug", "description")}
+OWNER_FIELDS["author"] = ("id", "name", "slug", "role", "bio", "photo")
+
+# A card's byline and topic line: the names and the slugs, each list in position order, as
+# one two-row array (PostgreSQL; psycopg reads arrays faster than JSON) or JSON (SQLite).
+# PostgreSQL orders inside the aggregate; SQLite 3.40 cannot, and keeps the order of an
+# ordered subquery.
+_CREDITS = {
+    "postgresql": """(SELECT ARRAY[array_agg(credited.name ORDER BY link.position),
+                                array_agg(credited.slug ORDER BY link.position)]
+            FROM articles_article{kind} link JOIN articles_{kind} credited ON credited.id = link.{kind}_id
+            WHERE link.article_id = a.id)""",
+    "sqlite": """(SELECT json_array(json_group_array(name), json_group_array(slug)) FROM (
+            SELECT credited.name, credited.slug
+            FROM articles_article{kind} link JOIN articles_{kind} credited ON credited.id = link.{kind}_id
+            WHERE link.article_id = a.id ORDER BY link.position))""",
+}
+
+
+def credits_sql(vendor: str, kind: str) -> str:
+    """The names and slugs of an article's ``kind`` (``author`` or ``topic``), in position order."""
+    return _CREDITS[vendor].format(kind=kind)
+
+
+# The owner row comes back once per card (or once, with no card, for an empty listing).
+# The count reads the partial index of listed articles (migration 0011) and stops at
+# nothing; the page reads the same index newest first and stops after the page.
+_LISTING_SQL = """
+    WITH owner AS ({owner}), {featured}
+    listed AS (
+        SELECT a.id FROM articles_article a, owner
+        WHERE {listed} AND {filter}
+        ORDER BY {newest} LIMIT %(limit)s OFFSET %(offset)s),
+    shown AS ({shown})
+    SELECT owner.*,
+           {total} AS total,
+           shown.place, a.id, a.title, a.slug, a.standfirst, a.hero_image, a.published_at, a.reading_minutes,
+           {authors} AS authors, {topics} AS topics
+    FROM owner LEFT JOIN (shown JOIN articles_article a ON a.id = shown.id) ON 1 = 1
+    ORDER BY shown.place, {newest}
+"""
+
+
+@cache
+def listing_sql(vendor: str, kind: str) -> str:
+    parts = _KINDS[kind]
+    common = {"listed": LISTED, "newest": _NEWEST_FIRST, "filter": parts["filter"]}
+    return _LISTING_SQL.format(
+        **common,
+        **{name: parts[name].format(**common) for name in ("owner", "featured", "total", "shown")},
+        authors=credits_sql(vendor, "author"),
+        topics=credits_sql(vendor, "topic"),
+    )
+
+
+@dataclass(frozen=True)
+class Link:
+    """A named link: an author in a byline, a topic in a topic line."""
+
+    name: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Card:
+    """An article as a listing shows it: what card.html reads, nothing more."""
+
+    id: int
+    title: str
+    url: str
+    standfirst: str
+    image_url: str
+    published_at: datetime | None
+    published_iso: str  # as the html_datetime filter writes it
+    published_display: str  # as the date filter writes it with 'j F Y'
+    reading_minutes: int
+    authors: list[Link]
+    topics: list[Link]
+
+
+@dataclass
+class Listing:
+    owner: Topic | Author | None  # the topic or author the page is about
+    cards: list[Card]
+    total: int  # how many articles the listing has, on every page
+    featured: Card | None = None
+
+
+class CardDates:
+    """Formats dates as the ``html_datetime`` and ``date('j F Y')`` filters do, in one time zone."""
+
+    def __init__(self, zone: tzinfo | None = None) -> None:
+        self.zone = zone or timezone.get_current_timezone()
+        self.months: dict[int, str] = {}
+
+    def local(self, value: datetime) -> datetime:
+        return value.astimezone(self.zone) if timezone.is_aware(value) else value
+
+    def iso(self, value: datetime | None) -> str:
+        return "" if value is None else self.local(value).replace(microsecond=0).isoformat()
+
+    def display(self, value: datetime | None) -> str:
+        if value is None:
+            return ""
+        local = self.local(value)
+        month = self.months.get(local.month)
+        if month is None:
+            month = self.months[local.month] = str(MONTHS[local.month])
+        return f"{local.day} {month} {local.year:04d}"
+
+
+def aware(value: Any) -> Any:
+    """A datetime as PostgreSQL answers it; SQLite answers naive UTC text."""
+    value = parse_datetime(value) if isinstance(value, str) else value
+    return value.replace(tzinfo=UTC) if value is not None and timezone.is_naive(value) else value
+
+
+def links(view_name: str, credits: Any, url: Callable[[str, str], str]) -> list[Link]:
+    """Credits as ``credits_sql`` answers them, as links to ``view_name``'s pages."""
+    if isinstance(credits, str):  # SQLite answers JSON text
+        credits = json.loads(credits)
+    if not credits:  # PostgreSQL: an article without any
+        return []
+    names, slugs = credits
+    return [Link(name=name, url=url(view_name, slug)) for name, slug in zip(names, slugs, strict=True)]
+
+
+def listing(kind: str, *, slug: str = "", limit: int = PAGE_SIZE, offset: int = 0) -> Listing | None:
+    """One page of listed articles, newest first, as cards, in one statement.
+
+    ``kind``: ``home`` (the latest featured piece, then the others), ``all``, ``topic`` or
+    ``author`` (the articles of the topic or author with ``slug``; None if there is none).
+    """
+    params = {"now": now(), "limit": limit, "offset": offset, "slug": slug}
+    with prepared_cursor() as cursor:
+        cursor.execute(listing_sql(connection.vendor, kind), params)
+        rows = cursor.fetchall()
+    if not rows:
+        return None
+    owner_fields = OWNER_FIELDS[kind]
+    width = len(owner_fields) or 1
+    found = Listing(owner=_owner(kind, rows[0][:width]), cards=[], total=rows[0][width])
+    storage = Article._meta.get_field("hero_image").storage
+    dates, url = CardDates(), slug_urls()
+    for row in rows:
+        place, pk, title, card_slug, standfirst, image, published_at, minutes, authors, topics = row[width + 1 :]
+        if pk is None:  # an owner with no listed articles on this page
+            continue
+        published_at = aware(published_at)
+        card = Card(
+            id=pk,
+            title=title,
+            url=url("articles:detail", card_slug),
+            standfirst=standfirst,
+            image_url=storage.url(image) if image else "",
+            published_at=published_at,
+            published_iso=dates.iso(published_at),
+            published_display=dates.display(published_at),
+            reading_minutes=minutes,
+            authors=links("articles:author", authors, url),
+            topics=links("articles:topic", topics, url),
+        )
+        if place == 0:
+            found.featured = card
+        else:
+            found.cards.append(card)
+    return found
+
+
+def _owner(kind: str, values: tuple[Any, ...]) -> Topic | Author | None:
+    """The topic or author as a model instance with the fields its page shows (the rest deferred)."""
+    fields = list(OWNER_FIELDS[kind])
+    if kind == "topic":
+        return Topic.from_db(connection.alias, fields, list(values))
+    if kind == "author":
+        return Author.from_db(connection.alias, fields, list(values))
+    return None
+
+
+def now() -> Any:
+    """Now, as the database compares it (SQLite keeps naive UTC text)."""
+    return connection.ops.adapt_datetimefield_value(timezone.now())

@@ -1,0 +1,117 @@
+"""articles.listings: what the one-statement listings count and how their cards show dates."""
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.db import connection
+from django.utils import timezone, translation
+
+from articles import listings
+from euro_prospects.jinja2 import date, html_datetime
+from tests.support.factories import ArticleFactory, AuthorFactory, TopicFactory
+
+MOMENTS = [
+    datetime(2026, 1, 7, 10, 0, tzinfo=UTC),
+    datetime(2026, 3, 29, 0, 59, 59, 999999, tzinfo=UTC),  # an hour before Brussels moves its clocks on
+    datetime(2026, 3, 29, 1, 0, 0, 1, tzinfo=UTC),
+    datetime(2026, 10, 25, 0, 30, 12, 408674, tzinfo=UTC),  # the hour Brussels lives twice
+    datetime(2026, 10, 25, 1, 30, tzinfo=UTC),
+    datetime(2026, 12, 31, 23, 30, tzinfo=UTC),  # already next year in Brussels
+    datetime(999, 5, 1, 12, 0, tzinfo=UTC),  # a year of three digits is written with four
+]
+
+
+@pytest.mark.parametrize("moment", MOMENTS, ids=str)
+@pytest.mark.parametrize("zone", ["Europe/Brussels", "America/St_Johns", "UTC"])
+def test_card_dates_are_what_the_template_filters_wrote(moment, zone):
+    with timezone.override(ZoneInfo(zone)):
+        dates = listings.CardDates()
+        assert dates.iso(moment) == html_datetime(moment)
+        assert dates.display(moment) == date(moment, "j F Y")
+
+
+def test_card_dates_name_the_month_in_the_active_language():
+    moment = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
+    with translation.override("de"):
+        assert listings.CardDates().display(moment) == date(moment, "j F Y") == "4 Mai 2026"
+    assert listings.CardDates().display(moment) == "4 May 2026"
+
+
+def test_card_dates_of_no_date_are_empty():
+    assert listings.CardDates().iso(None) == listings.CardDates().display(None) == ""
+
+
+@pytest.fixture
+def newsroom(db):
+    energy = TopicFactory.create(name="Energy", slug="energy")
+    ana = AuthorFactory.create(name="Ana Field", slug="ana-field")
+    now = timezone.now()
+    for number in range(30):
+        ArticleFactory.create(
+            title=f"Piece {number:02d}",
+            published_at=now - timedelta(hours=number),
+            topics=[energy] if number % 3 == 0 else [],
+            authors=[ana] if number % 5 == 0 else [AuthorFactory.create()],
+            is_featured=number in (6, 9),
+        )
+    # Not listed: a draft, a piece scheduled for tomorrow, a withdrawn one.
+    ArticleFactory.create(status="draft", published_at=None, topics=[energy], authors=[ana])
+    ArticleFactory.create(published_at=now + timedelta(days=1), topics=[energy], authors=[ana])
+    ArticleFactory.create(status="unpublished", published_at=now - timedelta(days=2), topics=[energy], authors=[ana])
+    return now
+
+
+def test_the_home_page_leads_with_the_latest_featured_piece_and_counts_the_others(newsroom):
+    home = listings.listing("home")
+    assert home is not None
+    assert home.featured is not None
+    assert home.featured.title == "Piece 06"
+    assert [card.title for card in home.cards][:7] == ["Piece 00", "Piece 01", "Piece 02", "Piece 03", "Piece 04",
+                                                       "Piece 05", "Piece 07"]  # fmt: skip
+    assert len(home.cards) == listings.PAGE_SIZE
+    assert home.total == 29  # thirty listed, less the featured piece
+    later = listings.listing("all", offset=24)
+    assert later is not None
+    assert (later.featured, later.total, [card.title for card in later.cards]) == (
+        None,
+        30,
+        ["Piece 24", "Piece 25", "Piece 26", "Piece 27", "Piece 28", "Piece 29"],
+    )
+
+
+def test_topic_and_author_listings_count_only_their_listed_articles(newsroom):
+    topic = listings.listing("topic", slug="energy")
+    assert topic is not None
+    assert topic.owner is not None
+    assert topic.owner.name == "Energy"
+    assert topic.total == 10
+    assert [card.title for card in topic.cards][:3] == ["Piece 00", "Piece 03", "Piece 06"]
+    author = listings.listing("author", slug="ana-field", offset=5)
+    assert author is not None
+    assert (author.total, [card.title for card in author.cards]) == (6, ["Piece 25"])
+    past_the_end = listings.listing("author", slug="ana-field", offset=12)
+    assert past_the_end is not None
+    assert (past_the_end.total, past_the_end.cards) == (6, [])
+    assert listings.listing("topic", slug="nothing-here") is None
+
+
+def test_a_card_carries_its_byline_topics_and_dates(newsroom):
+    topic = listings.listing("topic", slug="energy")
+    assert topic is not None
+    card = topic.cards[0]
+    assert card.url == "/articles/" + card.url.split("/")[2] + "/"
+    assert [(author.name, author.url) for author in card.authors] == [("Ana Field", "/authors/ana-field/")]
+    assert [(link.name, link.url) for link in card.topics] == [("Energy", "/topics/energy/")]
+    assert card.published_iso == html_datetime(card.published_at)
+    assert card.published_display == date(card.published_at, "j F Y")
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_prepared_statements_are_planned_once_per_connection():
+    connection.close()
+    listings.listing("home")
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW plan_cache_mode")
+        assert cursor.fetchone() == ("force_generic_plan",)
