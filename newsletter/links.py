@@ -7,6 +7,7 @@ one-click target of RFC 8058: a POST with ``List-Unsubscribe=One-Click`` unsubsc
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import quote
@@ -36,13 +37,30 @@ class ReaderLinks:
 
 
 def reader_links(subscriber_id: int) -> ReaderLinks:
-    unsubscribe = make_token(subscriber_id, "unsubscribe")
-    mailto = f"mailto:{settings.NEWSLETTER_UNSUBSCRIBE_MAILTO}?subject={quote('unsubscribe ' + unsubscribe)}"
-    return ReaderLinks(
-        unsubscribe_url=reader_url("newsletter:unsubscribe", unsubscribe),
-        preferences_url=reader_url("newsletter:preferences", make_token(subscriber_id, "preferences")),
-        unsubscribe_mailto=mailto,
+    return reader_link_maker()(subscriber_id)
+
+
+def reader_link_maker() -> Callable[[int], ReaderLinks]:
+    """``reader_links`` with the URLs' fixed parts looked up once: a campaign email makes
+    one per render and calls it for every reader it sends to."""
+    unsubscribe_before, unsubscribe_after = _around_the_token(
+        "newsletter:unsubscribe", get_urlconf(), get_script_prefix()
     )
+    preferences_before, preferences_after = _around_the_token(
+        "newsletter:preferences", get_urlconf(), get_script_prefix()
+    )
+    site, mailbox = settings.SITE_URL, settings.NEWSLETTER_UNSUBSCRIBE_MAILTO
+
+    def links(subscriber_id: int) -> ReaderLinks:
+        unsubscribe = make_token(subscriber_id, "unsubscribe")
+        preferences = make_token(subscriber_id, "preferences")
+        return ReaderLinks(
+            unsubscribe_url=f"{site}{unsubscribe_before}{unsubscribe}{unsubscribe_after}",
+            preferences_url=f"{site}{preferences_before}{preferences}{preferences_after}",
+            unsubscribe_mailto=f"mailto:{mailbox}?subject={quote('unsubscribe ' + unsubscribe)}",
+        )
+
+    return links
 
 
 def reader_url(name: str, token: str) -> str:

@@ -32,7 +32,7 @@ from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 
 from newsletter.engagement.links import READER_MARK, reader_part, rewrite_links
-from newsletter.links import ONE_CLICK, reader_links
+from newsletter.links import ONE_CLICK, ReaderLinks, reader_link_maker
 
 if TYPE_CHECKING:
     from articles.models import Article
@@ -178,11 +178,11 @@ class CampaignEmail:
         return {
             "Message-ID": self.message_id(recipient),
             "List-Id": self.list_id,
-            **reader_links(recipient.subscriber_id).headers(),
+            **self.reader_links(recipient.subscriber_id).headers(),
         }
 
     def bodies(self, recipient: Recipient) -> tuple[str, str]:
-        links = reader_links(recipient.subscriber_id)
+        links = self.reader_links(recipient.subscriber_id)
         reader = reader_part(self.campaign_id, recipient.subscriber_id)
         return tuple(  # type: ignore[return-value]
             body.replace(UNSUBSCRIBE_MARK, links.unsubscribe_url)
@@ -226,7 +226,7 @@ class CampaignEmail:
         message.attach_alternative(html, "text/html")
         merge_data, merge_headers = {}, {}
         for recipient, address in zip(recipients, addresses, strict=True):
-            links = reader_links(recipient.subscriber_id)
+            links = self.reader_links(recipient.subscriber_id)
             merge_data[address] = {
                 "unsubscribe_url": links.unsubscribe_url,
                 "preferences_url": links.preferences_url,
@@ -272,6 +272,15 @@ class CampaignEmail:
         ]
 
     @cached_property
+    def _link_maker(self) -> Any:
+        return reader_link_maker()
+
+    def reader_links(self, subscriber_id: int) -> ReaderLinks:
+        """The reader's own links (``newsletter.links``), their URLs' fixed parts looked up once per email."""
+        links: ReaderLinks = self._link_maker(subscriber_id)
+        return links
+
+    @cached_property
     def _tracked(self) -> bool:
         return READER_MARK in self.html or READER_MARK in self.text
 
@@ -284,7 +293,7 @@ class CampaignEmail:
         a UTF-8 address (else a non-ASCII local part raises ``UnsendableAddress``).
         """
         to = mailbox(recipient.name, sendable_address(recipient.email, smtputf8=smtputf8))
-        links = reader_links(recipient.subscriber_id)
+        links = self.reader_links(recipient.subscriber_id)
         head = (
             f"To: {to}\r\nMessage-ID: {self.message_id(recipient)}\r\nList-Unsubscribe: {links.list_unsubscribe}\r\n"
         ).encode()
