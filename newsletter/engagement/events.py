@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 import redis
 from django.conf import settings
 from django.db import connection, transaction
+from django.utils import timezone
 
 from euro_prospects.health import broker_redis
 from newsletter.engagement.models import CampaignLink, ClickEvent, ReaderClick
@@ -53,7 +54,15 @@ def browser_like(user_agent: str) -> bool:
 
 def record(*, link_id: int, subscriber_id: int, head: bool, user_agent: str) -> None:
     """Append one fetch of a tracked link to the Redis stream; never fails the request."""
-    fields = {"l": link_id, "s": subscriber_id, "h": int(head), "b": int(browser_like(user_agent))}
+    # The time of the fetch comes from this host's clock, the clock that wrote the delivery's
+    # sent_at the scanner rules compare it with, not from the Redis server's.
+    fields = {
+        "l": link_id,
+        "s": subscriber_id,
+        "h": int(head),
+        "b": int(browser_like(user_agent)),
+        "t": f"{timezone.now().timestamp():.3f}",
+    }
     try:
         broker_redis().xadd(stream_key(), fields, maxlen=_STREAM_CAP, approximate=True)  # type: ignore[arg-type]
     except redis.RedisError as exc:
@@ -74,10 +83,10 @@ class _Event:
 
 def _parse(entry_id: bytes, fields: dict[bytes, bytes]) -> _Event | None:
     try:
-        milliseconds = int(entry_id.split(b"-")[0])
+        at = float(fields[b"t"]) if b"t" in fields else int(entry_id.split(b"-")[0]) / 1000
         return _Event(
             event_id=entry_id.decode(),
-            at=datetime.fromtimestamp(milliseconds / 1000, tz=UTC),
+            at=datetime.fromtimestamp(at, tz=UTC),
             link_id=int(fields[b"l"]),
             subscriber_id=int(fields[b"s"]),
             head=fields.get(b"h") == b"1",
@@ -96,8 +105,7 @@ def flush_events(*, batch_size: int = 5000) -> int:
     """
     client = broker_redis()
     window = timedelta(seconds=settings.NEWSLETTER_SCANNER_BURST_SECONDS)
-    seconds, micros = client.time()
-    now = datetime.fromtimestamp(seconds + micros / 1e6, tz=UTC)
+    now = timezone.now()  # the clock the events' times come from (``record``)
     entries: list[tuple[bytes, dict[bytes, bytes]]] = client.xrange(  # type: ignore[assignment]
         stream_key(), "-", "+", count=batch_size
     )
