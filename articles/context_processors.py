@@ -5,8 +5,7 @@ from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
 from articles.cache import per_generation
-from articles.links import slug_url
-from articles.selectors import TopicLink
+from articles.links import Link, slug_url
 
 NAV_TOPICS = 6
 
@@ -16,8 +15,8 @@ def site_navigation(request: HttpRequest) -> dict[str, Any]:
     return {"nav_topics": SimpleLazyObject(lambda: per_generation("nav-topics", load_nav_topics))}
 
 
-def load_nav_topics() -> list[TopicLink]:
+def load_nav_topics() -> list[Link]:
     # In SQL, as plain links: on every page, and the ORM costs more than the query.
     with connection.cursor() as cursor:
         cursor.execute("SELECT name, slug FROM articles_topic ORDER BY name LIMIT %s", [NAV_TOPICS])
-        return [TopicLink(name=name, url=slug_url("articles:topic", slug)) for name, slug in cursor.fetchall()]
+        return [Link(name=name, url=slug_url("articles:topic", slug)) for name, slug in cursor.fetchall()]

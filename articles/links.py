@@ -4,11 +4,20 @@ articles, and each ``reverse()`` costs about as much as rendering the link."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
 from django.urls import get_script_prefix, get_urlconf, reverse
+
+
+@dataclass(frozen=True)
+class Link:
+    """A named link: an author in a byline, a topic in a topic line or the menu."""
+
+    name: str
+    url: str
 
 
 def slug_url(view_name: str, slug: str) -> str:

@@ -1,16 +1,21 @@
 """The search results page: published articles matching the reader's words, one statement a page.
 
 On PostgreSQL: full-text search over the stored, GIN-indexed vector of title (A),
-standfirst (B) and body (C) (migration 0009), best first, each result with a highlighted
-snippet from ``ts_headline``. On SQLite: a plain substring match on every word, newest
-first, with the snippet cut and marked here.
+standfirst (B) and body (C) (migration 0009), best first (``ts_rank``), newest first among
+equals. On SQLite: a plain substring match on every word, newest first.
 
 As for the listings (articles/listings.py): one prepared statement returns the page's
-results with their bylines and how many articles matched, and ``ts_headline`` runs only on
-the page's rows. It is the costliest part of the page (PostgreSQL parses the text again for
-it), so it reads the standfirst and the first ``SNIPPET_SOURCE`` characters of the body, not
-the whole body: a match further down still finds the article, and its snippet then shows
-the opening, unmarked.
+results with their bylines, how many articles matched and, on PostgreSQL, the query's
+words as the search saw them (its lexemes).
+
+Snippets are cut here, from the standfirst and the first ``SNIPPET_SOURCE`` characters of
+the body, around the first word that matches, with every matching word marked. On
+PostgreSQL a word matches when its Snowball English stem is one of the query's lexemes:
+the stemmer of PostgreSQL's ``english`` configuration, so "negotiations" is marked for
+"negotiators" as the search found it. On SQLite a word matches when it contains a query
+word. A match further down the body still finds the article, and its snippet then shows
+the opening, unmarked. (PostgreSQL's ``ts_headline`` did this before: it parsed every
+result's text again, and cost more than the rest of the page together.)
 """
 
 from __future__ import annotations
@@ -19,52 +24,46 @@ import html
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
+import snowballstemmer
 from django.db import connection
-from django.utils.html import escape, strip_tags
 from django.utils.safestring import SafeString, mark_safe
+from markupsafe import Markup
 
-from articles.links import slug_urls
-from articles.listings import LISTED, CardDates, Link, aware, credits_sql, links, now
+from articles.links import Link, slug_urls
+from articles.listings import LISTED, CardDates, aware, byline, credits_sql, links, now
 from euro_prospects.db import prepared_cursor
 
 PAGE_SIZE = 20
 SNIPPET_SOURCE = 1000  # characters of the body that snippets are cut from
+SNIPPET_BEFORE, SNIPPET_AFTER = 100, 200  # characters of text around the first match
 
-# Snippets come back from PostgreSQL with these around each match; we escape the
-# text, then turn them into <mark>, so nothing from the body reaches the page raw.
-_MATCH_START = "\x02"
-_MATCH_STOP = "\x03"
-_HEADLINE_OPTIONS = (
-    f"StartSel={_MATCH_START}, StopSel={_MATCH_STOP}, MaxWords=35, MinWords=15, MaxFragments=2, FragmentDelimiter=' … '"
-)
-_TAG = re.compile(r"<")
-
-# The page's matches, best first, with how many there are in all (counted before the
-# page is cut); then, for those rows only, the snippet and the byline. A tag cut in two
-# at the end of the body's first characters is dropped with the others.
+# The page's matches, best first, with how many there are in all (counted before the page
+# is cut); then, for those rows only, their text and byline.
 _SEARCH_SQL = {
+    # The matches are kept, narrow, in a materialized CTE that both the count and the page
+    # read: `count(*) OVER ()` made PostgreSQL hold every matching row, search vector and
+    # all, before it could rank them (a third of the statement's time when all match).
     "postgresql": """
-        WITH query AS (SELECT websearch_to_tsquery('english', %(query)s) AS words),
-        matched AS (
-            SELECT a.id, ts_rank(a.search_vector, query.words) AS rank, a.published_at, count(*) OVER () AS total
+        WITH query AS (SELECT websearch_to_tsquery('english', %(query)s) AS words,
+                              tsvector_to_array(to_tsvector('english', %(query)s)) AS lexemes),
+        matched AS MATERIALIZED (
+            SELECT a.id, ts_rank(a.search_vector, query.words) AS rank, a.published_at
             FROM articles_article a, query
-            WHERE {listed} AND a.search_vector @@ query.words
-            ORDER BY rank DESC, a.published_at DESC, a.id DESC
+            WHERE {listed} AND a.search_vector @@ query.words),
+        shown AS (
+            SELECT * FROM matched ORDER BY rank DESC, published_at DESC, id DESC
             LIMIT %(limit)s OFFSET %(offset)s)
-        SELECT matched.total, a.title, a.slug, a.published_at,
-               ts_headline('english', a.standfirst || ' '
-                           || regexp_replace(left(a.body, %(source)s), '<[^>]*(>|$)', ' ', 'g'),
-                           query.words, %(options)s) AS snippet,
-               {authors} AS authors
-        FROM matched JOIN articles_article a ON a.id = matched.id, query
-        ORDER BY matched.rank DESC, matched.published_at DESC, matched.id DESC
+        SELECT (SELECT count(*) FROM matched), query.lexemes, a.title, a.slug, a.published_at, a.standfirst,
+               left(a.body, %(source)s), {authors} AS authors
+        FROM shown JOIN articles_article a ON a.id = shown.id, query
+        ORDER BY shown.rank DESC, shown.published_at DESC, shown.id DESC
     """,
     "sqlite": """
-        SELECT count(*) OVER () AS total, a.title, a.slug, a.published_at, a.standfirst, a.body,
-               {authors} AS authors
+        SELECT count(*) OVER () AS total, NULL, a.title, a.slug, a.published_at, a.standfirst,
+               substr(a.body, 1, %(source)s), {authors} AS authors
         FROM articles_article a
         WHERE {listed} AND {words}
         ORDER BY a.published_at DESC, a.id DESC
@@ -76,6 +75,9 @@ _SQLITE_WORD = (
     "(a.title LIKE %({name})s ESCAPE '\\' OR a.standfirst LIKE %({name})s ESCAPE '\\' "
     "OR a.body LIKE %({name})s ESCAPE '\\')"
 )
+# A tag, or a tag or character reference cut short where the body's first characters end.
+_MARKUP = re.compile(r"<[^>]*(?:>|$)|&#?\w*$")
+Span = tuple[int, int]
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,10 @@ class SearchHit:
     published_iso: str
     published_display: str
 
+    @property
+    def byline(self) -> Markup:
+        return byline(self.authors)
+
 
 @cache
 def search_sql(vendor: str, words: int = 0) -> str:
@@ -97,32 +103,28 @@ def search_sql(vendor: str, words: int = 0) -> str:
 
 def search(query: str, *, limit: int = PAGE_SIZE, offset: int = 0) -> tuple[list[SearchHit], int]:
     """One page of the published articles matching ``query``, and how many match (0 past the end)."""
-    params: dict[str, Any] = {"query": query, "now": now(), "limit": limit, "offset": offset}
-    words = [word.lower() for word in query.split() if len(word) > 1]
+    params: dict[str, Any] = {"query": query, "now": now(), "limit": limit, "offset": offset, "source": SNIPPET_SOURCE}
+    terms = query.split()
     if connection.vendor == "postgresql":
-        params |= {"source": SNIPPET_SOURCE, "options": _HEADLINE_OPTIONS}
         sql = search_sql("postgresql")
     else:
-        terms = query.split()
         params |= {f"word{n}": "%" + _escape_like(term) + "%" for n, term in enumerate(terms)}
         sql = search_sql(connection.vendor, len(terms))
     with prepared_cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     dates, url = CardDates(), slug_urls()
+    words = [term.lower() for term in terms if len(term) > 1]  # not every "a" in the text
     hits = []
-    for _total, title, slug, published_at, *text, authors in rows:
-        if len(text) == 1:  # PostgreSQL's headline
-            snippet = _highlight(text[0])
-        else:
-            standfirst, body = text
-            snippet = _highlight(_mark_words(_fallback_excerpt(standfirst, body, words), words))
+    for _total, lexemes, title, slug, published_at, standfirst, lead, authors in rows:
+        text = plain_text(standfirst, lead)
+        spans = stem_matches(text, lexemes) if lexemes is not None else substring_matches(text, words)
         published_at = aware(published_at)
         hits.append(
             SearchHit(
                 title=title,
                 url=url("articles:detail", slug),
-                snippet=snippet,
+                snippet=snippet(text, spans),
                 authors=links("articles:author", authors, url),
                 published_at=published_at,
                 published_iso=dates.iso(published_at),
@@ -132,43 +134,79 @@ def search(query: str, *, limit: int = PAGE_SIZE, offset: int = 0) -> tuple[list
     return hits, (rows[0][0] if rows else 0)
 
 
-def _escape_like(term: str) -> str:
-    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def plain_text(standfirst: str, body: str) -> str:
+    """The standfirst and the (start of the) body as one line of text, without markup."""
+    return " ".join(f"{standfirst} {html.unescape(_MARKUP.sub(' ', body))}".split())
 
 
-def _highlight(fragment: str) -> SafeString:
-    text = escape(html.unescape(fragment))
-    return mark_safe(text.replace(_MATCH_START, "<mark>").replace(_MATCH_STOP, "</mark>"))  # noqa: S308
+_english = snowballstemmer.stemmer("english")
 
 
-def _fallback_excerpt(standfirst: str, body: str, words: list[str], before: int = 100, after: int = 200) -> str:
-    """About thirty words of standfirst and body around the first match."""
-    plain_body = html.unescape(strip_tags(_TAG.sub(" <", body)))
-    text = " ".join(f"{standfirst} {plain_body}".split())
+@lru_cache(maxsize=50_000)
+def _stem(word: str) -> str:
+    return _english.stemWord(word.lower())
+
+
+def stem_matches(text: str, lexemes: list[str]) -> list[Span]:
+    """Where in ``text`` the words whose stem is one of ``lexemes`` are.
+
+    Stemming keeps a word's first two letters, so only the words that begin like a lexeme
+    are stemmed; they are found in the lower-cased text (as the lexemes are).
+    """
+    if not lexemes:
+        return []
+    found = set(lexemes)
     lowered = text.lower()
-    hits = [position for position in (lowered.find(word) for word in words) if position != -1]
-    start = max(min(hits, default=0) - before, 0)
-    stop = start + before + after
-    if start > 0:
-        start = text.find(" ", start) + 1
-    excerpt = text[start:stop].rsplit(" ", 1)[0] if stop < len(text) else text[start:]
-    return ("… " if start > 0 else "") + excerpt + (" …" if stop < len(text) else "")
+    flags = 0
+    if len(lowered) != len(text):  # a letter whose lower case is longer would move the positions
+        lowered, flags = text, re.IGNORECASE
+    candidates = _words_beginning(tuple(sorted({lexeme[:2] for lexeme in found})), flags)
+    spans = []
+    for match in candidates.finditer(lowered):
+        start = match.start()
+        if start and (lowered[start - 1].isalnum() or lowered[start - 1] == "_"):
+            continue  # inside a word
+        if _stem(match.group()) in found:
+            spans.append(match.span())
+    return spans
 
 
-def _mark_words(text: str, words: list[str]) -> str:
-    """The SQLite fallback's highlighting: mark each query word in the standfirst."""
+@lru_cache(maxsize=256)
+def _words_beginning(starts: tuple[str, ...], flags: int) -> re.Pattern[str]:
+    return re.compile("(?:" + "|".join(map(re.escape, starts)) + r")\w*", flags)
+
+
+def substring_matches(text: str, words: list[str]) -> list[Span]:
+    """Where in ``text`` each of ``words`` occurs, case-insensitively, in order."""
     lowered = text.lower()
-    spans: list[tuple[int, int]] = []
+    spans = []
     for word in words:
         start = lowered.find(word)
         while start != -1:
             spans.append((start, start + len(word)))
             start = lowered.find(word, start + len(word))
-    out, position = [], 0
-    for start, stop in sorted(spans):
-        if start < position:
+    return sorted(spans)
+
+
+def snippet(text: str, spans: list[Span]) -> SafeString:
+    """About forty words of ``text`` from a little before the first match, matches marked."""
+    start = max(spans[0][0] - SNIPPET_BEFORE, 0) if spans else 0
+    stop = start + SNIPPET_BEFORE + SNIPPET_AFTER
+    if start > 0:  # begin and end at a word
+        start = text.find(" ", start) + 1
+    if stop < len(text):
+        stop = max(text.rfind(" ", start, stop), start)
+    out, position = ["… "] if start > 0 else [], start
+    for first, last in spans:
+        if first < position or last > stop:
             continue
-        out += [text[position:start], _MATCH_START, text[start:stop], _MATCH_STOP]
-        position = stop
-    out.append(text[position:])
-    return "".join(out)
+        out += [html.escape(text[position:first]), "<mark>", html.escape(text[first:last]), "</mark>"]
+        position = last
+    out.append(html.escape(text[position:stop]))
+    if stop < len(text):
+        out.append(" …")
+    return mark_safe("".join(out))  # noqa: S308 (every piece of text is escaped above)
+
+
+def _escape_like(term: str) -> str:
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -18,7 +18,7 @@ from django.db.models import Max, Prefetch, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from articles.links import slug_url
+from articles.links import Link, slug_url
 from articles.models import Article, ArticleAuthor, ArticleTopic, Author, Topic
 from euro_prospects.db import prepared_cursor
 
@@ -133,12 +133,6 @@ class Person:
 
 
 @dataclass(frozen=True)
-class TopicLink:
-    name: str
-    url: str
-
-
-@dataclass(frozen=True)
 class RelatedPiece:
     title: str
     url: str
@@ -161,13 +155,13 @@ class ArticleLinks:
     """Everything an article's page links to, in page order."""
 
     authors: list[Person]  # byline order: the first is the byline
-    topics: list[TopicLink]  # the first is the primary topic
+    topics: list[Link]  # the first is the primary topic
     editor: Person | None
     related: list[RelatedPiece]  # the latest other published pieces on the primary topic
     corrections: list[CorrectionNote] = field(default_factory=list)  # oldest first
 
     @property
-    def primary_topic(self) -> TopicLink | None:
+    def primary_topic(self) -> Link | None:
         return self.topics[0] if self.topics else None
 
 
@@ -188,7 +182,7 @@ def _article_page(row: Sequence[Any]) -> tuple[Article, ArticleLinks]:
     authors, topics, editor, related, corrections = (_json(value) for value in row[len(_PAGE_FIELDS) :])
     links = ArticleLinks(
         authors=[_person(*author) for author in authors or []],
-        topics=[TopicLink(name=name, url=slug_url("articles:topic", slug)) for _pk, name, slug in topics or []],
+        topics=[Link(name=name, url=slug_url("articles:topic", slug)) for _pk, name, slug in topics or []],
         editor=_person(*editor) if editor else None,
         related=[
             RelatedPiece(title=title, url=slug_url("articles:detail", slug), reading_minutes=minutes)
