@@ -192,8 +192,8 @@ def snippet(text: str, spans: list[Span]) -> SafeString:
     """About forty words of ``text`` from a little before the first match, matches marked."""
     start = max(spans[0][0] - SNIPPET_BEFORE, 0) if spans else 0
     stop = start + SNIPPET_BEFORE + SNIPPET_AFTER
-    if start > 0:  # begin and end at a word
-        start = text.find(" ", start) + 1
+    if start > 0:  # begin and end at a word, never after the first match
+        start = min(text.find(" ", start) + 1, spans[0][0])
     if stop < len(text):
         stop = max(text.rfind(" ", start, stop), start)
     out, position = ["… "] if start > 0 else [], start

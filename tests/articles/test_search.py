@@ -204,3 +204,12 @@ def test_the_snippet_stemmer_agrees_with_postgresql(db):
         )
         postgresql = dict(cursor.fetchall())
     assert {word: _stem(word) for word in words} == postgresql
+
+
+def test_a_snippet_never_starts_after_the_match_it_is_cut_around():
+    from articles.search import snippet, substring_matches
+
+    text = "x" * 150 + " tariffs rise"
+    assert str(snippet(text, substring_matches(text, ["tariffs"]))) == "… <mark>tariffs</mark> rise"
+    text = "y" * 150 + "tariffs rise"  # no space between the window's start and the match
+    assert str(snippet(text, substring_matches(text, ["tariffs"]))) == "… <mark>tariffs</mark> rise"
