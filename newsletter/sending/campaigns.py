@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
@@ -159,13 +160,19 @@ def launch_batches(*, campaign_id: int) -> None:
 
 
 def campaign_may_send(*, campaign_id: int) -> bool:
-    """Whether the campaign is sending; one whose article was unpublished is cancelled here."""
-    row = Campaign.objects.filter(pk=campaign_id).values_list("status", "article_id", "article__status").first()
+    """Whether the campaign is sending; one whose piece (its article, or the article its
+    correction is about) was unpublished is cancelled here."""
+    row = (
+        Campaign.objects.filter(pk=campaign_id)
+        .values_list("status", "article__status", "correction__article__status")
+        .first()
+    )
     if row is None:
         return False
-    status, article_id, article_status = row
-    # A digest has no article of its own (a piece unpublished since is left out of it).
-    if article_id is not None and article_status != Article.Status.PUBLISHED and status in STOPPABLE:
+    status, article_status, corrected_status = row
+    # A digest has neither (a piece unpublished since is left out of it).
+    piece_status = article_status or corrected_status
+    if piece_status is not None and piece_status != Article.Status.PUBLISHED and status in STOPPABLE:
         cancel_campaign(campaign=Campaign(pk=campaign_id), reason=UNPUBLISHED)
         return False
     return bool(status == Campaign.Status.SENDING)
@@ -327,9 +334,13 @@ def recover_stalled_campaigns() -> list[int]:
 
 
 def stop_unpublished_campaigns() -> None:
-    """Cancel the campaigns whose article is no longer published (no batch may be running to notice)."""
-    stoppable = Campaign.objects.filter(status__in=STOPPABLE, article__isnull=False)  # digests have no article
-    for campaign in stoppable.exclude(article__status=Article.Status.PUBLISHED):
+    """Cancel the campaigns whose piece is no longer published (no batch may be running to notice):
+    an article's, and a correction's. Digests have no piece of their own."""
+    published = Article.Status.PUBLISHED
+    unpublished = (Q(article__isnull=False) & ~Q(article__status=published)) | (
+        Q(correction__isnull=False) & ~Q(correction__article__status=published)
+    )
+    for campaign in Campaign.objects.filter(unpublished, status__in=STOPPABLE):
         cancel_campaign(campaign=campaign, reason=UNPUBLISHED)
 
 

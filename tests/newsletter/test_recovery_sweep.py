@@ -67,3 +67,54 @@ def test_recovery_cancels_the_campaign_of_an_unpublished_piece():
     assert set(campaign.deliveries.values_list("status", "last_error")) == {
         (Delivery.Status.SKIPPED, campaigns.UNPUBLISHED)
     }
+
+
+def a_correction_being_sent():
+    from articles.models import Correction
+    from newsletter import corrections
+    from tests.support.factories import CampaignFactory, DeliveryFactory
+
+    article = ArticleFactory.create()
+    campaign = CampaignFactory.create(article=article, status=Campaign.Status.FINISHED)
+    for _ in range(3):
+        DeliveryFactory.create(campaign=campaign, subscriber=SubscriberFactory.create(), status=Delivery.Status.SENT)
+    note = Correction.objects.create(article=article, text="The vote is on Tuesday, not Thursday.")
+    correction = corrections.send_correction(correction=note, by=None)
+    assert correction.status == Campaign.Status.SENDING
+    assert correction.recipients == 3
+    return article, correction
+
+
+def test_recovery_cancels_the_correction_of_an_unpublished_piece():
+    article, correction = a_correction_being_sent()
+    Article.objects.filter(pk=article.pk).update(status=Article.Status.UNPUBLISHED)
+
+    sending.recover_stalled_campaigns()
+
+    correction.refresh_from_db()
+    assert correction.status == Campaign.Status.CANCELLED
+    assert set(correction.deliveries.values_list("status", "last_error")) == {
+        (Delivery.Status.SKIPPED, campaigns.UNPUBLISHED)
+    }
+
+
+def test_a_batch_of_a_correction_stops_once_its_piece_is_unpublished():
+    article, correction = a_correction_being_sent()
+    assert campaigns.campaign_may_send(campaign_id=correction.pk)
+    Article.objects.filter(pk=article.pk).update(status=Article.Status.UNPUBLISHED)
+
+    assert not campaigns.campaign_may_send(campaign_id=correction.pk)
+    correction.refresh_from_db()
+    assert correction.status == Campaign.Status.CANCELLED
+
+
+def test_recovery_leaves_digests_and_the_corrections_of_published_pieces_alone():
+    _article, correction = a_correction_being_sent()
+    digest = Campaign.objects.create(
+        digest=Campaign.Digest.WEEKLY, period_key=timezone.now(), status=Campaign.Status.SENDING
+    )
+
+    sending.recover_stalled_campaigns()
+
+    assert Campaign.objects.get(pk=correction.pk).status == Campaign.Status.SENDING
+    assert Campaign.objects.get(pk=digest.pk).status == Campaign.Status.FINISHED  # nothing to send: not cancelled
