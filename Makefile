@@ -70,6 +70,11 @@ bench-web: install
 bench-web-publish: install
 	$(BIN)/python bench/web.py --publish
 
+# Each page's own cost, in one process without a server (bench/pages.py): for timing a change to a page.
+.PHONY: bench-pages
+bench-pages: install
+	$(BIN)/python bench/pages.py
+
 # Sending benchmark (needs PostgreSQL, Redis and Postfix's smtp-sink/smtp-source; see docs/performance.md).
 BENCH_SEND_ARGS ?=
 .PHONY: bench-send
