@@ -53,20 +53,12 @@ def test_recovery_leaves_alone_a_piece_published_long_ago_without_a_campaign():
     assert not Campaign.objects.exists()
 
 
-def test_recovery_cancels_the_campaign_of_an_unpublished_piece():
+def an_article_campaign_being_sent():
     article = ArticleFactory.create()
     [SubscriberFactory.create() for _ in range(3)]
     campaign = sending.start_campaign_for_article(article_id=article.pk)
     assert campaign is not None
-    Article.objects.filter(pk=article.pk).update(status=Article.Status.UNPUBLISHED)
-
-    sending.recover_stalled_campaigns()
-
-    campaign.refresh_from_db()
-    assert campaign.status == Campaign.Status.CANCELLED
-    assert set(campaign.deliveries.values_list("status", "last_error")) == {
-        (Delivery.Status.SKIPPED, campaigns.UNPUBLISHED)
-    }
+    return article, campaign
 
 
 def a_correction_being_sent():
@@ -85,15 +77,16 @@ def a_correction_being_sent():
     return article, correction
 
 
-def test_recovery_cancels_the_correction_of_an_unpublished_piece():
-    article, correction = a_correction_being_sent()
+@pytest.mark.parametrize("being_sent", [an_article_campaign_being_sent, a_correction_being_sent])
+def test_recovery_cancels_the_campaign_of_an_unpublished_piece(being_sent):
+    article, campaign = being_sent()
     Article.objects.filter(pk=article.pk).update(status=Article.Status.UNPUBLISHED)
 
     sending.recover_stalled_campaigns()
 
-    correction.refresh_from_db()
-    assert correction.status == Campaign.Status.CANCELLED
-    assert set(correction.deliveries.values_list("status", "last_error")) == {
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.CANCELLED
+    assert set(campaign.deliveries.values_list("status", "last_error")) == {
         (Delivery.Status.SKIPPED, campaigns.UNPUBLISHED)
     }
 
