@@ -115,3 +115,23 @@ def test_prepared_statements_are_planned_once_per_connection():
     with connection.cursor() as cursor:
         cursor.execute("SHOW plan_cache_mode")
         assert cursor.fetchone() == ("force_generic_plan",)
+
+
+def test_bylines_and_topic_lines_read_as_a_sentence_and_escape_names():
+    from articles.links import Link
+
+    ana, ben = Link("Ana Field", "/authors/ana-field/"), Link("Ben <b>Moss</b>", "/authors/ben-moss/")
+    cem = Link("Cem & Co", '/authors/cem"/')
+    assert listings.byline([]) == ""
+    assert listings.byline([ana]) == 'By <a href="/authors/ana-field/">Ana Field</a>'
+    assert listings.byline([ana, ben]) == (
+        'By <a href="/authors/ana-field/">Ana Field</a>'
+        ' and <a href="/authors/ben-moss/">Ben &lt;b&gt;Moss&lt;/b&gt;</a>'
+    )
+    assert listings.byline([ana, ben, cem]) == (
+        'By <a href="/authors/ana-field/">Ana Field</a>, <a href="/authors/ben-moss/">Ben &lt;b&gt;Moss&lt;/b&gt;</a>'
+        ' and <a href="/authors/cem&#34;/">Cem &amp; Co</a>'
+    )
+    assert listings.topic_line([Link("Energy", "/topics/energy/"), Link("R&D", "/topics/r-d/")]) == (
+        '<a href="/topics/energy/">Energy</a><span aria-hidden="true"> | </span><a href="/topics/r-d/">R&amp;D</a>'
+    )
