@@ -27,7 +27,6 @@ from datetime import datetime
 from functools import cache, lru_cache
 from typing import Any
 
-import snowballstemmer
 from django.db import connection
 from django.utils.safestring import SafeString, mark_safe
 from markupsafe import Markup
@@ -140,12 +139,18 @@ def plain_text(standfirst: str, body: str) -> str:
     return " ".join(f"{standfirst} {html.unescape(_MARKUP.sub(' ', body))}".split())
 
 
-_english = snowballstemmer.stemmer("english")
+@cache
+def _english() -> Any:
+    # Imported on the first search, not with the URLs: the package loads the stemmers of
+    # thirty languages (about 3 MB in every web process and worker).
+    import snowballstemmer
+
+    return snowballstemmer.stemmer("english")
 
 
 @lru_cache(maxsize=50_000)
 def _stem(word: str) -> str:
-    return _english.stemWord(word.lower())
+    return _english().stemWord(word.lower())
 
 
 def stem_matches(text: str, lexemes: list[str]) -> list[Span]:
