@@ -57,6 +57,15 @@ TARGET_PUBLISH_RPS, TARGET_PUBLISH_P99 = 0.70, 3.0
 TARGET_CACHED = 0.85
 TARGET_UNCACHED = {"article": 0.30, "home": 0.25, "topic": 0.25, "author": 0.25, "search": 0.25}
 TARGET_REDIRECT = 0.60
+# The page of each kind that is measured (bench/pages.py times the same ones).
+PAGES = {
+    "home": "/",
+    "article": "/articles/article-500/",
+    "topic": "/topics/topic-3/",
+    "author": "/authors/writer-3/",
+    # Every article has the word: the results page is full, 50 pages of 20.
+    "search": "/search/?q=negotiators",
+}
 
 
 def env(**extra: str) -> dict[str, str]:
@@ -157,15 +166,7 @@ url = "http://127.0.0.1/articles/article-500/"
 print(f"/r/{{link_part(link_ids(campaign.pk, [url])[url])}}.{{reader_part(campaign.pk, 1)}}/")
 """
     loaded = subprocess.run([PYTHON, "-c", script], cwd=ROOT, env=env(), check=True, capture_output=True, text=True)
-    return {
-        "home": "/",
-        "article": "/articles/article-500/",
-        "topic": "/topics/topic-3/",
-        "author": "/authors/writer-3/",
-        # Every article has the word: the results page is full, 50 pages of 20.
-        "search": "/search/?q=negotiators",
-        "redirect": loaded.stdout.strip().splitlines()[-1],
-    }
+    return {**PAGES, "redirect": loaded.stdout.strip().splitlines()[-1]}
 
 
 def start_server(port: int, page_cache: bool) -> subprocess.Popen[bytes]:
