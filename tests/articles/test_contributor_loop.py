@@ -3,10 +3,13 @@ editor's decisions emailed with their note, the published link, and an attached 
 
 import io
 import re
+from datetime import timedelta
 
 import pytest
+import time_machine
 from django.core import signing
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 from PIL import Image
 
 from articles import contributors, permissions, services
@@ -213,6 +216,26 @@ def test_the_editor_writes_the_note_in_the_admin(client, topic, eva, django_capt
     assert response.status_code == 302
     step = article.transitions.latest("at")
     assert (step.action, step.note, step.by) == ("return_to_draft", "Cut the second half.", eva)
+
+
+def test_the_status_link_is_the_same_in_every_email_and_page(client, topic, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post(WRITE_URL, post(topic))
+    article = Article.objects.get()
+    author = article.article_authors.get().author
+    with time_machine.travel(timezone.now() + timedelta(seconds=5), tick=False):
+        later = contributors.status_path(article, author)
+    assert response["Location"] == later + "?sent=1"
+    assert "With our editors" in client.get(later).content.decode()
+
+
+def test_a_status_link_sent_with_a_timestamp_still_opens(client, topic, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False):
+        client.post(WRITE_URL, post(topic))
+    article = Article.objects.get()
+    author = article.article_authors.get().author
+    timestamped = signing.dumps([article.pk, author.pk], salt=contributors.SALT, compress=False)
+    assert "With our editors" in client.get(f"/write/status/{timestamped}/").content.decode()
 
 
 @pytest.mark.parametrize("token", ["nonsense", signing.dumps([1, 1], salt="other.purpose")])
