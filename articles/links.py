@@ -27,18 +27,24 @@ def slug_url(view_name: str, slug: str) -> str:
     costs about as much as rendering the link; the answer only changes with
     the URLconf and the script prefix, which are part of the key.
     """
-    return _slug_url(view_name, slug, get_urlconf() or settings.ROOT_URLCONF, get_script_prefix())
+    return slug_url_in(view_name, slug, *url_context())
 
 
-def slug_urls() -> Callable[[str, str], str]:
+def url_context() -> tuple[Any, str]:
+    """What a reversed URL depends on besides its arguments: the URLconf and the script prefix."""
+    return get_urlconf() or settings.ROOT_URLCONF, get_script_prefix()
+
+
+def slug_urls(context: tuple[Any, str] | None = None) -> Callable[[str, str], str]:
     """``slug_url`` for many links at once: the URLconf and script prefix are looked up
-    once (each lookup reads Django's per-request state, and a listing makes 60 links)."""
-    urlconf, script_prefix = get_urlconf() or settings.ROOT_URLCONF, get_script_prefix()
-    return lambda view_name, slug: _slug_url(view_name, slug, urlconf, script_prefix)
+    once (each lookup reads Django's per-request state, and a listing makes 60 links),
+    or given as ``url_context()`` answered them."""
+    urlconf, script_prefix = context or url_context()
+    return lambda view_name, slug: slug_url_in(view_name, slug, urlconf, script_prefix)
 
 
 @lru_cache(maxsize=8192)
-def _slug_url(view_name: str, slug: str, urlconf: Any, script_prefix: str) -> str:
+def slug_url_in(view_name: str, slug: str, urlconf: Any, script_prefix: str) -> str:
     return reverse(view_name, urlconf=urlconf, kwargs={"slug": slug})
 
 

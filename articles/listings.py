@@ -15,10 +15,10 @@ through Django's per-request state on every call, which cost more than the rest 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from django.db import connection
@@ -27,7 +27,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.dates import MONTHS
 from markupsafe import Markup, escape
 
-from articles.links import Link, slug_urls
+from articles.links import Link, slug_url_in, slug_urls, url_context
 from articles.models import Article, Author, Topic
 from euro_prospects.db import prepared_cursor
 
@@ -76,12 +76,13 @@ OWNER_FIELDS = {"home": (), "all": (), "topic": ("id", "name", "slug", "descript
 OWNER_FIELDS["author"] = ("id", "name", "slug", "role", "bio", "photo")
 
 # A card's byline and topic line: the names and the slugs, each list in position order, as
-# one two-row array (PostgreSQL; psycopg reads arrays faster than JSON) or JSON (SQLite).
-# PostgreSQL orders inside the aggregate; SQLite 3.40 cannot, and keeps the order of an
-# ordered subquery.
+# JSON text, `[[names], [slugs]]`. Text, not arrays: the same authors and topics come back on
+# every card and every page, so the line is written once per process for each text
+# (credit_line) and a card only looks it up. PostgreSQL orders inside the aggregate;
+# SQLite 3.40 cannot, and keeps the order of an ordered subquery.
 _CREDITS = {
-    "postgresql": """(SELECT ARRAY[array_agg(credited.name ORDER BY link.position),
-                                array_agg(credited.slug ORDER BY link.position)]
+    "postgresql": """(SELECT json_build_array(array_agg(credited.name ORDER BY link.position),
+                                           array_agg(credited.slug ORDER BY link.position))::text
             FROM articles_article{kind} link JOIN articles_{kind} credited ON credited.id = link.{kind}_id
             WHERE link.article_id = a.id)""",
     "sqlite": """(SELECT json_array(json_group_array(name), json_group_array(slug)) FROM (
@@ -140,16 +141,10 @@ class Card:
     published_iso: str  # as the html_datetime filter writes it
     published_display: str  # as the date filter writes it with 'j F Y'
     reading_minutes: int
-    authors: list[Link]
-    topics: list[Link]
-
-    @property
-    def byline(self) -> Markup:
-        return byline(self.authors)
-
-    @property
-    def topic_line(self) -> Markup:
-        return topic_line(self.topics)
+    authors: tuple[Link, ...]
+    topics: tuple[Link, ...]
+    byline: Markup  # "By A and B", each name a link
+    topic_line: Markup  # the topics as links
 
 
 @dataclass
@@ -189,20 +184,31 @@ def aware(value: Any) -> Any:
     return value.replace(tzinfo=UTC) if value is not None and timezone.is_naive(value) else value
 
 
-def links(view_name: str, credits: Any, url: Callable[[str, str], str]) -> list[Link]:
-    """Credits as ``credits_sql`` answers them, as links to ``view_name``'s pages."""
-    if isinstance(credits, str):  # SQLite answers JSON text
-        credits = json.loads(credits)
-    if not credits:  # PostgreSQL: an article without any
-        return []
-    names, slugs = credits
-    return [Link(name=name, url=url(view_name, slug)) for name, slug in zip(names, slugs, strict=True)]
+Credits = tuple[tuple[Link, ...], Markup]
+
+
+def credit_line(kind: str, credits: str | None, urls: tuple[Any, str] | None = None) -> Credits:
+    """An article's authors (``kind`` "author") or topics ("topic") as ``credits_sql`` answers
+    them: as links to their pages, and as the card's byline or topic line. ``urls``: what
+    ``links.url_context()`` answered for this request, if it is at hand."""
+    return _credit_line(kind, credits or "[null, null]", *(urls or url_context()))
+
+
+@lru_cache(maxsize=4096)
+def _credit_line(kind: str, credits: str, urlconf: Any, script_prefix: str) -> Credits:
+    names, slugs = json.loads(credits)  # [null, null] from PostgreSQL for none
+    view_name = f"articles:{kind}"
+    found = tuple(
+        Link(name=name, url=slug_url_in(view_name, slug, urlconf, script_prefix))
+        for name, slug in zip(names or (), slugs or (), strict=True)
+    )
+    return found, (byline if kind == "author" else topic_line)(found)
 
 
 # A card's byline and topic line are written here rather than in the template: a listing
 # shows a dozen cards, and a loop in Jinja, with its `loop` object and an escape per value,
 # cost more than the rest of the card.
-def byline(authors: list[Link]) -> Markup:
+def byline(authors: Sequence[Link]) -> Markup:
     """The authors as a byline, "By A, B and C", each name a link (the inside of ``<span class="byline">``)."""
     named = [f'<a href="{escape(author.url)}">{escape(author.name)}</a>' for author in authors]
     if len(named) > 1:
@@ -210,7 +216,7 @@ def byline(authors: list[Link]) -> Markup:
     return Markup("By " + ", ".join(named) if named else "")  # noqa: S704 (names and URLs escaped above)
 
 
-def topic_line(topics: list[Link]) -> Markup:
+def topic_line(topics: Sequence[Link]) -> Markup:
     """The topics as links with a bar between them (the inside of ``<p class="topic-line">``)."""
     return Markup(  # noqa: S704 (names and URLs escaped here)
         '<span aria-hidden="true"> | </span>'.join(
@@ -235,12 +241,17 @@ def listing(kind: str, *, slug: str = "", limit: int = PAGE_SIZE, offset: int = 
     width = len(owner_fields) or 1
     found = Listing(owner=_owner(kind, rows[0][:width]), cards=[], total=rows[0][width])
     storage = Article._meta.get_field("hero_image").storage
-    dates, url = CardDates(), slug_urls()
+    dates, urls = CardDates(), url_context()
+    url = slug_urls(urls)
     for row in rows:
         place, pk, title, card_slug, standfirst, image, published_at, minutes, authors, topics = row[width + 1 :]
         if pk is None:  # an owner with no listed articles on this page
             continue
         published_at = aware(published_at)
+        (author_links, written_by), (topic_links, topic_links_line) = (
+            credit_line("author", authors, urls),
+            credit_line("topic", topics, urls),
+        )
         card = Card(
             id=pk,
             title=title,
@@ -251,8 +262,10 @@ def listing(kind: str, *, slug: str = "", limit: int = PAGE_SIZE, offset: int = 
             published_iso=dates.iso(published_at),
             published_display=dates.display(published_at),
             reading_minutes=minutes,
-            authors=links("articles:author", authors, url),
-            topics=links("articles:topic", topics, url),
+            authors=author_links,
+            topics=topic_links,
+            byline=written_by,
+            topic_line=topic_links_line,
         )
         if place == 0:
             found.featured = card

@@ -31,8 +31,8 @@ from django.db import connection
 from django.utils.safestring import SafeString, mark_safe
 from markupsafe import Markup
 
-from articles.links import Link, slug_urls
-from articles.listings import LISTED, CardDates, aware, byline, credits_sql, links, now
+from articles.links import Link, slug_urls, url_context
+from articles.listings import LISTED, CardDates, aware, credit_line, credits_sql, now
 from euro_prospects.db import prepared_cursor
 
 PAGE_SIZE = 20
@@ -85,14 +85,11 @@ class SearchHit:
     title: str
     url: str
     snippet: SafeString
-    authors: list[Link]
+    authors: tuple[Link, ...]
+    byline: Markup
     published_at: datetime | None
     published_iso: str
     published_display: str
-
-    @property
-    def byline(self) -> Markup:
-        return byline(self.authors)
 
 
 @cache
@@ -113,19 +110,22 @@ def search(query: str, *, limit: int = PAGE_SIZE, offset: int = 0) -> tuple[list
     with prepared_cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    dates, url = CardDates(), slug_urls()
+    dates, urls = CardDates(), url_context()
+    url = slug_urls(urls)
     words = [term.lower() for term in terms if len(term) > 1]  # not every "a" in the text
     hits = []
     for _total, lexemes, title, slug, published_at, standfirst, lead, authors in rows:
         text = plain_text(standfirst, lead)
         spans = stem_matches(text, lexemes) if lexemes is not None else substring_matches(text, words)
         published_at = aware(published_at)
+        author_links, written_by = credit_line("author", authors, urls)
         hits.append(
             SearchHit(
                 title=title,
                 url=url("articles:detail", slug),
                 snippet=snippet(text, spans),
-                authors=links("articles:author", authors, url),
+                authors=author_links,
+                byline=written_by,
                 published_at=published_at,
                 published_iso=dates.iso(published_at),
                 published_display=dates.display(published_at),

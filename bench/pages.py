@@ -79,10 +79,11 @@ def time_pages(pages: dict[str, str], *, page_cache: bool) -> dict[str, list[flo
         [PYTHON, "-c", TIMER, json.dumps(pages), str(REQUESTS), str(ROUNDS)],
         cwd=ROOT,
         env=env(PAGE_CACHE="true" if page_cache else "false", LOG_LEVEL="ERROR"),
-        check=True,
         capture_output=True,
         text=True,
     )
+    if child.returncode:
+        sys.exit(f"The timing process failed:\n{child.stderr}")
     return json.loads(child.stdout.strip().splitlines()[-1])
 
 
@@ -92,6 +93,7 @@ def main() -> None:
         recreate_database()
         manage("migrate", "--noinput")
         load_articles()
+    manage("collectstatic", "--noinput")  # the pages name their static files by the manifest
     only = next((arg.split("=", 1)[1].split(",") for arg in sys.argv[1:] if arg.startswith("--only=")), None)
     pages = {name: path for name, path in PAGES.items() if only is None or name in only}
     rows = []

@@ -17,11 +17,14 @@ from __future__ import annotations
 
 from datetime import date as Date
 from datetime import datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, cast
 
-from django.templatetags.static import static
+from django.conf import settings
+from django.contrib.staticfiles.storage import staticfiles_storage
 from django.urls import reverse
 from django.utils import formats, timezone
+from django.utils.functional import empty
 from jinja2 import Environment
 
 from articles.links import cached_reverse
@@ -36,6 +39,24 @@ def url(view_name: str, *args: Any, **kwargs: Any) -> str:
     if args or kwargs:
         return reverse(view_name, args=args, kwargs=kwargs)
     return cached_reverse(view_name)
+
+
+def static(path: str) -> str:
+    """``{% static %}``: the URL of a static file, remembered per storage.
+
+    Every page names its style sheet and icon, and the manifest storage's lookup and
+    URL joining cost as much as a small template. A new storage (settings changed in
+    tests) or DEBUG (which serves the names unhashed) makes a new entry.
+    """
+    storage = cast(Any, staticfiles_storage)._wrapped
+    if storage is empty:  # set up on first use
+        return staticfiles_storage.url(path)
+    return _static_url(path, storage, settings.DEBUG)
+
+
+@lru_cache(maxsize=256)
+def _static_url(path: str, storage: Any, debug: bool) -> str:
+    return staticfiles_storage.url(path)
 
 
 def date(value: Date | None, format_string: str | None = None) -> str:

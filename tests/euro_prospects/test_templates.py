@@ -105,3 +105,15 @@ def test_a_reader_confirms_with_the_csrf_token_the_page_carries(db):
     assert browser.post(url, {"csrfmiddlewaretoken": token.group(1)}).status_code == 200
     reader.refresh_from_db()
     assert reader.status == Subscriber.Status.CONFIRMED
+
+
+def test_static_urls_follow_the_storage_and_debug(settings):
+    static = engines["jinja2"].env.globals["static"]  # type: ignore[attr-defined]
+    settings.STATIC_URL = "/first/"
+    assert static("articles/site.css").startswith("/first/articles/site.")
+    settings.STATIC_URL = "/second/"  # a new storage: the URL remembered for the first is not served
+    assert static("articles/site.css").startswith("/second/articles/site.")
+    settings.STORAGES = settings.STORAGES | {
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+    }
+    assert static("articles/site.css") == "/second/articles/site.css"
