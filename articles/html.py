@@ -1,4 +1,4 @@
-"""The HTML policy of article bodies and the reading time derived from them.
+"""The HTML policy of article bodies, and the reading time and opening text derived from them.
 
 ``sanitise_html`` is the one place that decides which HTML may be stored and
 shown: the admin editor, the API and the contributor form all go through it
@@ -7,6 +7,7 @@ shown: the admin editor, the API and the contributor form all go through it
 
 import math
 import re
+from html import unescape
 
 import nh3
 from django.utils.html import escape
@@ -31,6 +32,9 @@ ALLOWED_URL_SCHEMES = {"http", "https", "mailto", "tel"}
 WORDS_PER_MINUTE = 230
 _WORD = re.compile(r"\w+(?:['\u2019-]\w+)*")
 _IMAGE = re.compile(r"<img\b", re.IGNORECASE)
+OPENING_LENGTH = 1000  # characters of the body's HTML that its opening text is made from
+# A tag, or a tag or character reference cut short where those characters end.
+_MARKUP = re.compile(r"<[^>]*(?:>|$)|&#?\w*$")
 
 
 def sanitise_html(html: str) -> str:
@@ -51,6 +55,15 @@ def sanitise_html(html: str) -> str:
 def text_of(html: str) -> str:
     """The readable text of an HTML fragment, tags removed."""
     return nh3.clean(html or "", tags=set(), clean_content_tags={"script", "style"})
+
+
+def opening_text(body: str) -> str:
+    """The first ``OPENING_LENGTH`` characters of ``body`` as one line of plain text.
+
+    Search results cut their snippets from it (articles/search.py); it is stored with the
+    article, so a search does not parse twenty bodies again on every request.
+    """
+    return " ".join(unescape(_MARKUP.sub(" ", (body or "")[:OPENING_LENGTH])).split())
 
 
 def reading_minutes(html: str) -> int:

@@ -8,7 +8,7 @@ from django.db import models
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
-from articles.html import reading_minutes, sanitise_html
+from articles.html import opening_text, reading_minutes, sanitise_html
 from articles.images import hero_image_help_text, validate_hero_image
 from articles.links import slug_url
 from euro_prospects.images import validate_image_upload
@@ -254,6 +254,8 @@ class Article(models.Model):
     reading_minutes = models.PositiveSmallIntegerField(
         default=1, editable=False, help_text="Derived from the words and images of the body on every save."
     )
+    # The body's opening as plain text, derived on every save: search snippets are cut from it.
+    opening_text = models.TextField(blank=True, default="", editable=False)
     meta_title = models.CharField(
         max_length=200,
         blank=True,
@@ -281,6 +283,7 @@ class Article(models.Model):
     history = HistoricalRecords(
         excluded_fields=[
             "reading_minutes",
+            "opening_text",
             "hero_image_page",
             "hero_image_page_width",
             "hero_image_page_height",
@@ -337,9 +340,10 @@ class Article(models.Model):
         # here, so the stored HTML is always the sanitised one.
         self.body = sanitise_html(self.body)
         self.reading_minutes = reading_minutes(self.body)
+        self.opening_text = opening_text(self.body)
         update_fields = kwargs.get("update_fields")
         if update_fields is not None and "body" in update_fields:
-            kwargs["update_fields"] = {*update_fields, "reading_minutes"}
+            kwargs["update_fields"] = {*update_fields, "reading_minutes", "opening_text"}
         super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:

@@ -8,8 +8,9 @@ As for the listings (articles/listings.py): one prepared statement returns the p
 results with their bylines, how many articles matched and, on PostgreSQL, the query's
 words as the search saw them (its lexemes).
 
-Snippets are cut here, from the standfirst and the first ``SNIPPET_SOURCE`` characters of
-the body, around the first word that matches, with every matching word marked. On
+Snippets are cut here, from the standfirst and the body's opening (``Article.opening_text``:
+the first ``OPENING_LENGTH`` characters of the body as plain text, stored on save), around
+the first word that matches, with every matching word marked. On
 PostgreSQL a word matches when its Snowball English stem is one of the query's lexemes:
 the stemmer of PostgreSQL's ``english`` configuration, so "negotiations" is marked for
 "negotiators" as the search found it. On SQLite a word matches when it contains a query
@@ -31,12 +32,13 @@ from django.db import connection
 from django.utils.safestring import SafeString, mark_safe
 from markupsafe import Markup
 
+from articles.html import OPENING_LENGTH
 from articles.links import Link, slug_urls, url_context
 from articles.listings import LISTED, CardDates, aware, credit_line, credits_sql, now
 from euro_prospects.db import prepared_cursor
 
 PAGE_SIZE = 20
-SNIPPET_SOURCE = 1000  # characters of the body that snippets are cut from
+SNIPPET_SOURCE = OPENING_LENGTH  # characters of the body that snippets are cut from
 SNIPPET_BEFORE, SNIPPET_AFTER = 100, 200  # characters of text around the first match
 
 # The page's matches, best first, with how many there are in all (counted before the page
@@ -57,13 +59,13 @@ _SEARCH_SQL = {
             SELECT * FROM matched ORDER BY rank DESC, published_at DESC, id DESC
             LIMIT %(limit)s OFFSET %(offset)s)
         SELECT (SELECT count(*) FROM matched), query.lexemes, a.title, a.slug, a.published_at, a.standfirst,
-               left(a.body, %(source)s), {authors} AS authors
+               a.opening_text, {authors} AS authors
         FROM shown JOIN articles_article a ON a.id = shown.id, query
         ORDER BY shown.rank DESC, shown.published_at DESC, shown.id DESC
     """,
     "sqlite": """
         SELECT count(*) OVER () AS total, NULL, a.title, a.slug, a.published_at, a.standfirst,
-               substr(a.body, 1, %(source)s), {authors} AS authors
+               a.opening_text, {authors} AS authors
         FROM articles_article a
         WHERE {listed} AND {words}
         ORDER BY a.published_at DESC, a.id DESC
@@ -75,8 +77,6 @@ _SQLITE_WORD = (
     "(a.title LIKE %({name})s ESCAPE '\\' OR a.standfirst LIKE %({name})s ESCAPE '\\' "
     "OR a.body LIKE %({name})s ESCAPE '\\')"
 )
-# A tag, or a tag or character reference cut short where the body's first characters end.
-_MARKUP = re.compile(r"<[^>]*(?:>|$)|&#?\w*$")
 Span = tuple[int, int]
 
 
@@ -100,7 +100,7 @@ def search_sql(vendor: str, words: int = 0) -> str:
 
 def search(query: str, *, limit: int = PAGE_SIZE, offset: int = 0) -> tuple[list[SearchHit], int]:
     """One page of the published articles matching ``query``, and how many match (0 past the end)."""
-    params: dict[str, Any] = {"query": query, "now": now(), "limit": limit, "offset": offset, "source": SNIPPET_SOURCE}
+    params: dict[str, Any] = {"query": query, "now": now(), "limit": limit, "offset": offset}
     terms = query.split()
     if connection.vendor == "postgresql":
         sql = search_sql("postgresql")
@@ -114,8 +114,8 @@ def search(query: str, *, limit: int = PAGE_SIZE, offset: int = 0) -> tuple[list
     url = slug_urls(urls)
     words = [term.lower() for term in terms if len(term) > 1]  # not every "a" in the text
     hits = []
-    for _total, lexemes, title, slug, published_at, standfirst, lead, authors in rows:
-        text = plain_text(standfirst, lead)
+    for _total, lexemes, title, slug, published_at, standfirst, opening, authors in rows:
+        text = plain_text(standfirst, opening)
         spans = stem_matches(text, lexemes) if lexemes is not None else substring_matches(text, words)
         published_at = aware(published_at)
         author_links, written_by = credit_line("author", authors, urls)
@@ -134,9 +134,10 @@ def search(query: str, *, limit: int = PAGE_SIZE, offset: int = 0) -> tuple[list
     return hits, (rows[0][0] if rows else 0)
 
 
-def plain_text(standfirst: str, body: str) -> str:
-    """The standfirst and the (start of the) body as one line of text, without markup."""
-    return " ".join(f"{standfirst} {html.unescape(_MARKUP.sub(' ', body))}".split())
+def plain_text(standfirst: str, opening: str) -> str:
+    """The standfirst and the body's opening text as one line."""
+    standfirst = " ".join(standfirst.split())
+    return f"{standfirst} {opening}" if standfirst and opening else standfirst or opening
 
 
 @cache

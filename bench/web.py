@@ -120,6 +120,7 @@ import django, random
 django.setup()
 from datetime import timedelta
 from django.utils import timezone
+from articles.html import opening_text
 from articles.models import Article, ArticleAuthor, ArticleTopic, Author, SiteSettings, Topic
 random.seed(7)
 SiteSettings.load()
@@ -130,18 +131,20 @@ authors = [Author.objects.create(name=f"Writer {{n}}", slug=f"writer-{{n}}", rol
 paragraph = ("<p>Negotiators met again in a small room that has seen more drafts than decisions. The questions were "
              "familiar ones: who pays, who decides, and how quickly a promise can become a rule that applies.</p>")
 body = "<h2>Where things stand</h2>" + paragraph * 5 + "<h2>What comes next</h2>" + paragraph * 4
+opening = opening_text(body)  # what Article.save derives, which bulk_create skips
 now = timezone.now()
 articles = Article.objects.bulk_create(
     Article(title=f"Invented article number {{n}} about policy", slug=f"article-{{n}}",
             standfirst="A one-paragraph summary of an invented piece about European policy and its politics.",
-            body=body, status="published", published_at=now - timedelta(hours=n), reading_minutes=6,
-            editor=authors[n % 5], is_featured=n == 3, hero_image_credit="Demo", send_to_subscribers=False)
+            body=body, opening_text=opening, status="published", published_at=now - timedelta(hours=n),
+            reading_minutes=6, editor=authors[n % 5], is_featured=n == 3, hero_image_credit="Demo",
+            send_to_subscribers=False)
     for n in range({ARTICLES}))
 drafts = Article.objects.bulk_create(
     Article(title=f"Invented draft number {{n}} about policy", slug=f"draft-{{n}}",
             standfirst="A one-paragraph summary of an invented piece about European policy and its politics.",
-            body=body, status="approved", reading_minutes=6, editor=authors[n % 5], hero_image_credit="Demo",
-            send_to_subscribers=False)
+            body=body, opening_text=opening, status="approved", reading_minutes=6, editor=authors[n % 5],
+            hero_image_credit="Demo", send_to_subscribers=False)
     for n in range({DRAFTS}))
 articles = articles + drafts
 ArticleAuthor.objects.bulk_create(
