@@ -169,9 +169,16 @@ class CardDates:
         return "" if value is None else self.local(value).replace(microsecond=0).isoformat()
 
     def display(self, value: datetime | None) -> str:
+        return "" if value is None else self._display(self.local(value))
+
+    def both(self, value: datetime | None) -> tuple[str, str]:
+        """``iso(value), display(value)``, converting to local time once."""
         if value is None:
-            return ""
+            return "", ""
         local = self.local(value)
+        return local.replace(microsecond=0).isoformat(), self._display(local)
+
+    def _display(self, local: datetime) -> str:
         month = self.months.get(local.month)
         if month is None:
             month = self.months[local.month] = str(MONTHS[local.month])
@@ -252,6 +259,7 @@ def listing(kind: str, *, slug: str = "", limit: int = PAGE_SIZE, offset: int = 
             credit_line("author", authors, urls),
             credit_line("topic", topics, urls),
         )
+        iso, display = dates.both(published_at)
         card = Card(
             id=pk,
             title=title,
@@ -259,8 +267,8 @@ def listing(kind: str, *, slug: str = "", limit: int = PAGE_SIZE, offset: int = 
             standfirst=standfirst,
             image_url=storage.url(image) if image else "",
             published_at=published_at,
-            published_iso=dates.iso(published_at),
-            published_display=dates.display(published_at),
+            published_iso=iso,
+            published_display=display,
             reading_minutes=minutes,
             authors=author_links,
             topics=topic_links,

@@ -119,6 +119,7 @@ def search(query: str, *, limit: int = PAGE_SIZE, offset: int = 0) -> tuple[list
         spans = stem_matches(text, lexemes) if lexemes is not None else substring_matches(text, words)
         published_at = aware(published_at)
         author_links, written_by = credit_line("author", authors, urls)
+        iso, display = dates.both(published_at)
         hits.append(
             SearchHit(
                 title=title,
@@ -127,8 +128,8 @@ def search(query: str, *, limit: int = PAGE_SIZE, offset: int = 0) -> tuple[list
                 authors=author_links,
                 byline=written_by,
                 published_at=published_at,
-                published_iso=dates.iso(published_at),
-                published_display=dates.display(published_at),
+                published_iso=iso,
+                published_display=display,
             )
         )
     return hits, (rows[0][0] if rows else 0)
@@ -155,7 +156,8 @@ def _stem(word: str) -> str:
 
 
 def stem_matches(text: str, lexemes: list[str]) -> list[Span]:
-    """Where in ``text`` the words whose stem is one of ``lexemes`` are.
+    """Where in ``text`` the words whose stem is one of ``lexemes`` are, as far as a snippet
+    from the first of them reaches (``snippet_end``).
 
     Stemming keeps a word's first two letters, so only the words that begin like a lexeme
     are stemmed; they are found in the lower-cased text (as the lexemes are).
@@ -168,13 +170,18 @@ def stem_matches(text: str, lexemes: list[str]) -> list[Span]:
     if len(lowered) != len(text):  # a letter whose lower case is longer would move the positions
         lowered, flags = text, re.IGNORECASE
     candidates = _words_beginning(tuple(sorted({lexeme[:2] for lexeme in found})), flags)
-    spans = []
+    spans: list[Span] = []
+    end = len(text)
     for match in candidates.finditer(lowered):
         start = match.start()
+        if start >= end:
+            break
         if start and (lowered[start - 1].isalnum() or lowered[start - 1] == "_"):
             continue  # inside a word
         if _stem(match.group()) in found:
             spans.append(match.span())
+            if len(spans) == 1:
+                end = snippet_end(start)
     return spans
 
 
@@ -195,10 +202,15 @@ def substring_matches(text: str, words: list[str]) -> list[Span]:
     return sorted(spans)
 
 
+def snippet_end(first: int) -> int:
+    """Where a snippet around a first match at ``first`` ends at the latest."""
+    return max(first - SNIPPET_BEFORE, 0) + SNIPPET_BEFORE + SNIPPET_AFTER
+
+
 def snippet(text: str, spans: list[Span]) -> SafeString:
     """About forty words of ``text`` from a little before the first match, matches marked."""
     start = max(spans[0][0] - SNIPPET_BEFORE, 0) if spans else 0
-    stop = start + SNIPPET_BEFORE + SNIPPET_AFTER
+    stop = snippet_end(spans[0][0]) if spans else SNIPPET_BEFORE + SNIPPET_AFTER
     if start > 0:  # begin and end at a word, never after the first match
         start = min(text.find(" ", start) + 1, spans[0][0])
     if stop < len(text):

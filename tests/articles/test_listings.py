@@ -29,6 +29,7 @@ def test_card_dates_are_what_the_template_filters_wrote(moment, zone):
         dates = listings.CardDates()
         assert dates.iso(moment) == html_datetime(moment)
         assert dates.display(moment) == date(moment, "j F Y")
+        assert dates.both(moment) == (html_datetime(moment), date(moment, "j F Y"))
 
 
 def test_card_dates_name_the_month_in_the_active_language():
@@ -40,6 +41,7 @@ def test_card_dates_name_the_month_in_the_active_language():
 
 def test_card_dates_of_no_date_are_empty():
     assert listings.CardDates().iso(None) == listings.CardDates().display(None) == ""
+    assert listings.CardDates().both(None) == ("", "")
 
 
 @pytest.fixture

@@ -213,3 +213,16 @@ def test_a_snippet_never_starts_after_the_match_it_is_cut_around():
     assert str(snippet(text, substring_matches(text, ["tariffs"]))) == "… <mark>tariffs</mark> rise"
     text = "y" * 150 + "tariffs rise"  # no space between the window's start and the match
     assert str(snippet(text, substring_matches(text, ["tariffs"]))) == "… <mark>tariffs</mark> rise"
+
+
+def test_stemmed_matches_are_found_as_far_as_the_snippet_reaches():
+    from articles.search import snippet, snippet_end, stem_matches
+
+    filler = "Ministers met and talked. " * 4  # 104 characters
+    text = f"{filler}Tariffs rose. {filler}Tariff talks went on. {filler}{filler}{filler}Tariffs fell."
+    spans = stem_matches(text, ["tariff"])
+    assert [text[first:last] for first, last in spans] == ["Tariffs", "Tariff"]
+    assert spans[-1][0] < snippet_end(spans[0][0]) < text.rindex("Tariffs fell")
+    shown = str(snippet(text, spans))
+    assert shown.count("<mark>") == 2
+    assert "fell" not in shown
