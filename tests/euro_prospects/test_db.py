@@ -1,8 +1,12 @@
 """Prepared statements for the hottest hand-written queries (euro_prospects.db)."""
 
+from datetime import timedelta
+
 import pytest
 from django.db import connection
+from django.utils import timezone
 
+from euro_prospects.db import prepared_cursor
 from tests.support.factories import ArticleFactory, AuthorFactory, TopicFactory
 
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
@@ -37,3 +41,13 @@ def test_prepared_statements_can_be_switched_off(client, db, settings):
     article = ArticleFactory.create(authors=[AuthorFactory.create(name="Ines Varga")])
     assert "Ines Varga" in client.get(article.get_absolute_url()).content.decode()
     assert not [statement for statement in prepared_statements() if "authors_json" in statement]
+
+
+def test_prepared_statements_read_timestamps_as_the_same_instants_as_the_orm(db):
+    moment = timezone.now()
+    with prepared_cursor() as cursor:
+        cursor.execute("SELECT %(moment)s::timestamptz, now()", {"moment": moment})
+        read, database_now = cursor.fetchone()
+    assert read == moment
+    assert read.utcoffset() == timedelta(0)
+    assert abs(database_now - timezone.now()) < timedelta(minutes=1)
