@@ -113,7 +113,14 @@ def desk(site: str, settings: Any) -> dict[str, Any]:
 
 
 def caret_at_end(body: Any) -> None:
+    """Put the caret at the end of the editor's text before typing.
+
+    The editor answers a click with a selection update of its own a moment later, at the
+    clicked place; on a busy machine it came after the caret was moved, and the typed
+    paragraphs went into the middle of the text. So the click settles first.
+    """
     body.click()
+    body.page.wait_for_timeout(300)
     body.evaluate(
         """element => {
           const range = document.createRange();
@@ -123,6 +130,7 @@ def caret_at_end(body: Any) -> None:
           getSelection().addRange(range);
         }"""
     )
+    body.page.wait_for_timeout(100)
 
 
 def open_piece(page: Any, site: str, piece: Article) -> Any:
