@@ -194,11 +194,11 @@ def aware(value: Any) -> Any:
 Credits = tuple[tuple[Link, ...], Markup]
 
 
-def credit_line(kind: str, credits: str | None, urls: tuple[Any, str] | None = None) -> Credits:
+def credit_line(kind: str, credits: str | None, urls: tuple[Any, str]) -> Credits:
     """An article's authors (``kind`` "author") or topics ("topic") as ``credits_sql`` answers
     them: as links to their pages, and as the card's byline or topic line. ``urls``: what
-    ``links.url_context()`` answered for this request, if it is at hand."""
-    return _credit_line(kind, credits or "[null, null]", *(urls or url_context()))
+    ``links.url_context()`` answered for this request."""
+    return _credit_line(kind, credits or "[null, null]", *urls)
 
 
 @lru_cache(maxsize=4096)

@@ -9,7 +9,7 @@ results with their bylines, how many articles matched and, on PostgreSQL, the qu
 words as the search saw them (its lexemes).
 
 Snippets are cut here, from the standfirst and the body's opening (``Article.opening_text``:
-the first ``OPENING_LENGTH`` characters of the body as plain text, stored on save), around
+the first ``articles.html.OPENING_LENGTH`` characters of the body as plain text, stored on save), around
 the first word that matches, with every matching word marked. On
 PostgreSQL a word matches when its Snowball English stem is one of the query's lexemes:
 the stemmer of PostgreSQL's ``english`` configuration, so "negotiations" is marked for
@@ -32,13 +32,11 @@ from django.db import connection
 from django.utils.safestring import SafeString, mark_safe
 from markupsafe import Markup
 
-from articles.html import OPENING_LENGTH
 from articles.links import Link, slug_urls, url_context
 from articles.listings import LISTED, CardDates, aware, credit_line, credits_sql, now
 from euro_prospects.db import prepared_cursor
 
 PAGE_SIZE = 20
-SNIPPET_SOURCE = OPENING_LENGTH  # characters of the body that snippets are cut from
 SNIPPET_BEFORE, SNIPPET_AFTER = 100, 200  # characters of text around the first match
 
 # The page's matches, best first, with how many there are in all (counted before the page

@@ -56,7 +56,7 @@ def static(path: str) -> str:
 
 @lru_cache(maxsize=256)
 def _static_url(path: str, storage: Any, debug: bool) -> str:
-    return staticfiles_storage.url(path)
+    return str(storage.url(path))
 
 
 def date(value: Date | None, format_string: str | None = None) -> str:

@@ -111,9 +111,9 @@ def test_search_results_come_in_one_statement_twenty_a_page(client, db, settings
 
 
 def test_a_match_deep_in_the_body_finds_the_article_and_its_snippet_shows_the_opening(client, db):
-    from articles.search import SNIPPET_SOURCE
+    from articles.html import OPENING_LENGTH
 
-    filler = "<p>" + "Ministers met and talked about the budget. " * (SNIPPET_SOURCE // 40) + "</p>"
+    filler = "<p>" + "Ministers met and talked about the budget. " * (OPENING_LENGTH // 40) + "</p>"
     ArticleFactory.create(
         title="Long read", standfirst="An overview.", body=filler + "<p>At the very end: lighthouses.</p>"
     )
