@@ -113,24 +113,27 @@ def desk(site: str, settings: Any) -> dict[str, Any]:
 
 
 def caret_at_end(body: Any) -> None:
-    """Put the caret at the end of the editor's text before typing.
+    """Put the caret at the end of the editor's text, as a writer does: a click just past the
+    end of the last line.
 
     The editor answers a click with a selection update of its own a moment later, at the
-    clicked place; on a busy machine it came after the caret was moved, and the typed
-    paragraphs went into the middle of the text. So the click settles first.
+    clicked place; a caret moved by script before that could be moved back on a busy
+    machine. Clicking where the caret should go leaves nothing to race.
     """
-    body.click()
-    body.page.wait_for_timeout(300)
-    body.evaluate(
+    last = body.locator(":scope > *").last
+    box = last.bounding_box()
+    last.click(position={"x": box["width"] - 1, "y": box["height"] - 1})
+    body.page.wait_for_function(
         """element => {
-          const range = document.createRange();
-          range.selectNodeContents(element.lastElementChild);
-          range.collapse(false);
-          getSelection().removeAllRanges();
-          getSelection().addRange(range);
-        }"""
+          const selection = getSelection(), last = element.lastElementChild;
+          if (!selection.isCollapsed || !last.contains(selection.focusNode)) return false;
+          const rest = document.createRange();
+          rest.setStart(selection.focusNode, selection.focusOffset);
+          rest.setEnd(last, last.childNodes.length);
+          return rest.toString() === "";
+        }""",
+        arg=body.element_handle(),
     )
-    body.page.wait_for_timeout(100)
 
 
 def open_piece(page: Any, site: str, piece: Article) -> Any:
