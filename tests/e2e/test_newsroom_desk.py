@@ -116,21 +116,18 @@ def caret_at_end(body: Any) -> None:
     """Put the caret at the end of the editor's text, as a writer does: a click just past the
     end of the last line.
 
-    The editor answers a click with a selection update of its own a moment later, at the
-    clicked place; a caret moved by script before that could be moved back on a busy
-    machine. Clicking where the caret should go leaves nothing to race.
+    The browser moves its caret at once, but the editor takes the click into its own state
+    (where Enter and typing go) a moment later, from a selection event; a key pressed before
+    that acts at the editor's old selection (the start of the text) on a busy machine. So wait
+    until the editor's own selection is at the end.
     """
     last = body.locator(":scope > *").last
     box = last.bounding_box()
     last.click(position={"x": box["width"] - 1, "y": box["height"] - 1})
     body.page.wait_for_function(
         """element => {
-          const selection = getSelection(), last = element.lastElementChild;
-          if (!selection.isCollapsed || !last.contains(selection.focusNode)) return false;
-          const rest = document.createRange();
-          rest.setStart(selection.focusNode, selection.focusOffset);
-          rest.setEnd(last, last.childNodes.length);
-          return rest.toString() === "";
+          const state = element.editor.state, selection = state.selection;
+          return element.editor.isFocused && selection.empty && selection.from === state.doc.content.size - 1;
         }""",
         arg=body.element_handle(),
     )
@@ -184,7 +181,11 @@ def test_an_editor_s_morning_dashboard_writing_room_and_previews(site, browser, 
         def typed_paragraphs() -> int:
             return Article.objects.get(pk=piece.pk).body.count("ferries twice a day in winter.</p>")
 
-        wait_until(lambda: typed_paragraphs() == 25, timeout=15)
+        def autosave_state() -> str:
+            status = page.locator("[data-autosave-status]").inner_text()
+            return f"{typed_paragraphs()} typed paragraphs stored; the page says {status!r}"
+
+        wait_until(lambda: typed_paragraphs() == 25, timeout=15, describe=autosave_state)
         # The row is committed a moment before the browser reads the answer.
         page.locator("[data-autosave-status]", has_text="Draft saved at").wait_for()
         stored = Article.objects.get(pk=piece.pk)
@@ -195,7 +196,10 @@ def test_an_editor_s_morning_dashboard_writing_room_and_previews(site, browser, 
 
         # History lists the versions: the run of autosaves is one of them.
         page.get_by_role("link", name="History").click()
-        assert page.locator("#change-history tbody tr").filter(has_text="Autosaved").count() == 1
+        page.wait_for_url(re.compile(r"/history/$"))
+        autosaved = page.locator("#change-history tbody tr").filter(has_text="Autosaved")
+        autosaved.first.wait_for()
+        assert autosaved.count() == 1
         watch.check(page)
         page.go_back()
         page.get_by_role("link", name="Preview web and email").click()

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -104,15 +105,18 @@ class WorkerProcess:
         self.log_file.close()
 
 
-def wait_until(predicate: Any, timeout: float = 20.0, interval: float = 0.1) -> Any:
-    """Poll ``predicate`` until it returns something truthy, or fail the test."""
+def wait_until(
+    predicate: Any, timeout: float = 20.0, interval: float = 0.1, describe: Callable[[], str] | None = None
+) -> Any:
+    """Poll ``predicate`` until it returns something truthy, or fail the test, saying what
+    ``describe`` sees then."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         result = predicate()
         if result:
             return result
         time.sleep(interval)
-    pytest.fail(f"condition not met within {timeout}s")
+    pytest.fail(f"condition not met within {timeout}s" + (f": {describe()}" if describe else ""))
 
 
 def run_django_setup(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
