@@ -1,8 +1,10 @@
 """The search results page: published articles matching the reader's words, one statement a page.
 
-On PostgreSQL: full-text search over the stored, GIN-indexed vector of title (A),
-standfirst (B) and body (C) (migration 0009), best first (``ts_rank``), newest first among
-equals. On SQLite: a plain substring match on every word, newest first.
+On PostgreSQL: full-text search over the stored vector of title (A), standfirst (B) and
+body (C) (migration 0009), best first (``ts_rank``), newest first among equals. The
+matches are found and ranked in ``articles_searchentry``, a narrow table holding the
+published articles' vectors with their GIN index, which a trigger keeps (migration 0013).
+On SQLite: a plain substring match on every word, newest first.
 
 As for the listings (articles/listings.py): one prepared statement returns the page's
 results with their bylines, how many articles matched and, on PostgreSQL, the query's
@@ -50,9 +52,9 @@ _SEARCH_SQL = {
         WITH query AS (SELECT websearch_to_tsquery('english', %(query)s) AS words,
                               tsvector_to_array(to_tsvector('english', %(query)s)) AS lexemes),
         matched AS MATERIALIZED (
-            SELECT a.id, ts_rank(a.search_vector, query.words) AS rank, a.published_at
-            FROM articles_article a, query
-            WHERE {listed} AND a.search_vector @@ query.words),
+            SELECT s.article_id AS id, ts_rank(s.search_vector, query.words) AS rank, s.published_at
+            FROM articles_searchentry s, query
+            WHERE s.published_at <= %(now)s AND s.search_vector @@ query.words),
         shown AS (
             SELECT * FROM matched ORDER BY rank DESC, published_at DESC, id DESC
             LIMIT %(limit)s OFFSET %(offset)s)

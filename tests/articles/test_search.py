@@ -68,21 +68,74 @@ def test_search_with_no_match_says_so(client, db):
     assert "Nothing matched" in html
 
 
-def test_search_on_postgresql_reads_the_stored_indexed_vector_kept_up_to_date(client, db):
+def found(client, words: str) -> str:
+    return client.get("/search/", {"q": words}).content.decode()
+
+
+def search_entries() -> dict[int, tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT article_id, published_at, search_vector::text FROM articles_searchentry")
+        return {row[0]: row[1:] for row in cursor.fetchall()}
+
+
+def test_search_on_postgresql_ranks_in_the_narrow_table_its_trigger_keeps(client, db):
     from django.test.utils import CaptureQueriesContext
 
     if connection.vendor != "postgresql":
-        pytest.skip("the stored search vector is PostgreSQL's")
+        pytest.skip("the search entries are PostgreSQL's")
     article = ArticleFactory.create(title="Harbour dues", body="<p>Nothing about shipping yet.</p>")
+    draft = ArticleFactory.create(title="Harbour pilots", status=Article.Status.DRAFT, published_at=None)
+    assert set(search_entries()) == {article.pk}  # published articles only
     with CaptureQueriesContext(connection) as queries:
-        assert "Harbour dues" not in client.get("/search/", {"q": "icebreakers"}).content.decode()
-    assert any("search_vector" in query["sql"] for query in queries.captured_queries)
+        assert "Harbour dues" not in found(client, "icebreakers")
+    assert any("articles_searchentry" in query["sql"] for query in queries.captured_queries)
+
+    # An edit through the ORM: the new words are found, the old ones no longer.
     article.body = "<p>Two <strong>icebreakers</strong> keep the port open.</p>"
     article.save()
-    assert "Harbour dues" in client.get("/search/", {"q": "icebreakers"}).content.decode()
+    assert "Harbour dues" in found(client, "icebreakers")
+    assert "Harbour dues" not in found(client, "shipping")
+    # A write that bypasses save(), and a bulk update.
+    Article.objects.filter(pk=article.pk).update(standfirst="Tugboats wait in the fog.")
+    assert "Harbour dues" in found(client, "tugboats")
+    Article.objects.filter(pk__in=[article.pk, draft.pk]).update(title="Harbour fees")
+    assert "Harbour fees" in found(client, "fees")
+    assert "1 result for" in found(client, "fees")  # the draft is still not searched
+
+    # Publishing adds the entry; scheduling for later keeps it out of the results until then.
+    Article.objects.filter(pk=draft.pk).update(
+        status=Article.Status.PUBLISHED, published_at=timezone.now() + timedelta(hours=1)
+    )
+    assert set(search_entries()) == {article.pk, draft.pk}
+    assert "1 result for" in found(client, "fees")
+    Article.objects.filter(pk=draft.pk).update(published_at=timezone.now() - timedelta(minutes=1))
+    assert "2 results for" in found(client, "fees")
+
+    # Taking a piece down, or deleting it, removes it from search.
+    Article.objects.filter(pk=draft.pk).update(status=Article.Status.DRAFT)
+    assert set(search_entries()) == {article.pk}
+    article.delete()
+    assert search_entries() == {}
+    assert "0 results for" in found(client, "icebreakers")
+
+    # The entry holds exactly what articles_article generates.
+    again = ArticleFactory.create(title="Ferry timetables", standfirst="Winter crossings.")
     with connection.cursor() as cursor:
-        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'article_search_vector'")
+        cursor.execute("SELECT published_at, search_vector::text FROM articles_article WHERE id = %s", [again.pk])
+        assert search_entries()[again.pk] == cursor.fetchone()
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'search_entry_vector'")
         assert "gin (search_vector)" in cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_search_entries_are_emptied_with_the_articles_table(client):
+    if connection.vendor != "postgresql":
+        pytest.skip("the search entries are PostgreSQL's")
+    ArticleFactory.create(title="Harbour dues")
+    assert len(search_entries()) == 1
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE articles_article CASCADE")
+    assert search_entries() == {}
 
 
 def test_search_results_come_in_one_statement_twenty_a_page(client, db, settings, django_assert_num_queries):
