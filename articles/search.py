@@ -3,12 +3,13 @@
 On PostgreSQL: full-text search over the stored vector of title (A), standfirst (B) and
 body (C) (migration 0009), best first (``ts_rank``), newest first among equals. The
 matches are found and ranked in ``articles_searchentry``, a narrow table holding the
-published articles' vectors with their GIN index, which a trigger keeps (migration 0013).
+published articles' vectors with their GIN index and their bylines, which triggers keep
+(migrations 0013 and 0014): a results page reads no author.
 On SQLite: a plain substring match on every word, newest first.
 
 As for the listings (articles/listings.py): one prepared statement returns the page's
 results with their bylines, how many articles matched and, on PostgreSQL, the query's
-words as the search saw them (its lexemes).
+words as the search saw them (its lexemes, as JSON text, parsed once).
 
 Snippets are cut here, from the standfirst and the body's opening (``Article.opening_text``:
 the first ``articles.html.OPENING_LENGTH`` characters of the body as plain text, stored on save), around
@@ -23,15 +24,16 @@ result's text again, and cost more than the rest of the page together.)
 
 from __future__ import annotations
 
-import html
+import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache, lru_cache
 from typing import Any
 
 from django.db import connection
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import SafeString
 from markupsafe import Markup
 
 from articles.links import Link, slug_urls, url_context
@@ -50,7 +52,7 @@ _SEARCH_SQL = {
     # of the bench's articles match).
     "postgresql": """
         WITH query AS (SELECT websearch_to_tsquery('english', %(query)s) AS words,
-                              tsvector_to_array(to_tsvector('english', %(query)s)) AS lexemes),
+                              array_to_json(tsvector_to_array(to_tsvector('english', %(query)s)))::text AS lexemes),
         matched AS MATERIALIZED (
             SELECT s.article_id AS id, ts_rank(s.search_vector, query.words) AS rank, s.published_at
             FROM articles_searchentry s, query
@@ -59,8 +61,9 @@ _SEARCH_SQL = {
             SELECT * FROM matched ORDER BY rank DESC, published_at DESC, id DESC
             LIMIT %(limit)s OFFSET %(offset)s)
         SELECT (SELECT count(*) FROM matched), query.lexemes, a.title, a.slug, a.published_at, a.standfirst,
-               a.opening_text, {authors} AS authors
-        FROM shown JOIN articles_article a ON a.id = shown.id, query
+               a.opening_text, entry.authors
+        FROM shown JOIN articles_article a ON a.id = shown.id
+             JOIN articles_searchentry entry ON entry.article_id = shown.id, query
         ORDER BY shown.rank DESC, shown.published_at DESC, shown.id DESC
     """,
     "sqlite": """
@@ -113,8 +116,10 @@ def search(query: str, *, limit: int = PAGE_SIZE, offset: int = 0) -> tuple[list
     dates, urls = CardDates(), url_context()
     url = slug_urls(urls)
     words = [term.lower() for term in terms if len(term) > 1]  # not every "a" in the text
+    # PostgreSQL's lexemes, the same on every row: parsed once
+    lexemes = tuple(json.loads(rows[0][1] or "[]")) if rows and connection.vendor == "postgresql" else None
     hits = []
-    for _total, lexemes, title, slug, published_at, standfirst, opening, authors in rows:
+    for _total, _lexemes, title, slug, published_at, standfirst, opening, authors in rows:
         text = plain_text(standfirst, opening)
         spans = stem_matches(text, lexemes) if lexemes is not None else substring_matches(text, words)
         published_at = aware(published_at)
@@ -155,7 +160,7 @@ def _stem(word: str) -> str:
     return _english().stemWord(word.lower())
 
 
-def stem_matches(text: str, lexemes: list[str]) -> list[Span]:
+def stem_matches(text: str, lexemes: Sequence[str]) -> list[Span]:
     """Where in ``text`` the words whose stem is one of ``lexemes`` are, as far as a snippet
     from the first of them reaches (``snippet_end``).
 
@@ -164,15 +169,14 @@ def stem_matches(text: str, lexemes: list[str]) -> list[Span]:
     """
     if not lexemes:
         return []
-    found = set(lexemes)
+    found, starts = _lexeme_starts(tuple(lexemes))
     lowered = text.lower()
     flags = 0
     if len(lowered) != len(text):  # a letter whose lower case is longer would move the positions
         lowered, flags = text, re.IGNORECASE
-    candidates = _words_beginning(tuple(sorted({lexeme[:2] for lexeme in found})), flags)
     spans: list[Span] = []
     end = len(text)
-    for match in candidates.finditer(lowered):
+    for match in _words_beginning(starts, flags).finditer(lowered):
         start = match.start()
         if start >= end:
             break
@@ -183,6 +187,12 @@ def stem_matches(text: str, lexemes: list[str]) -> list[Span]:
             if len(spans) == 1:
                 end = snippet_end(start)
     return spans
+
+
+@lru_cache(maxsize=256)
+def _lexeme_starts(lexemes: tuple[str, ...]) -> tuple[frozenset[str], tuple[str, ...]]:
+    """The lexemes as a set, and the first two letters they begin with (once per search, not per result)."""
+    return frozenset(lexemes), tuple(sorted({lexeme[:2] for lexeme in lexemes}))
 
 
 @lru_cache(maxsize=256)
@@ -219,12 +229,20 @@ def snippet(text: str, spans: list[Span]) -> SafeString:
     for first, last in spans:
         if first < position or last > stop:
             continue
-        out += [html.escape(text[position:first]), "<mark>", html.escape(text[first:last]), "</mark>"]
+        out += [_escape_text(text[position:first]), "<mark>", _escape_text(text[first:last]), "</mark>"]
         position = last
-    out.append(html.escape(text[position:stop]))
+    out.append(_escape_text(text[position:stop]))
     if stop < len(text):
         out.append(" …")
-    return mark_safe("".join(out))  # noqa: S308 (every piece of text is escaped above)
+    return SafeString("".join(out))  # every piece of text is escaped above
+
+
+def _escape_text(text: str) -> str:
+    """``text`` as the content of an element, where only ``&``, ``<`` and ``>`` need escaping
+    (and most snippets have none of them: the check costs less than the escaping)."""
+    if "&" in text or "<" in text or ">" in text:
+        return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text
 
 
 def _escape_like(term: str) -> str:

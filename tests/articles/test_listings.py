@@ -36,7 +36,9 @@ def test_card_dates_name_the_month_in_the_active_language():
     moment = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
     with translation.override("de"):
         assert listings.CardDates().display(moment) == date(moment, "j F Y") == "4 Mai 2026"
+        assert listings.CardDates().both(moment)[1] == "4 Mai 2026"
     assert listings.CardDates().display(moment) == "4 May 2026"
+    assert listings.CardDates().both(moment)[1] == "4 May 2026"  # remembered per language
 
 
 def test_card_dates_of_no_date_are_empty():
