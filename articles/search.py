@@ -3,8 +3,9 @@
 On PostgreSQL: full-text search over the stored vector of title (A), standfirst (B) and
 body (C) (migration 0009), best first (``ts_rank``), newest first among equals. The
 matches are found and ranked in ``articles_searchentry``, a narrow table holding the
-published articles' vectors with their GIN index and their bylines, which triggers keep
-(migrations 0013 and 0014): a results page reads no author.
+published articles' vectors with their GIN index, which a trigger keeps (migration 0013).
+The results' bylines come ready from ``articles_byline``, which triggers keep too
+(migration 0014): a results page reads no author.
 On SQLite: a plain substring match on every word, newest first.
 
 As for the listings (articles/listings.py): one prepared statement returns the page's
@@ -61,9 +62,9 @@ _SEARCH_SQL = {
             SELECT * FROM matched ORDER BY rank DESC, published_at DESC, id DESC
             LIMIT %(limit)s OFFSET %(offset)s)
         SELECT (SELECT count(*) FROM matched), query.lexemes, a.title, a.slug, a.published_at, a.standfirst,
-               a.opening_text, entry.authors
+               a.opening_text, byline.authors
         FROM shown JOIN articles_article a ON a.id = shown.id
-             JOIN articles_searchentry entry ON entry.article_id = shown.id, query
+             LEFT JOIN articles_byline byline ON byline.article_id = shown.id, query
         ORDER BY shown.rank DESC, shown.published_at DESC, shown.id DESC
     """,
     "sqlite": """

@@ -140,22 +140,22 @@ def test_search_entries_are_emptied_with_the_articles_table(client):
     assert search_entries() == {}
 
 
-def entry_bylines() -> dict[int, tuple[str | None, str | None]]:
-    """Each search entry's byline, beside the byline the listings build from the links."""
+def stored_bylines() -> dict[int, tuple[str | None, str | None]]:
+    """Each kept byline, beside the byline the listings build from the links."""
     from articles.listings import credits_sql
 
     built = credits_sql("postgresql", "author")
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT entry.article_id, entry.authors, {built} "  # noqa: S608 (our own SQL, no input)
-            "FROM articles_searchentry entry JOIN articles_article a ON a.id = entry.article_id"
+            f"SELECT byline.article_id, byline.authors, {built} "  # noqa: S608 (our own SQL, no input)
+            "FROM articles_byline byline JOIN articles_article a ON a.id = byline.article_id"
         )
         return {row[0]: row[1:] for row in cursor.fetchall()}
 
 
-def test_search_entries_keep_their_bylines_through_every_change_of_authors(client, db):
+def test_bylines_are_kept_through_every_change_of_authors(client, db):
     if connection.vendor != "postgresql":
-        pytest.skip("the search entries are PostgreSQL's")
+        pytest.skip("the kept bylines are PostgreSQL's")
     ola, jan = AuthorFactory.create(name="Ola Berg", slug="ola-berg"), AuthorFactory.create(name="Jan Holm")
     article = ArticleFactory.create(title="Harbour dues", authors=[ola, jan])
     draft = ArticleFactory.create(title="Harbour pilots", status=Article.Status.DRAFT, published_at=None)
@@ -163,10 +163,10 @@ def test_search_entries_keep_their_bylines_through_every_change_of_authors(clien
     other = ArticleFactory.create(title="Harbour lights", authors=[jan])
 
     def byline(pk: int) -> Any:
-        """The entry's byline, parsed: ``[names, slugs]``."""
-        stored, built = entry_bylines()[pk]
+        """The article's kept byline, parsed: ``[names, slugs]``."""
+        stored, built = stored_bylines()[pk]
         assert stored is not None
-        assert stored == built  # the entry holds what the links say, at every step
+        assert stored == built  # what the links say, at every step
         return json.loads(stored)
 
     assert byline(article.pk) == [["Ola Berg", "Jan Holm"], ["ola-berg", jan.slug]]
@@ -181,15 +181,17 @@ def test_search_entries_keep_their_bylines_through_every_change_of_authors(clien
     # Renaming an author, or changing their slug, rewrites every byline they are in.
     Author.objects.filter(pk=jan.pk).update(name="Jan Holm-Dahl", slug="jan-holm-dahl")
     assert byline(other.pk) == [["Jan Holm-Dahl"], ["jan-holm-dahl"]]
+    assert byline(draft.pk) == [["Jan Holm-Dahl"], ["jan-holm-dahl"]]
     assert 'href="/authors/jan-holm-dahl/">Jan Holm-Dahl</a>' in found(client, "lights")
     ola.role = "Harbour Correspondent"
     ola.save()  # not in a byline: nothing to rewrite
     assert byline(article.pk)[0] == ["Ola Berg"]
 
-    # Links bulk-created before the piece is published: it enters search with them.
+    # Links bulk-created before the piece is published: it is found with them.
     ArticleAuthor.objects.bulk_create([ArticleAuthor(article=draft, author=ola, position=1)])
     Article.objects.filter(pk=draft.pk).update(status=Article.Status.PUBLISHED, published_at=timezone.now())
     assert byline(draft.pk)[0] == ["Jan Holm-Dahl", "Ola Berg"]
+    assert 'Jan Holm-Dahl</a> and <a href="/authors/ola-berg/">Ola Berg</a>' in found(client, "pilots")
 
     # Deleting an author takes them out of every byline; a piece with no author has none.
     jan.delete()
@@ -199,17 +201,28 @@ def test_search_entries_keep_their_bylines_through_every_change_of_authors(clien
     assert "1 result for" in html
     assert "Jan Holm" not in html
 
+    # Deleting an article deletes its byline.
+    article.delete()
+    assert article.pk not in stored_bylines()
+    assert set(stored_bylines()) == {draft.pk, other.pk}
+
 
 @pytest.mark.django_db(transaction=True)
-def test_search_entry_bylines_are_emptied_with_the_author_links(client):
+def test_kept_bylines_are_emptied_with_the_author_links_or_the_articles(client):
     if connection.vendor != "postgresql":
-        pytest.skip("the search entries are PostgreSQL's")
+        pytest.skip("the kept bylines are PostgreSQL's")
     ola = AuthorFactory.create(name="Ola Berg", slug="ola-berg")
     article = ArticleFactory.create(title="Harbour dues", authors=[ola])
-    assert entry_bylines()[article.pk][0] == '[["Ola Berg"], ["ola-berg"]]'
+    assert stored_bylines()[article.pk][0] == '[["Ola Berg"], ["ola-berg"]]'
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE articles_articleauthor")
-    assert entry_bylines()[article.pk] == ("[null, null]", "[null, null]")
+    assert stored_bylines() == {}
+    assert "By " not in found(client, "dues").split("result for")[1]  # found, with no byline
+    ArticleFactory.create(title="Harbour lights", authors=[ola])
+    assert len(stored_bylines()) == 1
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE articles_article CASCADE")
+    assert stored_bylines() == {}
 
 
 def test_search_results_come_in_one_statement_twenty_a_page(client, db, settings, django_assert_num_queries):
