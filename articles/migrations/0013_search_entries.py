@@ -15,9 +15,9 @@ published and removes it otherwise, a delete removes it, and a ``TRUNCATE`` (the
 suite's flush) empties it. SQLite, which searches by substring, has none of it.
 """
 
-from typing import Any
-
 from django.db import migrations
+
+from articles.migrations._postgresql import postgresql_only
 
 CREATE = [
     """
@@ -82,19 +82,7 @@ DROP = [
 ]
 
 
-def create(apps: Any, schema_editor: Any) -> None:
-    if schema_editor.connection.vendor == "postgresql":
-        for statement in CREATE:
-            schema_editor.execute(statement)
-
-
-def drop(apps: Any, schema_editor: Any) -> None:
-    if schema_editor.connection.vendor == "postgresql":
-        for statement in DROP:
-            schema_editor.execute(statement)
-
-
 class Migration(migrations.Migration):
     dependencies = [("articles", "0012_article_opening_text")]
 
-    operations = [migrations.RunPython(create, drop)]
+    operations = [postgresql_only(CREATE, DROP)]

@@ -22,9 +22,9 @@ them to an article keeps the old name in that article's byline, until its links 
 again. SQLite, which has no search entries, is unchanged.
 """
 
-from typing import Any
-
 from django.db import migrations
+
+from articles.migrations._postgresql import postgresql_only
 
 CREATE = [
     """
@@ -104,19 +104,7 @@ DROP = [
 ]
 
 
-def create(apps: Any, schema_editor: Any) -> None:
-    if schema_editor.connection.vendor == "postgresql":
-        for statement in CREATE:
-            schema_editor.execute(statement)
-
-
-def drop(apps: Any, schema_editor: Any) -> None:
-    if schema_editor.connection.vendor == "postgresql":
-        for statement in DROP:
-            schema_editor.execute(statement)
-
-
 class Migration(migrations.Migration):
     dependencies = [("articles", "0013_search_entries")]
 
-    operations = [migrations.RunPython(create, drop)]
+    operations = [postgresql_only(CREATE, DROP)]
