@@ -137,7 +137,15 @@ def test_publishing_while_the_broker_is_down_still_sends_every_reader_the_piece_
         assert Campaign.objects.count() == 2  # recorded with the publishing, whatever the broker
         time.sleep(2)
         private_redis.start()
-        wait_until(lambda: Campaign.objects.filter(status=Campaign.Status.FINISHED).count() == 2, timeout=90)
+        wait_until(
+            lambda: Campaign.objects.filter(status=Campaign.Status.FINISHED).count() == 2,
+            timeout=90,
+            describe=lambda: (
+                f"campaigns {list(Campaign.objects.values_list('status', flat=True))}, "
+                f"editor said {editor.stdout.strip()!r}; the worker's log ends:\n"
+                + "\n".join(sender.log_path.read_text().splitlines()[-40:])
+            ),
+        )
     finally:
         sender.stop()
 
