@@ -161,27 +161,17 @@ class CardDates:
     def __init__(self, zone: tzinfo | None = None) -> None:
         self.zone = zone or timezone.get_current_timezone()
         self.language = translation.get_language()  # the month's name is in its words
-        self.months: dict[int, str] = {}
-
-    def local(self, value: datetime) -> datetime:
-        return value.astimezone(self.zone) if timezone.is_aware(value) else value
 
     def iso(self, value: datetime | None) -> str:
-        return "" if value is None else self.local(value).replace(microsecond=0).isoformat()
+        return self.both(value)[0]
 
     def display(self, value: datetime | None) -> str:
-        return "" if value is None else self._display(self.local(value))
+        return self.both(value)[1]
 
     def both(self, value: datetime | None) -> tuple[str, str]:
         """``iso(value), display(value)``, remembered: the same articles' dates come back
         on every page view, and converting and formatting one cost 3 us."""
         return ("", "") if value is None else _both(value, self.zone, self.language)
-
-    def _display(self, local: datetime) -> str:
-        month = self.months.get(local.month)
-        if month is None:
-            month = self.months[local.month] = str(MONTHS[local.month])
-        return f"{local.day} {month} {local.year:04d}"
 
 
 @lru_cache(maxsize=8192)
