@@ -12,7 +12,9 @@ one JSON line. `--only=redirect` (or any comma-separated page names) measures on
 Environment: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/ep_bench_web,
 dropped and re-created), BENCH_REDIS_URL (default redis://127.0.0.1:6379/14),
 BENCH_PORTS (default 8104,8114), BENCH_DURATION (seconds per wrk run, default 4),
-BENCH_ROUNDS (default 3), BENCH_CONNECTIONS (default 8).
+BENCH_ROUNDS (default 3), BENCH_CONNECTIONS (default 8), BENCH_BODY_WORDS (default 0: every article
+has the same short body of nine repeated paragraphs; 1500 gives each one that many invented words
+after the first paragraph, as long as a real article).
 
 The machine is shared and noisy, so ceiling, cached and uncached runs are
 interleaved in ROUNDS rounds and each figure is the median over the rounds.
@@ -49,6 +51,9 @@ PORTS = [int(port) for port in os.getenv("BENCH_PORTS", "8104,8114").split(",")]
 DURATION = int(os.getenv("BENCH_DURATION", "4"))
 ROUNDS = int(os.getenv("BENCH_ROUNDS", "3"))
 CONNECTIONS = int(os.getenv("BENCH_CONNECTIONS", "8"))
+# 0: the short body of nine repeated paragraphs; n: n words of invented text, as long as a real
+# article, whose search vector PostgreSQL stores out of line (TOAST), as it does a real one's
+BODY_WORDS = int(os.getenv("BENCH_BODY_WORDS", "0"))
 ARTICLES = 1000
 DRAFTS = 200  # what the publish-under-load mode publishes, one at a time
 PUBLISH_INTERVAL = float(os.getenv("BENCH_PUBLISH_INTERVAL", "2"))
@@ -123,6 +128,7 @@ from django.utils import timezone
 from articles.html import opening_text
 from articles.models import Article, ArticleAuthor, ArticleTopic, Author, SiteSettings, Topic
 random.seed(7)
+BODY_WORDS = {BODY_WORDS}
 SiteSettings.load()
 topics = [Topic.objects.create(name=f"Topic {{n}}", slug=f"topic-{{n}}", description="An invented beat.")
           for n in range(12)]
@@ -131,19 +137,32 @@ authors = [Author.objects.create(name=f"Writer {{n}}", slug=f"writer-{{n}}", rol
 paragraph = ("<p>Negotiators met again in a small room that has seen more drafts than decisions. The questions were "
              "familiar ones: who pays, who decides, and how quickly a promise can become a rule that applies.</p>")
 body = "<h2>Where things stand</h2>" + paragraph * 5 + "<h2>What comes next</h2>" + paragraph * 4
-opening = opening_text(body)  # what Article.save derives, which bulk_create skips
+
+
+def long_body(words):
+    # An article of the usual length: the paragraph, then `words` invented words of 5,000, the
+    # common ones often and the rare ones seldom (Zipf-like), in paragraphs of 60.
+    syllables = ["ka", "lo", "mi", "ren", "sto", "va", "dun", "pel", "tri", "sa", "mor", "qui", "ban", "el"]
+    vocabulary = ["".join(syllables[(n // 14 ** k) % 14] for k in range(2 + n % 3)) + "s" * (n % 2)
+                  for n in range(5000)]
+    picked = [vocabulary[min(int(random.paretovariate(0.3)) - 1, 4999)] for _ in range(words)]
+    return paragraph + "".join("<p>" + " ".join(picked[n:n + 60]) + ".</p>" for n in range(0, words, 60))
+
+
+bodies = [long_body(BODY_WORDS) if BODY_WORDS else body for _ in range({ARTICLES})]
 now = timezone.now()
 articles = Article.objects.bulk_create(
     Article(title=f"Invented article number {{n}} about policy", slug=f"article-{{n}}",
             standfirst="A one-paragraph summary of an invented piece about European policy and its politics.",
-            body=body, opening_text=opening, status="published", published_at=now - timedelta(hours=n),
+            body=bodies[n], opening_text=opening_text(bodies[n]), status="published",
+            published_at=now - timedelta(hours=n),
             reading_minutes=6, editor=authors[n % 5], is_featured=n == 3, hero_image_credit="Demo",
             send_to_subscribers=False)
     for n in range({ARTICLES}))
 drafts = Article.objects.bulk_create(
     Article(title=f"Invented draft number {{n}} about policy", slug=f"draft-{{n}}",
             standfirst="A one-paragraph summary of an invented piece about European policy and its politics.",
-            body=body, opening_text=opening, status="approved", reading_minutes=6, editor=authors[n % 5],
+            body=body, opening_text=opening_text(body), status="approved", reading_minutes=6, editor=authors[n % 5],
             hero_image_credit="Demo", send_to_subscribers=False)
     for n in range({DRAFTS}))
 articles = articles + drafts

@@ -19,16 +19,8 @@ from django.db import migrations
 
 from articles.migrations._postgresql import postgresql_only
 
-CREATE = [
-    """
-    CREATE TABLE articles_searchentry (
-        article_id bigint PRIMARY KEY,
-        published_at timestamp with time zone NOT NULL,
-        search_vector tsvector NOT NULL
-    )
-    """,
-    "CREATE INDEX search_entry_vector ON articles_searchentry USING gin (search_vector)",
-    """
+# Migration 0015 replaces it; reversing 0015 puts it back.
+KEEP_SEARCH_ENTRY = """
     CREATE FUNCTION articles_keep_search_entry() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         IF TG_OP = 'TRUNCATE' THEN
@@ -55,7 +47,18 @@ CREATE = [
         RETURN NULL;
     END
     $$
+    """
+
+CREATE = [
+    """
+    CREATE TABLE articles_searchentry (
+        article_id bigint PRIMARY KEY,
+        published_at timestamp with time zone NOT NULL,
+        search_vector tsvector NOT NULL
+    )
     """,
+    "CREATE INDEX search_entry_vector ON articles_searchentry USING gin (search_vector)",
+    KEEP_SEARCH_ENTRY,
     """
     CREATE TRIGGER article_search_entry AFTER INSERT OR UPDATE OR DELETE ON articles_article
     FOR EACH ROW EXECUTE FUNCTION articles_keep_search_entry()

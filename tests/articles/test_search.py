@@ -129,6 +129,57 @@ def test_search_on_postgresql_ranks_in_the_narrow_table_its_trigger_keeps(client
         assert "gin (search_vector)" in cursor.fetchone()[0]
 
 
+def rank_vectors() -> dict[int, tuple]:
+    """Each entry's kept rank vector, and the one of its article's title, standfirst and opening."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT s.article_id, s.rank_vector::text,
+                      (setweight(to_tsvector('english', a.title), 'A')
+                       || setweight(to_tsvector('english', left(a.standfirst, 1000)), 'B')
+                       || setweight(to_tsvector('english', a.opening_text), 'C'))::text
+               FROM articles_searchentry s JOIN articles_article a ON a.id = s.article_id"""
+        )
+        return {row[0]: row[1:] for row in cursor.fetchall()}
+
+
+def test_a_long_article_is_ranked_by_its_title_standfirst_and_opening(client, db):
+    if connection.vendor != "postgresql":
+        pytest.skip("the search entries are PostgreSQL's")
+    # Some 4 KB of vector: more than fits in the entry's row, as for any article of the usual length.
+    filler = "".join(f"<p>Harbour note {n}: quay{n} crane{n} berth{n} tide{n}.</p>" for n in range(150))
+    deep = ArticleFactory.create(
+        title="Winter moorings",
+        body=filler + "<p>The old lighthouse keeps its lamp lit.</p>",
+        published_at=timezone.now() - timedelta(hours=1),
+    )
+    opening = ArticleFactory.create(
+        title="Summer moorings",
+        body="<p>The old lighthouse keeps its lamp lit.</p>" + filler,
+        published_at=timezone.now() - timedelta(hours=2),
+    )
+    short = ArticleFactory.create(title="Spring moorings", body="<p>A short note on a lighthouse.</p>")
+    kept = rank_vectors()
+    # The long ones: their title, standfirst and opening, as the function of migration 0015 writes them.
+    assert kept[deep.pk][0] == kept[deep.pk][1]
+    assert "'lighthous'" not in kept[deep.pk][0]
+    assert kept[opening.pk][0] == kept[opening.pk][1]
+    assert "'lighthous'" in kept[opening.pk][0]
+    assert kept[short.pk][0] is None  # its whole vector is in the row: search ranks by that
+
+    # Both long ones are found; the word in the opening counts, the one deep in the body does not,
+    # so the older piece comes first. (Ranked by their whole text they tie, and the newer would.)
+    html = found(client, "lighthouse")
+    assert "3 results for" in html
+    assert html.index("Spring moorings") < html.index("Summer moorings") < html.index("Winter moorings")
+
+    # An edit that brings the word into the opening is ranked as such at once.
+    deep.body = "<p>The old lighthouse keeps its lamp lit.</p>" + filler
+    deep.save()
+    assert "'lighthous'" in rank_vectors()[deep.pk][0]
+    html = found(client, "lighthouse")
+    assert html.index("Winter moorings") < html.index("Summer moorings")
+
+
 @pytest.mark.django_db(transaction=True)
 def test_search_entries_are_emptied_with_the_articles_table(client):
     if connection.vendor != "postgresql":
