@@ -162,7 +162,8 @@ def _listing_of(request: HttpRequest, kind: str, slug: str) -> HttpResponse:
 
 @require_safe
 def search_results(request: HttpRequest) -> HttpResponse:
-    query = request.GET.get("q", "").strip()[:200]
+    # PostgreSQL refuses a NUL character in text: a reader's stray "%00" searches without it.
+    query = request.GET.get("q", "").replace("\x00", "").strip()[:200]
     page = None
     if query:
         number, per_page = page_number(request), search.PAGE_SIZE

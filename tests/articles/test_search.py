@@ -63,6 +63,14 @@ def test_search_counts_a_single_result_in_the_singular(client, db):
     assert "1 result for" in html
 
 
+def test_search_with_a_nul_character_searches_without_it(client, db):
+    ArticleFactory.create(title="Harbour lighthouse")
+    response = client.get("/search/?q=light%00house")
+    assert response.status_code == 200  # was a 500 on PostgreSQL, which refuses NUL in text
+    assert "1 result for" in response.content.decode()
+    assert client.get("/search/?q=%00").status_code == 200
+
+
 def test_search_with_no_match_says_so(client, db):
     ArticleFactory.create(title="Something else")
     html = client.get("/search/", {"q": "zeppelin"}).content.decode()
