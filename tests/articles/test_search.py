@@ -197,6 +197,160 @@ def test_search_entries_are_emptied_with_the_articles_table(client):
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE articles_article CASCADE")
     assert search_entries() == {}
+    assert search_terms() == set()
+
+
+def search_terms() -> set[tuple]:
+    """Every kept term: (lexeme, article, publication time, rank)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT lexeme, article_id, published_at, rank FROM articles_searchterm")
+        return set(cursor.fetchall())
+
+
+def terms_of_the_entries() -> set[tuple]:
+    """The terms as the entries give them: each lexeme of each entry's vector, ranked as a search
+    for it alone ranks the entry (its query made from the lexeme as a one-word vector prints it)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT lexeme, s.article_id, s.published_at,
+                      ts_rank(coalesce(s.rank_vector, s.search_vector),
+                              array_to_tsvector(ARRAY[lexeme])::text::tsquery)
+               FROM articles_searchentry s, unnest(tsvector_to_array(s.search_vector)) AS lexeme"""
+        )
+        return set(cursor.fetchall())
+
+
+def ranked_by_postgresql(words: str) -> list[str]:
+    """The titles matching ``words``, ranked in the entries as any search of several words is."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT a.title
+               FROM articles_searchentry s JOIN articles_article a ON a.id = s.article_id,
+                    websearch_to_tsquery('english', %s) AS q
+               WHERE s.search_vector @@ q AND s.published_at <= now()
+               ORDER BY ts_rank(coalesce(s.rank_vector, s.search_vector), q) DESC,
+                        s.published_at DESC, s.article_id DESC""",
+            [words],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def test_a_one_word_search_reads_its_kept_terms_in_the_order_ranking_every_match_gives(db):
+    if connection.vendor != "postgresql":
+        pytest.skip("the search terms are PostgreSQL's")
+    from articles import search
+
+    now = timezone.now()
+    filler = "".join(f"<p>Harbour note {n}: quay{n} crane{n} berth{n} tide{n}.</p>" for n in range(150))
+    texts = [
+        ("Ferries and harbours", "Ferries run late.", "<p>The ferry to the harbour waits.</p>"),
+        ("Harbour dues rise", "Ports charge more.", "<p>Ferries pay harbour dues, ferries pay twice.</p>"),
+        ("Fishing quotas", "Harbours empty.", "<p>Quotas cut; the ferries still run.</p>"),
+        ("Ferry timetables", "Winter crossings.", "<p>Timetables for the harbour ferries.</p>"),
+        ("Winter moorings", "A long read on harbours.", filler + "<p>The ferries moor here.</p>"),
+        ("Summer moorings", "Another long read.", "<p>Ferries moor in the harbour.</p>" + filler),
+    ]
+    for number, (title, standfirst, body) in enumerate(texts):
+        ArticleFactory.create(title=title, standfirst=standfirst, body=body, published_at=now - timedelta(hours=number))
+    # Two pieces of one instant, which only their ids set in order; one scheduled; one draft.
+    for title in ("Harbour tide tables", "Harbour tide charts"):
+        ArticleFactory.create(title=title, body="<p>Ferries and tides.</p>", published_at=now - timedelta(days=2))
+    ArticleFactory.create(title="Harbour to come", published_at=now + timedelta(hours=1))
+    ArticleFactory.create(title="Harbour draft", status=Article.Status.DRAFT, published_at=None)
+    assert search_terms() == terms_of_the_entries()
+
+    words = {word.strip(".,;:").lower() for text in texts for part in text for word in part.split()}
+    words = {word for word in words if word.isalpha() and len(word) > 2} | {"harbour", "ferries"}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT numnode(websearch_to_tsquery('english', %s))", ["harbour"])
+        assert cursor.fetchone()[0] == 1  # a query of one lexeme, which the kept terms answer
+    for word in sorted(words):
+        expected = ranked_by_postgresql(word)
+        hits, total = search.search(word, limit=100)
+        assert ([hit.title for hit in hits], total) == (expected, len(expected)), word
+    harbour = ranked_by_postgresql("harbour")
+    assert len(harbour) == 8  # neither the scheduled piece nor the draft
+    assert harbour.index("Harbour tide charts") < harbour.index("Harbour tide tables")  # the later id first
+    # Page by page, the same order.
+    pages = [search.search("harbour", limit=3, offset=offset)[0] for offset in (0, 3, 6, 9)]
+    assert [hit.title for page in pages for hit in page] == harbour
+    assert search.search("harbour", limit=3, offset=6)[1] == 8
+
+    # The one-word search reads the kept terms, the others rank in the entries: take one
+    # article's terms away and only the one-word search loses it.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM articles_searchterm WHERE article_id = (SELECT id FROM articles_article WHERE title = %s)",
+            ["Fishing quotas"],
+        )
+    assert "Fishing quotas" not in [hit.title for hit in search.search("ferries")[0]]
+    assert "Fishing quotas" in [hit.title for hit in search.search("ferries quotas")[0]]
+
+
+def test_search_terms_are_kept_through_every_change_of_an_article(client, db):
+    if connection.vendor != "postgresql":
+        pytest.skip("the search terms are PostgreSQL's")
+    article = ArticleFactory.create(title="Harbour dues", body="<p>Nothing about shipping yet.</p>")
+    draft = ArticleFactory.create(title="Harbour pilots", status=Article.Status.DRAFT, published_at=None)
+
+    def kept() -> set[tuple]:
+        terms = search_terms()
+        assert terms == terms_of_the_entries()  # at every step
+        return terms
+
+    assert {term[1] for term in kept()} == {article.pk}
+    assert ("ship", article.pk) in {term[:2] for term in kept()}
+    article.body = "<p>Two <strong>icebreakers</strong> keep the port open.</p>"
+    article.save()
+    assert ("ship", article.pk) not in {term[:2] for term in kept()}
+    assert "Harbour dues" in found(client, "icebreakers")
+    Article.objects.filter(pk__in=[article.pk, draft.pk]).update(title="Harbour fees")
+    assert "1 result for" in found(client, "fees")
+
+    # Scheduled for later: kept, and found once its time has come; moved, and found with its new time.
+    Article.objects.filter(pk=draft.pk).update(
+        status=Article.Status.PUBLISHED, published_at=timezone.now() + timedelta(hours=1)
+    )
+    assert {term[1] for term in kept()} == {article.pk, draft.pk}
+    assert "1 result for" in found(client, "fees")
+    Article.objects.filter(pk=draft.pk).update(published_at=timezone.now() - timedelta(minutes=1))
+    assert {term[2] for term in kept() if term[1] == draft.pk} == {Article.objects.get(pk=draft.pk).published_at}
+    assert "2 results for" in found(client, "fees")
+
+    # A long article, whose rank vector changes with its opening: its terms are ranked again.
+    filler = "".join(f"<p>Harbour note {n}: quay{n} crane{n} berth{n} tide{n}.</p>" for n in range(150))
+    article.body = filler + "<p>The old lighthouse keeps its lamp lit.</p>"
+    article.save()
+    before = {term for term in kept() if term[:2] == ("lighthous", article.pk)}
+    article.body = "<p>The old lighthouse keeps its lamp lit.</p>" + filler
+    article.save()
+    after = {term for term in kept() if term[:2] == ("lighthous", article.pk)}
+    assert before.pop()[3] < after.pop()[3]
+
+    # Taken down, or deleted: its terms go.
+    Article.objects.filter(pk=draft.pk).update(status=Article.Status.DRAFT)
+    assert {term[1] for term in kept()} == {article.pk}
+    article.delete()
+    assert kept() == set()
+    assert "0 results for" in found(client, "lighthouse")
+
+
+def test_a_lexeme_with_quotes_and_backslashes_is_queried_as_itself(db):
+    if connection.vendor != "postgresql":
+        pytest.skip("the search terms are PostgreSQL's")
+    lexemes = ["plain", "it's", "a\\b", "q'\\'x", "example.com/a'b?c=", "x y", "a:b", "1:*"]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT lexeme, (tsvector_to_array(query::text::tsvector))[1], numnode(query),
+                      query @@ array_to_tsvector(ARRAY[lexeme])
+               FROM unnest(%s::text[]) AS lexeme, articles_lexeme_query(lexeme) AS query""",
+            [lexemes],
+        )
+        assert cursor.fetchall() == [(lexeme, lexeme, 1, True) for lexeme in lexemes]
+    # A lexeme the parser keeps with its quote (the path of an address) is kept as itself.
+    ArticleFactory.create(title="Links", body="<p>See example.com/a'b?c= for the tables.</p>")
+    assert "/a'b?c=" in {term[0] for term in search_terms()}
+    assert search_terms() == terms_of_the_entries()
 
 
 def stored_bylines() -> dict[int, tuple[str | None, str | None]]:
