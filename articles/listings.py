@@ -97,6 +97,16 @@ def credits_sql(vendor: str, kind: str) -> str:
     return _CREDITS[vendor].format(kind=kind)
 
 
+# On PostgreSQL a card's byline is read as triggers keep it (migration 0014), one index
+# lookup: building it with the subquery above was a third of a listing statement's time.
+_KEPT_BYLINE = "(SELECT byline.authors FROM articles_byline byline WHERE byline.article_id = a.id)"
+
+
+def byline_sql(vendor: str) -> str:
+    """An article's authors as ``credits_sql(vendor, "author")`` answers them, read as kept where they are."""
+    return _KEPT_BYLINE if vendor == "postgresql" else credits_sql(vendor, "author")
+
+
 # The owner row comes back once per card (or once, with no card, for an empty listing).
 # The count reads the partial index of listed articles (migration 0011) and stops at
 # nothing; the page reads the same index newest first and stops after the page.
@@ -123,7 +133,7 @@ def listing_sql(vendor: str, kind: str) -> str:
     return _LISTING_SQL.format(
         **common,
         **{name: parts[name].format(**common) for name in ("owner", "featured", "total", "shown")},
-        authors=credits_sql(vendor, "author"),
+        authors=byline_sql(vendor),
         topics=credits_sql(vendor, "topic"),
     )
 
