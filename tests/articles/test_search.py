@@ -416,7 +416,7 @@ def test_bylines_are_kept_through_every_change_of_authors(client, db, settings):
     assert "1 result for" in html
     assert "Jan Holm" not in html
     assert "Jan Holm" not in client.get("/").content.decode()
-    assert 'Ola Berg</a>' in client.get("/authors/ola-berg/").content.decode()
+    assert "Ola Berg</a>" in client.get("/authors/ola-berg/").content.decode()
 
     # Deleting an article deletes its byline.
     article.delete()
