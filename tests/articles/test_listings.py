@@ -139,3 +139,124 @@ def test_bylines_and_topic_lines_read_as_a_sentence_and_escape_names():
     assert listings.topic_line([Link("Energy", "/topics/energy/"), Link("R&D", "/topics/r-d/")]) == (
         '<a href="/topics/energy/">Energy</a><span aria-hidden="true"> | </span><a href="/topics/r-d/">R&amp;D</a>'
     )
+
+
+# --- the kept counts of published articles (PostgreSQL, migration 0017) ---------------------------
+
+_FRESH_COUNTS = """
+    SELECT 'all', count(*) FROM articles_article a
+    WHERE a.status = 'published' AND a.published_at IS NOT NULL
+    UNION ALL
+    SELECT 'topic:' || t.topic_id, count(*)
+    FROM articles_articletopic t JOIN articles_article a ON a.id = t.article_id
+    WHERE a.status = 'published' AND a.published_at IS NOT NULL GROUP BY t.topic_id
+    UNION ALL
+    SELECT 'author:' || w.author_id, count(*)
+    FROM articles_articleauthor w JOIN articles_article a ON a.id = w.article_id
+    WHERE a.status = 'published' AND a.published_at IS NOT NULL GROUP BY w.author_id
+"""
+
+
+def kept_counts() -> dict[str, int]:
+    """The kept counts, checked against the articles and links as they are (a listing that
+    no longer has any published article may keep a count of 0)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT listing, published FROM articles_publishedcount")
+        kept = dict(cursor.fetchall())
+        cursor.execute(_FRESH_COUNTS)
+        fresh = dict(cursor.fetchall())
+    assert {listing: count for listing, count in kept.items() if count} == {
+        listing: count for listing, count in fresh.items() if count
+    }
+    return kept
+
+
+def totals(topic, author) -> tuple[int, int, int]:
+    """What the home page (less its featured piece), the topic's and the author's pages say they list."""
+    found = [
+        listings.listing("home"),
+        listings.listing("topic", slug=topic.slug),
+        listings.listing("author", slug=author.slug),
+    ]
+    return tuple(listing.total if listing else -1 for listing in found)  # type: ignore[return-value]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the kept counts are PostgreSQL's")
+def test_published_counts_are_kept_through_every_change(newsroom):
+    from articles.models import Article, ArticleAuthor, ArticleTopic, Author, Topic
+
+    energy, ana = Topic.objects.get(slug="energy"), Author.objects.get(slug="ana-field")
+    kept = kept_counts()
+    assert (kept["all"], kept[f"topic:{energy.pk}"], kept[f"author:{ana.pk}"]) == (31, 11, 7)  # one ahead
+    assert totals(energy, ana) == (29, 10, 6)
+
+    # Publishing the draft through the ORM; taking a piece down with update().
+    draft = Article.objects.get(status="draft")
+    draft.status, draft.published_at = "published", newsroom - timedelta(minutes=1)
+    draft.save()
+    kept_counts()
+    assert totals(energy, ana) == (30, 11, 7)
+    Article.objects.filter(pk=draft.pk).update(status="unpublished")
+    kept_counts()
+    assert totals(energy, ana) == (29, 10, 6)
+
+    # The piece scheduled for tomorrow is counted but not listed until its time; moved to the
+    # past (no change of status, so no count changes), it is listed.
+    ahead = Article.objects.get(published_at__gt=newsroom)
+    Article.objects.filter(pk=ahead.pk).update(published_at=newsroom - timedelta(days=3))
+    assert kept_counts() == kept
+    assert totals(energy, ana) == (30, 11, 7)
+
+    # Links added, reordered, moved and removed, on published and unpublished pieces.
+    piece = Article.objects.get(title="Piece 01")
+    other = Topic.objects.create(name="Farming", slug="farming")
+    link = ArticleTopic.objects.create(article=piece, topic=energy, position=3)
+    ArticleTopic.objects.create(article=draft, topic=other, position=1)  # unpublished: not counted
+    assert f"topic:{other.pk}" not in kept_counts()
+    assert totals(energy, ana) == (30, 12, 7)
+    ArticleTopic.objects.filter(pk=link.pk).update(position=0)
+    ArticleTopic.objects.filter(pk=link.pk).update(topic=other)
+    assert kept_counts()[f"topic:{other.pk}"] == 1
+    assert totals(energy, ana) == (30, 11, 7)
+    ArticleAuthor.objects.bulk_create([ArticleAuthor(article=piece, author=ana, position=5)])
+    kept_counts()
+    assert totals(energy, ana) == (30, 11, 8)
+    ArticleAuthor.objects.filter(article=piece, author=ana).delete()
+    kept_counts()
+
+    # Deleting through the ORM: a piece (its links go first), a topic, an author.
+    Article.objects.get(title="Piece 03").delete()
+    kept_counts()
+    assert totals(energy, ana) == (29, 10, 7)
+    other.delete()
+    Author.objects.get(pk=ArticleAuthor.objects.get(article__title="Piece 04").author_id).delete()
+    kept_counts()
+    # A piece deleted before its links, in one transaction (the links' constraint waits for the commit).
+    piece_six = Article.objects.get(title="Piece 00")
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM articles_article WHERE id = %s", [piece_six.pk])
+        kept_counts()
+        cursor.execute("DELETE FROM articles_articletopic WHERE article_id = %s", [piece_six.pk])
+        cursor.execute("DELETE FROM articles_articleauthor WHERE article_id = %s", [piece_six.pk])
+    kept = kept_counts()
+    assert totals(energy, ana) == (28, 9, 6)
+
+    # Counted afresh, a wrong count is put right.
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE articles_publishedcount SET published = 500 WHERE listing = 'all'")
+        cursor.execute("SELECT articles_recount_published()")
+    assert kept_counts()["all"] == kept["all"]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the kept counts are PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_published_counts_are_emptied_with_the_links_or_the_articles():
+    energy, ana = TopicFactory.create(slug="energy"), AuthorFactory.create(slug="ana-field")
+    ArticleFactory.create(topics=[energy], authors=[ana])
+    assert set(kept_counts()) == {"all", f"topic:{energy.pk}", f"author:{ana.pk}"}
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE articles_articletopic")
+    assert set(kept_counts()) == {"all", f"author:{ana.pk}"}
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE articles_article CASCADE")
+    assert kept_counts() == {}
