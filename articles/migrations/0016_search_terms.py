@@ -19,8 +19,8 @@ Searches of several words, phrases and exclusions are ranked as before, in
 A trigger on ``articles_searchentry`` keeps it: any change to an entry writes the
 article's terms again, the entry's removal removes them, and a ``TRUNCATE`` of the
 entries (which follows one of the articles) empties it. It costs space: one row for each
-distinct word of each published article, about 100 bytes with its indexes (docs/search.md
-gives the figures).
+distinct word of each published article, about 140 bytes with its indexes (docs/deploy.md,
+Upgrades, gives the figures).
 """
 
 from django.db import migrations
@@ -41,7 +41,7 @@ CREATE = [
     CREATE INDEX search_term_ranked
     ON articles_searchterm (lexeme, rank DESC, published_at DESC, article_id DESC)
     """,
-    # For rewriting an article's terms; its 600 or so entries share one key, which B-tree
+    # For rewriting an article's terms; its few hundred entries share one key, which B-tree
     # deduplication keeps as one.
     "CREATE INDEX search_term_article ON articles_searchterm (article_id)",
     # A query of that one lexeme, as a search for the word makes it (tsquery's quoting:
