@@ -251,10 +251,23 @@ def is_cacheable_request(request: HttpRequest) -> bool:
     )
 
 
-def _with_validators(request: HttpRequest, response: HttpResponse, etag: str, last_modified: float) -> HttpResponse:
+# The request headers that make a GET conditional (RFC 9110, section 13.1).
+CONDITIONAL_HEADERS = ("HTTP_IF_MATCH", "HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_UNMODIFIED_SINCE")
+
+
+def _with_validators(
+    request: HttpRequest, response: HttpResponse, etag: str, last_modified: float, last_modified_http: str
+) -> HttpResponse:
     response["ETag"] = etag
-    response["Last-Modified"] = http_date(last_modified)
+    response["Last-Modified"] = last_modified_http
     patch_cache_control(response, public=True, max_age=settings.PAGE_BROWSER_MAX_AGE)
+    return _answer_conditional(request, response, etag, last_modified)
+
+
+def _answer_conditional(request: HttpRequest, response: HttpResponse, etag: str, last_modified: float) -> HttpResponse:
+    """304 or 412 when the request's validators say so; ``response`` itself for a plain GET."""
+    if not any(header in request.META for header in CONDITIONAL_HEADERS):
+        return response
     conditional = get_conditional_response(request, etag=etag, last_modified=int(last_modified), response=response)
     return conditional  # type: ignore[return-value]
 
@@ -271,6 +284,8 @@ def page_cache_path(request: HttpRequest, query_params: tuple[str, ...]) -> str 
     ignored, as the view ignores them. A page number that is not one (the view
     answers 404) is not looked up at all.
     """
+    if not request.META.get("QUERY_STRING"):
+        return request.path
     kept: list[tuple[str, str]] = []
     for name in query_params:
         value = request.GET.get(name)  # the view reads the last value, as this does
@@ -332,8 +347,17 @@ def cache_public_page(
 
 
 def serve_stored(request: HttpRequest, stored: dict[bytes, bytes]) -> HttpResponse:
+    """The stored page, with its validators; the hot path of every cache hit, so it sets headers directly."""
     response = HttpResponse(stored[b"content"], content_type=stored[b"content_type"].decode())
-    return _with_validators(request, response, stored[b"etag"].decode(), float(stored[b"last_modified"]))
+    etag, last_modified = stored[b"etag"].decode(), float(stored[b"last_modified"])
+    headers = response.headers
+    headers["ETag"] = etag
+    # An entry stored before the HTTP date was kept with it has only the timestamp.
+    http_last_modified = stored.get(b"last_modified_http")
+    headers["Last-Modified"] = http_last_modified.decode() if http_last_modified else http_date(last_modified)
+    # What patch_cache_control writes on a response that has no Cache-Control yet.
+    headers["Cache-Control"] = f"public, max-age={settings.PAGE_BROWSER_MAX_AGE}"
+    return _answer_conditional(request, response, etag, last_modified)
 
 
 def render_and_store(
@@ -359,12 +383,14 @@ def render_and_store(
         return response
     etag = '"' + hashlib.md5(response.content, usedforsecurity=False).hexdigest() + '"'
     last_modified = time.time()
+    last_modified_http = http_date(last_modified)
     key = _page_key(path)
     entry = {
         b"content": response.content,
         b"content_type": response["Content-Type"].encode(),
         b"etag": etag.encode(),
         b"last_modified": repr(last_modified).encode(),
+        b"last_modified_http": last_modified_http.encode(),
         b"generation": generation.encode(),
     }
     try:
@@ -375,7 +401,7 @@ def render_and_store(
     except redis.RedisError:
         logger.warning("page cache: could not store %s", path, exc_info=True)
     _remember_locally(path, generation, entry)
-    return _with_validators(request, response, etag, last_modified)
+    return _with_validators(request, response, etag, last_modified, last_modified_http)
 
 
 _memo: dict[str, tuple[str, Any]] = {}

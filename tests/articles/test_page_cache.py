@@ -87,6 +87,37 @@ def test_pages_carry_validators_and_answer_not_modified(client, db):
     assert since.status_code == 304
 
 
+def test_a_hit_carries_the_validators_of_the_render_and_honours_every_precondition(
+    client, db, django_assert_num_queries
+):
+    url = ArticleFactory.create().get_absolute_url()
+    rendered = client.get(url)
+    with django_assert_num_queries(0):
+        hit = client.get(url)
+    for header in ("ETag", "Last-Modified", "Cache-Control", "Content-Type"):
+        assert hit[header] == rendered[header]
+    assert client.get(url, headers={"If-Match": '"another"'}).status_code == 412
+    assert client.get(url, headers={"If-Match": rendered["ETag"]}).status_code == 200
+    assert client.get(url, headers={"If-Unmodified-Since": "Mon, 01 Jan 2001 00:00:00 GMT"}).status_code == 412
+    assert client.get(url, headers={"If-None-Match": '"another"'}).status_code == 200
+
+
+def test_an_entry_stored_without_its_http_date_is_served_with_the_same_last_modified(
+    client, db, django_assert_num_queries
+):
+    # Entries written before the HTTP date was stored beside the timestamp (an upgrade).
+    from articles import cache
+
+    url = ArticleFactory.create().get_absolute_url()
+    rendered = client.get(url)
+    assert cache.redis_client().hdel(cache._page_key(url), "last_modified_http") == 1
+    cache._local_pages.clear()
+    with django_assert_num_queries(0):
+        hit = client.get(url)
+    assert hit["Last-Modified"] == rendered["Last-Modified"]
+    assert hit.content == rendered.content
+
+
 def test_pages_with_a_session_cookie_are_neither_served_from_nor_stored_in_the_cache(client, db):
     article = ArticleFactory.create(title="Original")
     client.get(article.get_absolute_url())  # cached for anonymous readers
