@@ -1,4 +1,5 @@
 import os
+import re
 import subprocess
 import sys
 
@@ -113,3 +114,26 @@ def test_cache_redis_url_defaults_to_redis_url_and_can_be_set_apart():
     env["CACHE_REDIS_URL"] = "redis://127.0.0.1:6380/0"
     apart = subprocess.run([sys.executable, "-c", show], env=env, capture_output=True, text=True, check=True)
     assert apart.stdout.strip() == "redis://127.0.0.1:6380/0"
+
+
+@pytest.mark.parametrize(
+    ("admin_url", "metrics_path", "message"),
+    [
+        ("search/", "metrics", "ADMIN_URL 'search/' is the path of a public page (search)"),
+        ("topics/", "metrics", "ADMIN_URL 'topics/login/' is the path of a public page (topic)"),
+        ("office/", "", "METRICS_PATH '' is the path of a public page (home)"),
+    ],
+)
+def test_the_admin_and_the_metrics_cannot_sit_on_a_public_page(admin_url, metrics_path, message):
+    # The public pages are resolved first, so such an admin or metrics URL could never be reached.
+    from euro_prospects.urls import refuse_public_paths
+
+    with pytest.raises(ImproperlyConfigured, match=re.escape(message)):
+        refuse_public_paths(admin_url, metrics_path)
+
+
+def test_an_admin_and_metrics_path_of_their_own_are_accepted():
+    from euro_prospects.urls import refuse_public_paths
+
+    refuse_public_paths("admin/", "metrics")
+    refuse_public_paths("office/", "internal/metrics")
