@@ -19,7 +19,8 @@ the table search ranks in would be spread over two or three times the pages it n
 
 One race is left: an author renamed while another transaction, not yet committed, links
 them to an article keeps the old name in that article's byline, until its links change
-again. SQLite, which has no search entries, is unchanged.
+again (closed by migration 0018: an author link now locks its author's row). SQLite,
+which has no search entries, is unchanged.
 """
 
 from django.db import migrations

@@ -25,7 +25,8 @@ is counted:
 Counts are changed in place (``published + 1``): two transactions that publish at once
 both count, one after the other. As for the kept bylines (migration 0014), one race is
 left: a link added while another transaction, not yet committed, publishes its article is
-counted by neither, until the article is unpublished or published again.
+counted by neither, until the article is unpublished or published again (closed by
+migration 0018: a link now locks its article's row).
 ``articles_recount_published()`` writes every count afresh from the tables; the migration
 uses it, and so can an operator (``SELECT articles_recount_published()``).
 """
