@@ -1,6 +1,6 @@
 """Benchmark the public site under gunicorn with wrk: `make bench-web`.
 
-Loads 1,000 demo articles into a PostgreSQL database of its own, collects static
+Loads 1,000 demo articles (BENCH_ARTICLES) into a PostgreSQL database of its own, collects static
 files, starts two production servers (gunicorn, 2 sync workers, DEBUG off): one
 with the page cache, one without. Then measures requests/s and p50/p99 latency
 for the home, article, topic, author and search-result pages, cached and uncached, and a trivial Django
@@ -14,7 +14,9 @@ dropped and re-created), BENCH_REDIS_URL (default redis://127.0.0.1:6379/14),
 BENCH_PORTS (default 8104,8114), BENCH_DURATION (seconds per wrk run, default 4),
 BENCH_ROUNDS (default 3), BENCH_CONNECTIONS (default 8), BENCH_BODY_WORDS (default 0: every article
 has the same short body of nine repeated paragraphs; 1500 gives each one that many invented words
-after the first paragraph, as long as a real article).
+after the first paragraph, as long as a real article), BENCH_ARTICLES (default 1000: the published
+articles, one an hour back from now; 40 authors and 12 topics share them, so a topic or author
+page lists about a sixth or a twentieth of them).
 
 The machine is shared and noisy, so ceiling, cached and uncached runs are
 interleaved in ROUNDS rounds and each figure is the median over the rounds.
@@ -54,7 +56,7 @@ CONNECTIONS = int(os.getenv("BENCH_CONNECTIONS", "8"))
 # 0: the short body of nine repeated paragraphs; n: n words of invented text, as long as a real
 # article, whose search vector PostgreSQL stores out of line (TOAST), as it does a real one's
 BODY_WORDS = int(os.getenv("BENCH_BODY_WORDS", "0"))
-ARTICLES = 1000
+ARTICLES = int(os.getenv("BENCH_ARTICLES", "1000"))
 DRAFTS = 200  # what the publish-under-load mode publishes, one at a time
 PUBLISH_INTERVAL = float(os.getenv("BENCH_PUBLISH_INTERVAL", "2"))
 PUBLISH_DURATION = int(os.getenv("BENCH_PUBLISH_DURATION", "12"))
@@ -119,7 +121,7 @@ def manage(*args: str) -> None:
 
 
 def load_articles() -> dict[str, str]:
-    """1,000 published articles with 1-3 authors and 1-3 topics each; returns sample URLs."""
+    """ARTICLES published articles with 1-3 authors and 1-3 topics each; returns sample URLs."""
     script = f"""
 import django, random
 django.setup()
