@@ -57,7 +57,17 @@ _KEPT_ALL = (
 )
 _KEPT_OWNER = (
     "(coalesce((SELECT c.published FROM articles_publishedcount c, owner WHERE c.listing = '{kind}:' || owner.id), 0)"
-    " - (SELECT count(*) FROM articles_article a, owner WHERE {ahead} AND {filter}))"
+    " - (SELECT count(*) FROM articles_listingentry e, owner"
+    " WHERE e.listing = '{kind}:' || owner.id AND e.published_at > %(now)s))"
+)
+# The listed articles, newest first: the page's share of them.
+_LISTED_ROWS = "SELECT a.id FROM articles_article a, owner WHERE {listed} AND {filter} ORDER BY {newest}"
+# On PostgreSQL a topic's or author's published articles are kept in page order by triggers
+# (migration 0019): a page is a range of their entries, whatever the topic or author has published.
+_KEPT_LISTED_ROWS = (
+    "SELECT e.article_id AS id FROM articles_listingentry e, owner"
+    " WHERE e.listing = '{kind}:' || owner.id AND e.published_at <= %(now)s"
+    " ORDER BY e.published_at DESC, e.article_id DESC"
 )
 _KINDS: dict[str, dict[str, str]] = {
     "home": {
@@ -84,6 +94,7 @@ _KINDS: dict[str, dict[str, str]] = {
         "filter": _OF_TOPIC,
         "total": _COUNT,
         "kept_total": _KEPT_OWNER.replace("{kind}", "topic"),
+        "kept_listed_rows": _KEPT_LISTED_ROWS.replace("{kind}", "topic"),
         "shown": _PAGE,
     },
     "author": {
@@ -92,6 +103,7 @@ _KINDS: dict[str, dict[str, str]] = {
         "filter": _BY_AUTHOR,
         "total": _COUNT,
         "kept_total": _KEPT_OWNER.replace("{kind}", "author"),
+        "kept_listed_rows": _KEPT_LISTED_ROWS.replace("{kind}", "author"),
         "shown": _PAGE,
     },
 }
@@ -135,10 +147,7 @@ def byline_sql(vendor: str) -> str:
 # nothing; the page reads the same index newest first and stops after the page.
 _LISTING_SQL = """
     WITH owner AS ({owner}), {featured}
-    listed AS (
-        SELECT a.id FROM articles_article a, owner
-        WHERE {listed} AND {filter}
-        ORDER BY {newest} LIMIT %(limit)s OFFSET %(offset)s),
+    listed AS ({listed_rows} LIMIT %(limit)s OFFSET %(offset)s),
     shown AS ({shown})
     SELECT owner.*,
            {total} AS total,
@@ -151,11 +160,13 @@ _LISTING_SQL = """
 
 @cache
 def listing_sql(vendor: str, kind: str) -> str:
-    parts = _KINDS[kind] | ({"total": _KINDS[kind]["kept_total"]} if vendor == "postgresql" else {})
+    parts = {"listed_rows": _LISTED_ROWS} | _KINDS[kind]
+    if vendor == "postgresql":
+        parts |= {"total": parts["kept_total"], "listed_rows": parts.get("kept_listed_rows", _LISTED_ROWS)}
     common = {"listed": LISTED, "ahead": _AHEAD, "newest": _NEWEST_FIRST, "filter": parts["filter"]}
     return _LISTING_SQL.format(
         **common,
-        **{name: parts[name].format(**common) for name in ("owner", "featured", "total", "shown")},
+        **{name: parts[name].format(**common) for name in ("owner", "featured", "total", "shown", "listed_rows")},
         authors=byline_sql(vendor),
         topics=credits_sql(vendor, "topic"),
     )

@@ -1,5 +1,6 @@
-"""Two transactions change a link and its article or author at once: the kept bylines and
-published counts lose neither change (PostgreSQL's triggers, migrations 0014, 0017, 0018).
+"""Two transactions change a link and its article or author at once: the kept bylines,
+published counts and listing entries lose neither change (PostgreSQL's triggers, migrations
+0014, 0017, 0018, 0019).
 
 Each test leaves the first transaction open, runs the second in a thread, and commits the
 first only once the second has either finished or is waiting for a lock the first holds.
@@ -73,6 +74,12 @@ def kept_and_recounted() -> tuple[dict[str, int], dict[str, int]]:
         return kept, dict(cursor.fetchall())
 
 
+def listings_entered(article_id: int) -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT listing FROM articles_listingentry WHERE article_id = %s", [article_id])
+        return {listing for (listing,) in cursor.fetchall()}
+
+
 def kept_byline(article_id: int) -> tuple[str, str]:
     with connection.cursor() as cursor:
         cursor.execute(
@@ -101,6 +108,7 @@ def test_a_link_added_while_its_article_is_published_is_counted(publish_first):
     kept, recounted = kept_and_recounted()
     assert (kept.get(f"topic:{topic.pk}"), kept.get(f"author:{author.pk}")) == (1, 1)
     assert kept == recounted
+    assert listings_entered(piece.pk) == {f"topic:{topic.pk}", f"author:{author.pk}"}
 
 
 def test_a_link_removed_while_its_article_is_published_is_not_counted():
@@ -112,6 +120,7 @@ def test_a_link_removed_while_its_article_is_published_is_not_counted():
     kept, recounted = kept_and_recounted()
     assert kept.get(f"topic:{topic.pk}", 0) == 0
     assert kept == recounted
+    assert listings_entered(piece.pk) == set()
 
 
 @pytest.mark.parametrize("rename_first", [True, False], ids=["renamed-then-linked", "linked-then-renamed"])

@@ -157,17 +157,34 @@ _FRESH_COUNTS = """
 """
 
 
+# Every published article in each of its topics' and authors' listings (migration 0019).
+_FRESH_ENTRIES = """
+    SELECT 'topic:' || t.topic_id, a.published_at, a.id
+    FROM articles_articletopic t JOIN articles_article a ON a.id = t.article_id
+    WHERE a.status = 'published' AND a.published_at IS NOT NULL
+    UNION ALL
+    SELECT 'author:' || w.author_id, a.published_at, a.id
+    FROM articles_articleauthor w JOIN articles_article a ON a.id = w.article_id
+    WHERE a.status = 'published' AND a.published_at IS NOT NULL
+"""
+
+
 def kept_counts() -> dict[str, int]:
     """The kept counts, checked against the articles and links as they are (a listing that
-    no longer has any published article may keep a count of 0)."""
+    no longer has any published article may keep a count of 0); the kept listing entries too."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT listing, published FROM articles_publishedcount")
         kept = dict(cursor.fetchall())
         cursor.execute(_FRESH_COUNTS)
         fresh = dict(cursor.fetchall())
+        cursor.execute("SELECT listing, published_at, article_id FROM articles_listingentry")
+        kept_entries = sorted(cursor.fetchall())
+        cursor.execute(_FRESH_ENTRIES)
+        fresh_entries = sorted(cursor.fetchall())
     assert {listing: count for listing, count in kept.items() if count} == {
         listing: count for listing, count in fresh.items() if count
     }
+    assert kept_entries == fresh_entries
     return kept
 
 
