@@ -57,16 +57,18 @@ _KEPT_ALL = (
 )
 _KEPT_OWNER = (
     "(coalesce((SELECT c.published FROM articles_publishedcount c, owner WHERE c.listing = '{kind}:' || owner.id), 0)"
-    " - (SELECT count(*) FROM articles_listingentry e, owner"
-    " WHERE e.listing = '{kind}:' || owner.id AND e.published_at > %(now)s))"
+    " - (SELECT count(*) FROM articles_listingentry e"
+    " WHERE e.listing = (SELECT '{kind}:' || owner.id FROM owner) AND e.published_at > %(now)s))"
 )
 # The listed articles, newest first: the page's share of them.
 _LISTED_ROWS = "SELECT a.id FROM articles_article a, owner WHERE {listed} AND {filter} ORDER BY {newest}"
 # On PostgreSQL a topic's or author's published articles are kept in page order by triggers
 # (migration 0019): a page is a range of their entries, whatever the topic or author has published.
+# The listing is a value (a subquery), not a join with the owner: only then does PostgreSQL read
+# the entries in index order and stop after the page, instead of sorting all of them.
 _KEPT_LISTED_ROWS = (
-    "SELECT e.article_id AS id FROM articles_listingentry e, owner"
-    " WHERE e.listing = '{kind}:' || owner.id AND e.published_at <= %(now)s"
+    "SELECT e.article_id AS id FROM articles_listingentry e"
+    " WHERE e.listing = (SELECT '{kind}:' || owner.id FROM owner) AND e.published_at <= %(now)s"
     " ORDER BY e.published_at DESC, e.article_id DESC"
 )
 _KINDS: dict[str, dict[str, str]] = {
