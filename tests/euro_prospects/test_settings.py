@@ -119,12 +119,13 @@ def test_cache_redis_url_defaults_to_redis_url_and_can_be_set_apart():
 @pytest.mark.parametrize(
     ("admin_url", "metrics_path", "message"),
     [
-        ("search/", "metrics", "ADMIN_URL 'search/' is the path of a public page (search)"),
-        ("topics/", "metrics", "ADMIN_URL 'topics/login/' is the path of a public page (topic)"),
-        ("office/", "", "METRICS_PATH '' is the path of a public page (home)"),
+        ("search/", "metrics", "ADMIN_URL 'search/' is the path of a public URL (search)"),
+        ("topics/", "metrics", "ADMIN_URL 'topics/login/' is the path of a public URL (topic)"),
+        ("r/", "metrics", "ADMIN_URL 'r/login/' is the path of a public URL (tracked_link)"),
+        ("office/", "", "METRICS_PATH '' is the path of a public URL (home)"),
     ],
 )
-def test_the_admin_and_the_metrics_cannot_sit_on_a_public_page(admin_url, metrics_path, message):
+def test_the_admin_and_the_metrics_cannot_sit_on_a_public_url(admin_url, metrics_path, message):
     # The public pages are resolved first, so such an admin or metrics URL could never be reached.
     from euro_prospects.urls import refuse_public_paths
 
