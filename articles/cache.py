@@ -258,14 +258,14 @@ CONDITIONAL_HEADERS = ("HTTP_IF_MATCH", "HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_
 def _with_validators(
     request: HttpRequest, response: HttpResponse, etag: str, last_modified: float, last_modified_http: str
 ) -> HttpResponse:
+    """``response`` with its validators and a public Cache-Control; 304 or 412 when the request's
+    preconditions say so. Every cache hit comes here, so the common case parses nothing."""
     response["ETag"] = etag
     response["Last-Modified"] = last_modified_http
-    patch_cache_control(response, public=True, max_age=settings.PAGE_BROWSER_MAX_AGE)
-    return _answer_conditional(request, response, etag, last_modified)
-
-
-def _answer_conditional(request: HttpRequest, response: HttpResponse, etag: str, last_modified: float) -> HttpResponse:
-    """304 or 412 when the request's validators say so; ``response`` itself for a plain GET."""
+    if response.has_header("Cache-Control"):  # the view set its own: merge
+        patch_cache_control(response, public=True, max_age=settings.PAGE_BROWSER_MAX_AGE)
+    else:  # what patch_cache_control writes on a response without one
+        response["Cache-Control"] = f"public, max-age={settings.PAGE_BROWSER_MAX_AGE}"
     if not any(header in request.META for header in CONDITIONAL_HEADERS):
         return response
     conditional = get_conditional_response(request, etag=etag, last_modified=int(last_modified), response=response)
@@ -347,17 +347,12 @@ def cache_public_page(
 
 
 def serve_stored(request: HttpRequest, stored: dict[bytes, bytes]) -> HttpResponse:
-    """The stored page, with its validators; the hot path of every cache hit, so it sets headers directly."""
     response = HttpResponse(stored[b"content"], content_type=stored[b"content_type"].decode())
-    etag, last_modified = stored[b"etag"].decode(), float(stored[b"last_modified"])
-    headers = response.headers
-    headers["ETag"] = etag
+    last_modified = float(stored[b"last_modified"])
     # An entry stored before the HTTP date was kept with it has only the timestamp.
-    http_last_modified = stored.get(b"last_modified_http")
-    headers["Last-Modified"] = http_last_modified.decode() if http_last_modified else http_date(last_modified)
-    # What patch_cache_control writes on a response that has no Cache-Control yet.
-    headers["Cache-Control"] = f"public, max-age={settings.PAGE_BROWSER_MAX_AGE}"
-    return _answer_conditional(request, response, etag, last_modified)
+    http_date_stored = stored.get(b"last_modified_http")
+    last_modified_http = http_date_stored.decode() if http_date_stored else http_date(last_modified)
+    return _with_validators(request, response, stored[b"etag"].decode(), last_modified, last_modified_http)
 
 
 def render_and_store(
