@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from newsletter.models import Subscriber
 from tests.e2e.conftest import screenshot
@@ -116,7 +117,8 @@ def test_visitor_submits_the_signup_form(site, page):
     assert "website=" in request.post_data
     response = request.response()
     assert response.status == 200
-    assert page.get_by_text(re.compile("check your inbox", re.I)).first.is_visible()
+    # The response has come; the browser may still be drawing the page it carries.
+    expect(page.get_by_text(re.compile("check your inbox", re.I)).first).to_be_visible()
     reader = Subscriber.objects.get(email="new.reader@example.org")
     assert (reader.name, reader.status) == ("New Reader", Subscriber.Status.PENDING)
     screenshot(page, "subscribed")
