@@ -237,8 +237,9 @@ def test_two_editors_on_one_piece_see_the_conflict_and_keep_both_changes(site, b
         caret_at_end(hanna_body)
         hanna.keyboard.press("Enter")
         hanna.keyboard.type("A paragraph Hanna added.")
-        hanna.get_by_role("button", name="Save and continue editing").click()
-        hanna.wait_for_load_state()
+        # The page that answers the save, not the one already loaded: then the save is stored.
+        with hanna.expect_navigation():
+            hanna.get_by_role("button", name="Save and continue editing").click()
         assert "A paragraph Hanna added." in Article.objects.get(pk=piece.pk).body
 
         piet.locator("#id_title").fill("Ferries, ports and a busy sea")
