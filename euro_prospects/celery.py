@@ -12,6 +12,7 @@ import os
 from typing import Any, ParamSpec
 
 from celery import Celery, Task
+from django.conf import settings
 from django.db import transaction
 from kombu.exceptions import OperationalError
 
@@ -47,3 +48,10 @@ def _send_notice(task: Task[Any, Any], *args: Any, **kwargs: Any) -> None:
         task.delay(*args, **kwargs)
     except OperationalError as exc:
         logger.error("event=notice_not_queued task=%s args=%r error=%r", task.name, args, exc)
+
+
+def longest_countdown() -> float:
+    """A task waiting longer than the broker's visibility timeout would be handed to a
+    second worker while the first still holds it: waits are cut to half of it, and the
+    task, woken early, waits again (see ``newsletter.sending.send_batch``)."""
+    return float(settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]) / 2

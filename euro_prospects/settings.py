@@ -208,6 +208,11 @@ if not EMAIL_URL:
 globals().update(email_settings(EMAIL_URL))
 DEFAULT_FROM_EMAIL = os.getenv("DEFAULT_FROM_EMAIL", "Euro Prospects <newsletter@localhost>")
 SERVER_EMAIL = os.getenv("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
+# A system email (a confirmation, a notice to editors…) that meets a server or network that
+# is down, or a "try again later", is tried again: after EMAIL_RETRY_DELAY seconds, then twice
+# as long each time (at most half CELERY_VISIBILITY_TIMEOUT), EMAIL_RETRIES times.
+EMAIL_RETRIES = envint("EMAIL_RETRIES", "12", minimum=0)
+EMAIL_RETRY_DELAY = envfloat("EMAIL_RETRY_DELAY", "30", minimum=0)
 
 # Security. Defaults are production-safe when DEBUG is off; `manage.py check
 # --deploy` passes with them. docs/deploy.md explains each one.

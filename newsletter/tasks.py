@@ -3,49 +3,64 @@ exits early when there is nothing (left) to do."""
 
 from __future__ import annotations
 
-from celery import shared_task
+from typing import Any
+
+from celery import Task, shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
+from euro_prospects.celery import longest_countdown
+from euro_prospects.emails import retried_when_transient
 from newsletter import compaction, emails, imports, sending
 from newsletter.engagement.tasks import flush_engagement_events, roll_up_engagement  # noqa: F401 (for the worker)
 from newsletter.models import Subscriber
 from newsletter.services import export_subscriber_data
 
+# The emails a reader asked for are tried again while the mail server says "later"
+# (euro_prospects.emails.retried_when_transient): a relay down for a minute must not
+# leave a sign-up without its confirmation.
 
-@shared_task
-def send_confirmation_email(subscriber_id: int) -> None:
+
+@shared_task(bind=True)
+def send_confirmation_email(self: Task[Any, Any], subscriber_id: int) -> None:
     subscriber = Subscriber.objects.filter(pk=subscriber_id, status=Subscriber.Status.PENDING).first()
     if subscriber is not None:
-        emails.send_confirmation(subscriber)
+        with retried_when_transient(self):
+            emails.send_confirmation(subscriber)
 
 
-@shared_task
-def send_confirmation_emails(subscriber_ids: list[int]) -> None:
-    """Confirmation emails for a batch of imported subscribers, over one connection."""
-    for subscriber in Subscriber.objects.filter(pk__in=subscriber_ids, status=Subscriber.Status.PENDING):
-        emails.send_confirmation(subscriber)
+@shared_task(bind=True)
+def send_confirmation_emails(self: Task[Any, Any], subscriber_ids: list[int]) -> None:
+    """Confirmation emails for a batch of imported subscribers; when the server says
+    "later", the ones not sent yet are tried again, not the whole batch."""
+    pending = list(Subscriber.objects.filter(pk__in=subscriber_ids, status=Subscriber.Status.PENDING).order_by("pk"))
+    for index, subscriber in enumerate(pending):
+        with retried_when_transient(self, args=([left.pk for left in pending[index:]],)):
+            emails.send_confirmation(subscriber)
 
 
-@shared_task
-def send_welcome_email(subscriber_id: int) -> None:
+@shared_task(bind=True)
+def send_welcome_email(self: Task[Any, Any], subscriber_id: int) -> None:
     subscriber = Subscriber.objects.filter(pk=subscriber_id, status=Subscriber.Status.CONFIRMED).first()
     if subscriber is not None:
-        emails.send_welcome(subscriber)
+        with retried_when_transient(self):
+            emails.send_welcome(subscriber)
 
 
-@shared_task
-def send_manage_link_email(subscriber_id: int) -> None:
+@shared_task(bind=True)
+def send_manage_link_email(self: Task[Any, Any], subscriber_id: int) -> None:
     subscriber = Subscriber.objects.filter(pk=subscriber_id).first()
     if subscriber is not None:
-        emails.send_manage_link(subscriber)
+        with retried_when_transient(self):
+            emails.send_manage_link(subscriber)
 
 
-@shared_task
-def send_data_export(subscriber_id: int) -> None:
+@shared_task(bind=True)
+def send_data_export(self: Task[Any, Any], subscriber_id: int) -> None:
     subscriber = Subscriber.objects.filter(pk=subscriber_id).first()
     if subscriber is not None:
-        emails.send_subscriber_data(subscriber, export_subscriber_data(subscriber=subscriber))
+        with retried_when_transient(self):
+            emails.send_subscriber_data(subscriber, export_subscriber_data(subscriber=subscriber))
 
 
 @shared_task(autoretry_for=(OperationalError, InterfaceError), retry_backoff=1, retry_backoff_max=30, max_retries=20)
@@ -71,13 +86,6 @@ def send_campaign_batch(campaign_id: int) -> None:
         wait = sending.next_retry_in(campaign_id=campaign_id)
         if wait is not None:
             park_campaign_batch(campaign_id, wait + 0.5)
-
-
-def longest_countdown() -> float:
-    """A task waiting longer than the broker's visibility timeout would be handed to a
-    second worker while the first still holds it: waits are cut to half of it, and the
-    task, woken early, waits again (see ``sending.send_batch``)."""
-    return float(settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]) / 2
 
 
 def park_campaign_batch(campaign_id: int, seconds: float) -> None:

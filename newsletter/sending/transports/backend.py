@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.mail import EmailMultiAlternatives
 
+from euro_prospects.emails import transient_status
 from newsletter.sending.message import CampaignEmail, Recipient, UnsendableAddress
 from newsletter.sending.transports import CampaignPausingError, PermanentSendError, TransientSendError
 
@@ -90,7 +91,7 @@ def classify_backend_error(exc: Exception) -> Exception:
     status_code = getattr(exc, "status_code", None)
     if name == "AnymailRecipientsRefused":
         return PermanentSendError(f"provider refused the address: {exc}")
-    if not isinstance(status_code, int) or not 400 <= status_code < 500 or status_code in (408, 429):
+    if transient_status(status_code):
         return TransientSendError(f"{name}: {exc}")
     text = f"provider error {status_code}: {exc}"
     answer = _answer_text(exc)
