@@ -56,6 +56,16 @@ def worth_retrying(exc: BaseException) -> bool:
     return isinstance(exc, AnymailAPIError) and transient_status(exc.status_code)
 
 
+def failure_reason(exc: BaseException) -> str:
+    """What a mail server or service said, or why it could not be reached, for a person to read."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return "; ".join(f"{code} {reply.decode('utf-8', 'replace')}" for code, reply in exc.recipients.values())
+    if isinstance(exc, smtplib.SMTPResponseException):
+        reply = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
+        return f"{exc.smtp_code} {reply}"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
 def retry_countdown(retries: int) -> float:
     """Seconds before the next try of a system email tried ``retries`` times already."""
     return float(min(settings.EMAIL_RETRY_DELAY * 2**retries, longest_countdown()))

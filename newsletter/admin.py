@@ -5,6 +5,7 @@ from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import Any
 
+from anymail.exceptions import AnymailError
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -20,6 +21,7 @@ from django.utils.html import format_html
 
 from articles.admin import ArticleAdmin
 from articles.models import Article
+from euro_prospects.emails import failure_reason, worth_retrying
 from euro_prospects.text import spreadsheet_cell
 from newsletter import corrections, sending, services
 from newsletter.admin_corrections import correction_panel, correction_urls
@@ -363,9 +365,18 @@ class CampaignAdmin(admin.ModelAdmin):
             except UnsendableAddress as exc:
                 self.message_user(request, f"Cannot send the test to {user_email}: {exc}.", messages.ERROR)
             else:
-                message.send()
-                self.message_user(request, f"Test email sent to {user_email}.", messages.SUCCESS)
+                try:
+                    message.send()
+                except (OSError, AnymailError) as exc:  # smtplib's errors are OSErrors
+                    self.message_user(request, unsent_test_notice(user_email, exc), messages.ERROR)
+                else:
+                    self.message_user(request, f"Test email sent to {user_email}.", messages.SUCCESS)
         return HttpResponseRedirect(request.POST.get("next") or reverse("admin:newsletter_campaign_changelist"))
+
+
+def unsent_test_notice(address: str, exc: Exception) -> str:
+    advice = "Try again in a moment." if worth_retrying(exc) else "Check EMAIL_URL and the mail server's settings."
+    return f"The test email to {address} was not sent: {failure_reason(exc)}. {advice}"
 
 
 class DigestPreviewForm(forms.Form):

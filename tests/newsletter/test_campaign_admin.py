@@ -7,6 +7,7 @@ from newsletter import sending
 from newsletter.models import Campaign, Delivery
 from newsletter.sending import campaigns
 from tests.support.factories import ArticleFactory, SubscriberFactory
+from tests.support.smtp import free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -85,3 +86,27 @@ def test_an_editor_retries_failed_deliveries(client, editor, campaign):
         {"action": "retry_failed", "_selected_action": [campaign.pk]},
     )
     assert set(campaign.deliveries.values_list("status", "attempts")) == {(Delivery.Status.PENDING, 0)}
+
+
+def test_a_test_email_the_relay_refuses_is_reported_not_a_server_error(client, editor, campaign, smtp_server):
+    smtp_server.handler.rcpt_fault_for_all = "554 5.7.1 Relay access denied"
+    response = client.post(reverse("admin:newsletter_campaign_send_test", args=[campaign.article_id]), follow=True)
+    assert response.status_code == 200
+    [notice] = [str(message) for message in response.context["messages"]]
+    assert notice == (
+        "The test email to eva@example.org was not sent: 554 5.7.1 Relay access denied. "
+        "Check EMAIL_URL and the mail server's settings."
+    )
+    assert smtp_server.handler.messages == []
+
+
+def test_a_test_email_with_the_relay_down_says_to_try_again(client, editor, campaign, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", free_port()  # nothing listens there
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    response = client.post(reverse("admin:newsletter_campaign_send_test", args=[campaign.article_id]), follow=True)
+    assert response.status_code == 200
+    [notice] = [str(message) for message in response.context["messages"]]
+    assert notice.startswith("The test email to eva@example.org was not sent: ")
+    assert "Connection refused" in notice
+    assert notice.endswith("Try again in a moment.")
