@@ -142,3 +142,23 @@ def test_each_contributor_hears_of_a_step_once_when_one_address_met_a_later(rela
     [to_luka] = settled(relay, "luka@example.org", 1)
     assert "second figure" in to_luka.get_body(("plain",)).get_content()
     assert len(relay.handler.to("petra@example.org")) == 1
+
+
+def test_a_relay_that_keeps_saying_later_gets_email_retries_tries_more_and_no_more(client, relay, transactional_db):
+    celery_app.control.purge()
+    tries: list[int] = []
+    relay.handler.on_mail = tries.append
+    relay.handler.rcpt_fault_for_all = "451 4.3.0 Try again later"
+    relay.start()
+    extra = {"EMAIL_URL": relay.url, "EMAIL_RETRY_DELAY": "0.1", "EMAIL_RETRIES": "2"}
+    process = WorkerProcess(extra_env=extra).start(timeout=60)
+    try:
+        response = client.post("/newsletter/subscribe/", {"email": "ines@example.org", "name": "", "website": ""})
+        assert response.status_code == 200
+        wait_until(lambda: "raised unexpected: SMTPRecipientsRefused" in worker_log(process))
+        time.sleep(1.5)  # what a further try would have needed, several times over
+        assert len(tries) == 3  # the first, and EMAIL_RETRIES more
+        assert relay.handler.messages == []
+    finally:
+        process.stop()
+        relay.stop()
