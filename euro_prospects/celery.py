@@ -31,9 +31,24 @@ app.autodiscover_tasks()
 app.steps["consumer"].add(WorkerHeartbeat)
 
 
+class QueueUnavailable(Exception):
+    """The broker (Redis) could not take a task that a reader is waiting for: what the reader
+    asked is not done, and they should ask again in a few minutes (a view answers 503)."""
+
+
 def enqueue_on_commit(task: Task[P, Any], *args: P.args, **kwargs: P.kwargs) -> None:
-    """Send ``task`` to the broker once the current transaction commits."""
-    transaction.on_commit(functools.partial(task.delay, *args, **kwargs))
+    """Send ``task`` to the broker once the current transaction commits; with the broker
+    down, the commit stands and ``QueueUnavailable`` is raised where the transaction ends."""
+    transaction.on_commit(functools.partial(enqueue, task, *args, **kwargs))
+
+
+def enqueue(task: Task[Any, Any], *args: Any, **kwargs: Any) -> None:
+    """Send ``task`` to the broker now; ``QueueUnavailable`` when the broker is down."""
+    try:
+        task.delay(*args, **kwargs)
+    except OperationalError as exc:
+        logger.error("event=task_not_queued task=%s args=%r error=%r", task.name, args, exc)
+        raise QueueUnavailable(task.name) from exc
 
 
 def notify_on_commit(task: Task[P, Any], *args: P.args, **kwargs: P.kwargs) -> None:

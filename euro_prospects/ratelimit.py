@@ -9,23 +9,36 @@ web and worker processes share one count. ``take_turn`` paces a sender to a
 provider's limits per second and per hour.
 """
 
+import logging
 import time
 
 from django.core.cache import cache
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+logger = logging.getLogger("euro_prospects.ratelimit")
 
 PREFIX = "ratelimit:"
 
 
 def hit(key: str, limit: int, window_seconds: int) -> bool:
-    """Count an attempt; True while at most ``limit`` attempts happened in this window."""
+    """Count an attempt; True while at most ``limit`` attempts happened in this window.
+
+    With Redis unreachable (a restart, say) the attempt is let through and logged
+    (``event=ratelimit_unavailable``): readers keep signing up while the counts are gone.
+    """
     cache_key = PREFIX + key
-    # add() only sets a missing key, so the window starts with the first attempt.
-    cache.add(cache_key, 0, timeout=window_seconds)
     try:
-        count = cache.incr(cache_key)
-    except ValueError:  # the key expired between add() and incr()
-        cache.set(cache_key, 1, timeout=window_seconds)
-        count = 1
+        # add() only sets a missing key, so the window starts with the first attempt.
+        cache.add(cache_key, 0, timeout=window_seconds)
+        try:
+            count = cache.incr(cache_key)
+        except ValueError:  # the key expired between add() and incr()
+            cache.set(cache_key, 1, timeout=window_seconds)
+            count = 1
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        logger.warning("event=ratelimit_unavailable key=%s error=%r", key.split(":", 1)[0], exc)
+        return True
     return count <= limit
 
 

@@ -87,6 +87,15 @@ class Subscriber(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [models.UniqueConstraint(Lower("email"), name="subscriber_email_ci_unique")]
+        indexes = [
+            # The sign-ups whose confirmation the broker could not take (services.queue_unsent_confirmations,
+            # every beat): almost always none, so the index stays tiny.
+            models.Index(
+                fields=["consent_at"],
+                condition=models.Q(status="pending", confirmation_sent_at__isnull=True),
+                name="subscriber_unsent_confirmation",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.email

@@ -6,9 +6,10 @@ each is keyword-only, atomic and returns what it changed.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -18,7 +19,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from articles.models import Topic
 from euro_prospects import metrics
-from euro_prospects.celery import enqueue_on_commit
+from euro_prospects.celery import QueueUnavailable, enqueue, enqueue_on_commit, notify_on_commit
 from newsletter.engagement.figures import reader_clicks
 from newsletter.engagement.models import EngagementCount
 from newsletter.engagement.rollup import forget_reader, record_outcome
@@ -126,11 +127,45 @@ def subscribe(
         if chosen is not None:
             subscriber.topics.set(chosen)
         if send:
-            from newsletter.tasks import send_confirmation_email
-
-            enqueue_on_commit(send_confirmation_email, subscriber.pk)
+            transaction.on_commit(functools.partial(_queue_confirmation, subscriber.pk, now))
         transaction.on_commit(metrics.record_subscription)
     return subscriber
+
+
+def _queue_confirmation(subscriber_id: int, sent_at: datetime) -> None:
+    """Queue the confirmation; with the broker down, mark it unsent for ``queue_unsent_confirmations``.
+
+    The reader gets the same "check your inbox" answer either way (an answer that differed
+    would tell who is subscribed), and the email once the broker is back.
+    """
+    from newsletter.tasks import send_confirmation_email
+
+    try:
+        enqueue(send_confirmation_email, subscriber_id)
+    except QueueUnavailable:
+        Subscriber.objects.filter(pk=subscriber_id, confirmation_sent_at=sent_at).update(confirmation_sent_at=None)
+
+
+def queue_unsent_confirmations() -> int:
+    """Queue the confirmations of the last day's sign-ups that the broker could not take when
+    they came (``_queue_confirmation``); how many. Beat runs it with the campaign recovery."""
+    since = timezone.now() - timedelta(days=1)
+    unsent = Subscriber.objects.filter(
+        status=Subscriber.Status.PENDING,
+        confirmation_sent_at__isnull=True,
+        consent_at__gte=since,
+        source__in=(Subscriber.Source.FORM, Subscriber.Source.API),
+    )
+    queued = 0
+    for subscriber_id in unsent.values_list("pk", flat=True)[:1000]:
+        now = timezone.now()
+        # Taken by one process only: two beats, or a sign-up again meanwhile, send it once.
+        if Subscriber.objects.filter(pk=subscriber_id, confirmation_sent_at__isnull=True).update(
+            confirmation_sent_at=now
+        ):
+            _queue_confirmation(subscriber_id, now)
+            queued += 1
+    return queued
 
 
 def confirm_subscriber(*, subscriber: Subscriber) -> Subscriber:
@@ -148,7 +183,7 @@ def confirm_subscriber(*, subscriber: Subscriber) -> Subscriber:
         Suppression.objects.filter(email_hash=email_hash(subscriber.email)).delete()
         from newsletter.tasks import send_welcome_email
 
-        enqueue_on_commit(send_welcome_email, subscriber.pk)
+        notify_on_commit(send_welcome_email, subscriber.pk)  # the confirmation stands without it
         transaction.on_commit(metrics.record_confirmation)
     return subscriber
 

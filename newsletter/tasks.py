@@ -14,7 +14,7 @@ from euro_prospects.emails import retried_when_transient
 from newsletter import compaction, emails, imports, sending
 from newsletter.engagement.tasks import flush_engagement_events, roll_up_engagement  # noqa: F401 (for the worker)
 from newsletter.models import Subscriber
-from newsletter.services import export_subscriber_data
+from newsletter.services import export_subscriber_data, queue_unsent_confirmations
 
 # The emails a reader asked for are tried again while the mail server says "later"
 # (euro_prospects.emails.retried_when_transient): a relay down for a minute must not
@@ -101,9 +101,11 @@ def compact_ledger() -> None:
 @shared_task
 def recover_campaigns() -> None:
     """Beat: return expired leases and restart stalled campaigns (see sending.recover_stalled_campaigns),
-    and restart subscriber imports a dead worker left (imports.recover_stalled_imports)."""
+    restart subscriber imports a dead worker left (imports.recover_stalled_imports), and queue
+    the confirmations the broker could not take when their readers signed up."""
     sending.recover_stalled_campaigns()
     imports.recover_stalled_imports()
+    queue_unsent_confirmations()
 
 
 @shared_task(

@@ -12,7 +12,7 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from euro_prospects.celery import enqueue_on_commit
+from euro_prospects.celery import QueueUnavailable, notify_on_commit
 from euro_prospects.ratelimit import hit
 from euro_prospects.security import client_ip
 from newsletter import services
@@ -21,6 +21,8 @@ from newsletter.models import Subscriber
 from newsletter.tokens import BadToken, make_token, read_token
 
 RATE_LIMITED = "Too many requests. Please wait a while and try again."
+# The broker (Redis) was down when the email was to be queued (euro_prospects.celery.QueueUnavailable).
+NOT_QUEUED = "We could not send the email just now. Please try again in a few minutes."
 
 
 def user_agent(request: HttpRequest) -> str:
@@ -166,7 +168,10 @@ def preferences_data(request: HttpRequest, token: str) -> HttpResponse:
         return found
     if not address_allowed(found.email, "data"):
         return message_page(request, "Slow down", RATE_LIMITED, 429)
-    services.request_data_export(subscriber=found)
+    try:
+        services.request_data_export(subscriber=found)
+    except QueueUnavailable:
+        return message_page(request, "Please try again shortly", NOT_QUEUED, 503)
     return message_page(
         request, "Your data is on its way", f"We are emailing everything we hold about you to {found.email}.", 200
     )
@@ -206,7 +211,8 @@ def privacy_request(request: HttpRequest) -> HttpResponse:
     if subscriber is not None:
         from newsletter.tasks import send_manage_link_email
 
-        enqueue_on_commit(send_manage_link_email, subscriber.pk)
+        # With the broker down the link is not sent (and logged): the answer stays the same for every address.
+        notify_on_commit(send_manage_link_email, subscriber.pk)
     return message_page(
         request,
         "Check your inbox",

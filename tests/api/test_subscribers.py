@@ -27,7 +27,7 @@ def test_a_reader_subscribes_and_waits_for_confirmation(anonymous, django_captur
     assert reader.all_topics is False
     assert [t.slug for t in reader.topics.all()] == ["energy"]
     # The confirmation email is queued once the subscription commits.
-    assert sum("send_confirmation_email" in repr(callback) for callback in callbacks) == 1
+    assert sum("_queue_confirmation" in repr(callback) for callback in callbacks) == 1
 
 
 def test_the_answer_does_not_reveal_an_existing_subscriber(anonymous):
