@@ -32,8 +32,8 @@ app.steps["consumer"].add(WorkerHeartbeat)
 
 
 class QueueUnavailable(Exception):
-    """The broker (Redis) could not take a task that a reader is waiting for: what the reader
-    asked is not done, and they should ask again in a few minutes (a view answers 503)."""
+    """The broker (Redis) could not take a task: what it was to do is not done (a reader's
+    data export answers 503, "try again in a few minutes")."""
 
 
 def enqueue_on_commit(task: Task[P, Any], *args: P.args, **kwargs: P.kwargs) -> None:
@@ -44,25 +44,25 @@ def enqueue_on_commit(task: Task[P, Any], *args: P.args, **kwargs: P.kwargs) -> 
 
 def enqueue(task: Task[Any, Any], *args: Any, **kwargs: Any) -> None:
     """Send ``task`` to the broker now; ``QueueUnavailable`` when the broker is down."""
-    try:
-        task.delay(*args, **kwargs)
-    except OperationalError as exc:
-        logger.error("event=task_not_queued task=%s args=%r error=%r", task.name, args, exc)
-        raise QueueUnavailable(task.name) from exc
+    if not _delay(task, "task_not_queued", *args, **kwargs):
+        raise QueueUnavailable(task.name)
 
 
 def notify_on_commit(task: Task[P, Any], *args: P.args, **kwargs: P.kwargs) -> None:
     """Like ``enqueue_on_commit``, for a notice (an email about what just happened) that must
     never make the step that caused it fail: with the broker down, the step stands and the
     notice is logged as not sent (``event=notice_not_queued``) instead of raising."""
-    transaction.on_commit(functools.partial(_send_notice, task, *args, **kwargs))
+    transaction.on_commit(functools.partial(_delay, task, "notice_not_queued", *args, **kwargs))
 
 
-def _send_notice(task: Task[Any, Any], *args: Any, **kwargs: Any) -> None:
+def _delay(task: Task[Any, Any], event: str, *args: Any, **kwargs: Any) -> bool:
+    """Hand ``task`` to the broker; False, logged as ``event``, when the broker refused it."""
     try:
         task.delay(*args, **kwargs)
     except OperationalError as exc:
-        logger.error("event=notice_not_queued task=%s args=%r error=%r", task.name, args, exc)
+        logger.error("event=%s task=%s args=%r error=%r", event, task.name, args, exc)
+        return False
+    return True
 
 
 def longest_countdown() -> float:

@@ -21,6 +21,7 @@ from django.utils.html import format_html
 
 from articles.admin import ArticleAdmin
 from articles.models import Article
+from euro_prospects.celery import QueueUnavailable
 from euro_prospects.emails import failure_reason, worth_retrying
 from euro_prospects.text import spreadsheet_cell
 from newsletter import corrections, sending, services
@@ -188,9 +189,19 @@ class SubscriberAdmin(admin.ModelAdmin):
 
     @admin.action(description="Email selected readers their data (privacy request)", permissions=["change"])
     def email_data_export(self, request: HttpRequest, queryset: QuerySet[Subscriber]) -> None:
-        for subscriber in queryset:
-            services.request_data_export(subscriber=subscriber)
-        self.message_user(request, f"Queued the data export for {queryset.count()} subscriber(s).")
+        queued = 0
+        try:
+            for subscriber in queryset:
+                services.request_data_export(subscriber=subscriber)
+                queued += 1
+        except QueueUnavailable:
+            self.message_user(
+                request,
+                f"Queued {queued} data export(s); the queue (Redis) is down: try the rest later.",
+                messages.ERROR,
+            )
+            return
+        self.message_user(request, f"Queued the data export for {queued} subscriber(s).")
 
     @admin.action(description="Erase selected readers (privacy request; cannot be undone)", permissions=["delete"])
     def erase(self, request: HttpRequest, queryset: QuerySet[Subscriber]) -> HttpResponse | None:

@@ -3,8 +3,8 @@ that is down or says "later": the task sends it again, and only what was not sen
 
 from __future__ import annotations
 
+import re
 import smtplib
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -89,11 +89,9 @@ def worker_log(worker: WorkerProcess) -> str:
     return worker.log_path.read_text(errors="replace")
 
 
-def settled(relay: SMTPServer, address: str, count: int) -> list[Any]:
-    """The messages ``address`` has, once it has ``count`` and a moment passed without more."""
-    wait_until(lambda: len(relay.handler.to(address)) >= count, timeout=30)
-    time.sleep(1)
-    return relay.handler.to(address)
+def finished(worker: WorkerProcess, task: str, outcome: str = "succeeded") -> None:
+    """Wait until the worker logged ``task``'s last run: every try of it is over by then."""
+    wait_until(lambda: re.search(rf"{re.escape(task)}\[\S+\] {outcome}", worker_log(worker)), timeout=30)
 
 
 def test_a_reader_who_signs_up_while_the_relay_is_down_gets_one_confirmation_once_it_is_back(client, relay, worker):
@@ -101,7 +99,8 @@ def test_a_reader_who_signs_up_while_the_relay_is_down_gets_one_confirmation_onc
     assert response.status_code == 200
     wait_until(lambda: "send_confirmation_email" in worker_log(worker) and "Retry in" in worker_log(worker))
     relay.start()
-    [confirmation] = settled(relay, "ines@example.org", 1)
+    finished(worker, "newsletter.tasks.send_confirmation_email")
+    [confirmation] = relay.handler.to("ines@example.org")
     assert "Confirm" in confirmation["Subject"]
     assert Subscriber.objects.get(email="ines@example.org").status == Subscriber.Status.PENDING
 
@@ -113,8 +112,7 @@ def test_a_confirmation_the_relay_refuses_for_good_is_not_tried_again(client, re
     relay.start()
     response = client.post("/newsletter/subscribe/", {"email": "omar@example.org", "name": "", "website": ""})
     assert response.status_code == 200
-    wait_until(lambda: "SMTPRecipientsRefused" in worker_log(worker))
-    time.sleep(1.5)  # several retries' worth of EMAIL_RETRY_DELAY
+    finished(worker, "newsletter.tasks.send_confirmation_email", "raised unexpected: SMTPRecipientsRefused")
     assert len(tries) == 1
     assert relay.handler.messages == []
     assert "Retry in" not in worker_log(worker)
@@ -127,8 +125,8 @@ def test_a_batch_of_confirmations_goes_on_from_the_address_that_met_a_later(rela
     relay.handler.rcpt_faults = FaultOnce({"reader1@example.org": "451 4.3.0 Try again later"})
     relay.start()
     send_confirmation_emails.delay([reader.pk for reader in readers])
-    wait_until(lambda: len(relay.handler.messages) >= 3, timeout=30)
-    time.sleep(1)
+    finished(worker, "newsletter.tasks.send_confirmation_emails")
+    assert "Retry in" in worker_log(worker)
     assert sorted(relay.handler.recipients()) == [f"reader{n}@example.org" for n in range(3)]
 
 
@@ -139,7 +137,9 @@ def test_each_contributor_hears_of_a_step_once_when_one_address_met_a_later(rela
     relay.handler.rcpt_faults = FaultOnce({"luka@example.org": "451 4.3.0 Try again later"})
     relay.start()
     services.return_to_draft(article=piece, by=eva, note="Please add a source for the second figure.")
-    [to_luka] = settled(relay, "luka@example.org", 1)
+    finished(worker, "articles.tasks.notify_contributors_of_step")
+    assert "Retry in" in worker_log(worker)
+    [to_luka] = relay.handler.to("luka@example.org")
     assert "second figure" in to_luka.get_body(("plain",)).get_content()
     assert len(relay.handler.to("petra@example.org")) == 1
 
@@ -155,8 +155,7 @@ def test_a_relay_that_keeps_saying_later_gets_email_retries_tries_more_and_no_mo
     try:
         response = client.post("/newsletter/subscribe/", {"email": "ines@example.org", "name": "", "website": ""})
         assert response.status_code == 200
-        wait_until(lambda: "raised unexpected: SMTPRecipientsRefused" in worker_log(process))
-        time.sleep(1.5)  # what a further try would have needed, several times over
+        finished(process, "newsletter.tasks.send_confirmation_email", "raised unexpected: SMTPRecipientsRefused")
         assert len(tries) == 3  # the first, and EMAIL_RETRIES more
         assert relay.handler.messages == []
     finally:

@@ -118,3 +118,16 @@ def test_a_manage_link_asked_for_while_redis_is_down_gets_the_same_answer_as_any
     unknown = client.post(reverse("newsletter:privacy"), {"email": "nobody@example.org"})
     assert (known.status_code, unknown.status_code) == (200, 200)
     assert known.content.replace(b"ines@", b"nobody@") == unknown.content
+
+
+def test_an_editor_emailing_readers_their_data_while_redis_is_down_is_told_so(client, run_tasks, eva, redis_down):
+    readers = [SubscriberFactory.create() for _ in range(2)]
+    client.force_login(eva)
+    response = client.post(
+        reverse("admin:newsletter_subscriber_changelist"),
+        {"action": "email_data_export", "_selected_action": [reader.pk for reader in readers]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    [notice] = [str(message) for message in response.context["messages"]]
+    assert notice == "Queued 0 data export(s); the queue (Redis) is down: try the rest later."
